@@ -1,0 +1,51 @@
+//! Storage for VoidRunner: repository traits with use-case methods, the one storage error type,
+//! and (feature `conformance`) the test suite every backend must pass.
+//!
+//! Backends live in their own crates (`voidrunner-store-sqlite`, `voidrunner-store-postgres`)
+//! with their own migrations. Callers (API, worker) depend only on these traits, never on sqlx.
+//!
+//! Rules every backend follows:
+//! - Timestamps are stored with microsecond precision; callers pass values from [`now`] so what
+//!   is read back equals what was written.
+//! - Soft-deleted tasks behave exactly like missing ones.
+//! - A row outside the caller's [`Scope`] is [`StoreError::NotFound`], never a different error,
+//!   so the API cannot leak existence.
+//! - Driver errors are mapped once, in the backend, to the three variants of [`StoreError`].
+
+mod auth;
+mod error;
+mod task;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use auth::{
+    ApiKey, AuthStore, NewApiKey, NewRefreshToken, NewUser, RefreshOutcome, RefreshTokenSeed,
+    UserCredentials, UserStore,
+};
+pub use error::{StoreError, StoreResult};
+pub use task::{Page, PageRequest, Scope, TaskCursor, TaskFilter, TaskStore};
+
+use voidrunner_domain::Timestamp;
+
+/// Everything the service needs from a backend. One object implements all repositories so a
+/// handler can hold a single `Arc<dyn Store>`.
+#[async_trait::async_trait]
+pub trait Store: UserStore + AuthStore + TaskStore + Send + Sync + 'static {
+    /// Cheap round trip used by `/ready`.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// `"sqlite"` or `"postgres"`, for logs and `/ready`.
+    fn backend_name(&self) -> &'static str;
+}
+
+/// The current time truncated to microseconds, the precision every backend stores.
+pub fn now() -> Timestamp {
+    truncate_to_micros(chrono::Utc::now())
+}
+
+/// Truncates a timestamp to the microsecond precision every backend stores.
+pub fn truncate_to_micros(t: Timestamp) -> Timestamp {
+    let micros = t.timestamp_micros();
+    chrono::DateTime::from_timestamp_micros(micros).unwrap_or(t)
+}
