@@ -8,12 +8,14 @@ mod ids;
 mod limits;
 mod task;
 mod user;
+pub mod validation;
 
 pub use execution::{Execution, ExecutionStatus, TransitionError, Verdict};
 pub use ids::{ApiKeyId, ExecutionId, IdParseError, TaskId, UserId};
 pub use limits::{LimitBounds, LimitError, PartialLimits, ResourceLimits};
 pub use task::{NewTask, Task, TaskPatch};
 pub use user::{Role, User};
+pub use validation::{TaskCaps, ValidationError};
 
 /// Timestamps are always UTC; they serialize as RFC 3339.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
