@@ -1,1 +1,15 @@
-//! Placeholder: filled in by its issue.
+//! Executors of VoidRunner: the [`Executor`] trait the worker pool drives, the TOML
+//! [`LanguageRegistry`] that says how each language compiles and runs, and the native executor
+//! over `voidrunner-sandbox`.
+
+pub mod env;
+mod executor;
+pub mod registry;
+mod types;
+
+pub use executor::Executor;
+pub use registry::{
+    Availability, CompileLimits, CompileStep, ExecutorKind, Language, LanguageInfo,
+    LanguageRegistry, RegistryError,
+};
+pub use types::{ExecOutcome, ExecRequest, OutputEvent, OutputStream, Phase, PhaseReport};
