@@ -146,20 +146,31 @@ pub trait AuthStore {
         replacement: RefreshTokenSeed,
     ) -> StoreResult<RefreshOutcome>;
     /// Revokes the family of the presented token (logout). `Ok(false)` when unknown.
-    async fn revoke_refresh_family(&self, presented_hash: &str, now: Timestamp)
-    -> StoreResult<bool>;
+    async fn revoke_refresh_family(
+        &self,
+        presented_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
     /// Revokes every refresh token of a user (logout everywhere); returns how many.
-    async fn revoke_user_refresh_tokens(&self, user_id: UserId, now: Timestamp) -> StoreResult<u64>;
+    async fn revoke_user_refresh_tokens(&self, user_id: UserId, now: Timestamp)
+    -> StoreResult<u64>;
 
     /// Stores a new API key.
     async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKey>;
     /// Lists a user's keys, newest first, revoked ones included.
     async fn list_api_keys(&self, user_id: UserId) -> StoreResult<Vec<ApiKey>>;
     /// Revokes a key of this user; `NotFound` when it is not theirs or missing.
-    async fn revoke_api_key(&self, user_id: UserId, id: ApiKeyId, now: Timestamp)
-    -> StoreResult<()>;
+    async fn revoke_api_key(
+        &self,
+        user_id: UserId,
+        id: ApiKeyId,
+        now: Timestamp,
+    ) -> StoreResult<()>;
     /// Finds the live (not revoked, not expired) key with this hash, records the use and
     /// returns its owner; `Ok(None)` otherwise.
-    async fn authenticate_api_key(&self, key_hash: &str, now: Timestamp)
-    -> StoreResult<Option<User>>;
+    async fn authenticate_api_key(
+        &self,
+        key_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<User>>;
 }
