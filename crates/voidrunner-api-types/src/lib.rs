@@ -1,1 +1,25 @@
-//! Placeholder: filled in by its issue.
+//! Wire types of the VoidRunner HTTP API, shared by the server (`voidrunner-api`), the client
+//! (`voidrunner-client`) and generated OpenAPI.
+//!
+//! These are deliberately separate from the domain types and the database rows: the wire
+//! format is a public contract that changes only with the API version, while the domain and
+//! storage may evolve freely. Requests reject unknown fields; timestamps are RFC 3339 UTC.
+
+mod auth;
+mod error;
+mod system;
+mod tasks;
+
+pub use auth::{
+    ApiKeyListResponse, ApiKeyResponse, CreateApiKeyRequest, CreatedApiKeyResponse, LoginRequest,
+    LogoutRequest, RefreshRequest, RegisterRequest, RoleDto, TokenResponse, UserResponse,
+};
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use system::{HealthResponse, ReadyResponse};
+pub use tasks::{
+    CreateTaskRequest, ExecutionStatusDto, LimitsRequest, LimitsResponse, ListTasksQuery,
+    TaskListResponse, TaskResponse, TaskSummaryResponse, UpdateTaskRequest,
+};
+
+/// Timestamps on the wire: UTC, serialized as RFC 3339.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,1 +1,48 @@
-//! Placeholder: filled in by its issue.
+//! The VoidRunner HTTP API as a library: the binary builds an [`ApiContext`] from its
+//! configuration and a store, then calls [`serve`] with its own listener and shutdown signal
+//! (tests do the same on port 0).
+//!
+//! Layout: `routes` is the one route table (also the OpenAPI source); `auth`, `tasks` and
+//! `system` hold handlers; `edge` holds request ids, logging, rate limits and CORS; `error`
+//! is the one error envelope.
+
+mod auth;
+mod context;
+mod edge;
+mod error;
+mod extract;
+mod routes;
+mod settings;
+mod system;
+mod tasks;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+pub use auth::{AuthMethod, AuthUser};
+pub use context::{ApiContext, ContextError, JwtSecret};
+pub use error::{ApiError, ApiResult};
+pub use routes::{OPENAPI_PATH, openapi};
+pub use settings::{ApiSettings, PasswordHashSettings, RateLimitSettings};
+
+/// The complete application router (routes, fallbacks, edge layers), with state applied.
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so per-IP limits see
+/// the peer address; [`serve`] does that.
+pub fn router(ctx: ApiContext) -> axum::Router {
+    routes::build(ctx)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    ctx: ApiContext,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(ctx);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

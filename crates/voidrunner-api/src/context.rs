@@ -1,0 +1,141 @@
+//! Shared state of every handler: the store, the settings and the keys. Cloned per request
+//! (it is one `Arc`), never global.
+
+use std::fmt;
+use std::sync::Arc;
+
+use voidrunner_store::Store;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::tokens::JwtKeys;
+use crate::edge::rate_limit::KeyedLimiter;
+use crate::settings::ApiSettings;
+
+/// The HMAC key that signs access tokens. `Debug` never prints it.
+#[derive(Clone)]
+pub struct JwtSecret(Vec<u8>);
+
+impl JwtSecret {
+    /// Wraps key bytes (at least 32 bytes of randomness are expected).
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    /// The key bytes, for the signer only.
+    pub(crate) fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JwtSecret([redacted])")
+    }
+}
+
+impl From<Vec<u8>> for JwtSecret {
+    fn from(v: Vec<u8>) -> Self {
+        Self(v)
+    }
+}
+
+/// Settings the API cannot start with.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// The JWT secret is shorter than 32 bytes.
+    #[error("the JWT secret must be at least 32 bytes, got {len}")]
+    WeakJwtSecret {
+        /// Length given.
+        len: usize,
+    },
+    /// argon2 rejected the cost parameters.
+    #[error("invalid password hashing parameters: {0}")]
+    PasswordHashing(String),
+    /// A CORS origin is not a valid header value.
+    #[error("invalid CORS origin {origin:?}")]
+    CorsOrigin {
+        /// The origin as configured.
+        origin: String,
+    },
+    /// A rate limit has a non-positive rate or a zero burst.
+    #[error("invalid rate limit {name}: requests_per_sec must be > 0 and burst >= 1")]
+    RateLimit {
+        /// Which limit.
+        name: &'static str,
+    },
+}
+
+/// Everything handlers need, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ApiContext {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) settings: ApiSettings,
+    pub(crate) jwt: JwtKeys,
+    pub(crate) passwords: PasswordHasher,
+    pub(crate) ip_limiter: Option<KeyedLimiter<std::net::IpAddr>>,
+    pub(crate) user_limiter: Option<KeyedLimiter<voidrunner_domain::UserId>>,
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiContext")
+            .field("store", &self.store.backend_name())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiContext {
+    /// Builds the context; fails on settings the API cannot run with. Computes one dummy
+    /// password hash up front (used to make logins for unknown emails cost the same).
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: ApiSettings,
+        jwt_secret: JwtSecret,
+    ) -> Result<Self, ContextError> {
+        if jwt_secret.expose().len() < 32 {
+            return Err(ContextError::WeakJwtSecret {
+                len: jwt_secret.expose().len(),
+            });
+        }
+        crate::edge::cors::check_origins(&settings.cors_allowed_origins)?;
+        let jwt = JwtKeys::new(&jwt_secret, &settings);
+        let passwords = PasswordHasher::new(settings.password_hashing)
+            .map_err(|e| ContextError::PasswordHashing(e.to_string()))?;
+        let ip_limiter = KeyedLimiter::from_settings(settings.rate_limit_per_ip).map_err(|()| {
+            ContextError::RateLimit {
+                name: "rate_limit_per_ip",
+            }
+        })?;
+        let user_limiter =
+            KeyedLimiter::from_settings(settings.rate_limit_per_user).map_err(|()| {
+                ContextError::RateLimit {
+                    name: "rate_limit_per_user",
+                }
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                settings,
+                jwt,
+                passwords,
+                ip_limiter,
+                user_limiter,
+            }),
+        })
+    }
+
+    /// The store.
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &ApiSettings {
+        &self.inner.settings
+    }
+}

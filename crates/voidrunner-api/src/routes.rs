@@ -1,0 +1,108 @@
+//! THE route table. Every route is registered through `utoipa_axum::routes!`, which reads the
+//! handler's `#[utoipa::path]`, so the router and the OpenAPI document come from the same
+//! list and cannot drift (a test also checks the served spec against the live router).
+
+use axum::Json;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{api_keys, handlers as auth};
+use crate::context::ApiContext;
+use crate::edge::middleware as edge;
+use crate::system;
+use crate::tasks::handlers as tasks;
+
+/// Path of the served OpenAPI document.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "VoidRunner API",
+        description = "Run untrusted code in a sandbox: accounts, API keys and tasks.",
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Accounts, sessions and API keys"),
+        (name = "tasks", description = "Stored code and its run settings"),
+        (name = "system", description = "Probes"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An access JWT from login/refresh, or an API key (`vr_…`).",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The documented routes and the OpenAPI document built from them.
+pub(crate) fn documented() -> (axum::Router<ApiContext>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::check_health))
+        .routes(routes!(system::check_ready))
+        .routes(routes!(auth::register_user))
+        .routes(routes!(auth::log_in))
+        .routes(routes!(auth::refresh_session))
+        .routes(routes!(auth::log_out))
+        .routes(routes!(auth::get_current_user))
+        .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
+        .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(tasks::create_task, tasks::list_tasks))
+        .routes(routes!(
+            tasks::get_task,
+            tasks::update_task,
+            tasks::delete_task
+        ))
+        .split_for_parts()
+}
+
+/// The OpenAPI document (3.1) of this server.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().1
+}
+
+/// Builds the full application: routes, the spec route, fallbacks and the edge layers.
+pub(crate) fn build(ctx: ApiContext) -> axum::Router {
+    let (routes, spec) = documented();
+    let spec = std::sync::Arc::new(spec);
+    let body_limit = ctx.settings().body_limit_bytes();
+    let cors = crate::edge::cors::layer(&ctx.settings().cors_allowed_origins);
+    let mut app = routes
+        .route(
+            OPENAPI_PATH,
+            get(move || {
+                let spec = spec.clone();
+                async move { Json(spec.as_ref().clone()) }
+            }),
+        )
+        .fallback(edge::route_not_found)
+        .method_not_allowed_fallback(edge::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            edge::limit_per_ip,
+        ));
+    if let Some(cors) = cors {
+        app = app.layer(cors);
+    }
+    app.layer(axum::middleware::from_fn(edge::trace_request))
+        .with_state(ctx)
+}

@@ -1,0 +1,152 @@
+//! Operator settings of the HTTP API. The binary fills them from its layered configuration;
+//! every field has a safe default so `ApiSettings::default()` is a working configuration.
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use voidrunner_domain::{LimitBounds, TaskCaps};
+
+/// Everything the API layer can be configured with. Units are in the field names.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Lifetime of access JWTs (default 15 minutes).
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of refresh tokens (default 30 days).
+    pub refresh_token_ttl_secs: u64,
+    /// `iss` claim written and required in access tokens.
+    pub jwt_issuer: String,
+    /// `aud` claim written and required in access tokens.
+    pub jwt_audience: String,
+    /// Clock skew tolerated when checking `exp` (default 0).
+    pub jwt_leeway_secs: u64,
+    /// When true, the first account ever registered becomes an admin.
+    pub first_user_admin: bool,
+    /// Origins allowed by CORS (`https://app.example.com`); empty disables CORS headers,
+    /// `*` allows any origin (without credentials).
+    pub cors_allowed_origins: Vec<String>,
+    /// Limit applied per client IP to every route except `/health` and `/ready`.
+    pub rate_limit_per_ip: RateLimitSettings,
+    /// Limit applied per authenticated user (after authentication).
+    pub rate_limit_per_user: RateLimitSettings,
+    /// Proxies whose `X-Forwarded-For` is believed (IPs or CIDRs). From anyone else the
+    /// header is ignored and the peer address is the client.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Request body allowance on top of `max_code_bytes` (default 1 MiB), so the body limit
+    /// is `max_code_bytes + body_overhead_bytes`.
+    pub body_overhead_bytes: usize,
+    /// Maximum size of a task's code in bytes (default 1 MiB).
+    pub max_code_bytes: usize,
+    /// Maximum size of a task's stdin in bytes (default 1 MiB).
+    pub max_stdin_bytes: usize,
+    /// Maximum number of environment variables per task.
+    pub max_env_vars: usize,
+    /// Maximum size of one environment value in bytes.
+    pub max_env_value_bytes: usize,
+    /// Maximum total size of environment names and values in bytes.
+    pub max_env_total_bytes: usize,
+    /// Maximum number of tags per task.
+    pub max_tags: usize,
+    /// Maximum tag length in characters.
+    pub max_tag_chars: usize,
+    /// Maximum serialized metadata size in bytes.
+    pub max_metadata_bytes: usize,
+    /// Default and maximum resource limits of tasks.
+    pub limits: LimitBounds,
+    /// Languages tasks may use (filled from the language registry by the binary).
+    pub allowed_languages: Vec<String>,
+    /// argon2id cost parameters.
+    pub password_hashing: PasswordHashSettings,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        let caps = TaskCaps::default();
+        Self {
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            jwt_issuer: "voidrunner".to_owned(),
+            jwt_audience: "voidrunner-api".to_owned(),
+            jwt_leeway_secs: 0,
+            first_user_admin: false,
+            cors_allowed_origins: Vec::new(),
+            rate_limit_per_ip: RateLimitSettings {
+                enabled: true,
+                requests_per_sec: 20.0,
+                burst: 60,
+            },
+            rate_limit_per_user: RateLimitSettings {
+                enabled: true,
+                requests_per_sec: 10.0,
+                burst: 40,
+            },
+            trusted_proxies: Vec::new(),
+            body_overhead_bytes: 1024 * 1024,
+            max_code_bytes: caps.max_code_bytes,
+            max_stdin_bytes: caps.max_stdin_bytes,
+            max_env_vars: caps.max_env_vars,
+            max_env_value_bytes: caps.max_env_value_bytes,
+            max_env_total_bytes: caps.max_env_total_bytes,
+            max_tags: caps.max_tags,
+            max_tag_chars: caps.max_tag_chars,
+            max_metadata_bytes: caps.max_metadata_bytes,
+            limits: LimitBounds::default(),
+            allowed_languages: ["python", "javascript", "bash"].map(str::to_owned).to_vec(),
+            password_hashing: PasswordHashSettings::default(),
+        }
+    }
+}
+
+impl ApiSettings {
+    /// The largest request body accepted: code plus room for the rest of the JSON.
+    pub fn body_limit_bytes(&self) -> usize {
+        self.max_code_bytes.saturating_add(self.body_overhead_bytes)
+    }
+
+    /// The task caps in the shape the domain validation functions take.
+    pub fn task_caps(&self) -> TaskCaps {
+        TaskCaps {
+            max_code_bytes: self.max_code_bytes,
+            max_stdin_bytes: self.max_stdin_bytes,
+            max_env_vars: self.max_env_vars,
+            max_env_value_bytes: self.max_env_value_bytes,
+            max_env_total_bytes: self.max_env_total_bytes,
+            max_tags: self.max_tags,
+            max_tag_chars: self.max_tag_chars,
+            max_metadata_bytes: self.max_metadata_bytes,
+        }
+    }
+}
+
+/// A token bucket: `burst` requests at once, refilled at `requests_per_sec`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Off switch (e.g. behind a gateway that already limits).
+    pub enabled: bool,
+    /// Sustained rate.
+    pub requests_per_sec: f64,
+    /// Bucket size.
+    pub burst: u32,
+}
+
+/// argon2id cost. Defaults follow the OWASP recommendation (19 MiB, 2 passes, 1 lane).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordHashSettings {
+    /// Memory cost in KiB.
+    pub memory_kib: u32,
+    /// Number of passes.
+    pub iterations: u32,
+    /// Degree of parallelism.
+    pub parallelism: u32,
+}
+
+impl Default for PasswordHashSettings {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
