@@ -1,0 +1,139 @@
+//! Conversions between PostgreSQL rows and domain values.
+
+use std::collections::BTreeMap;
+
+use sqlx::types::Json;
+use uuid::Uuid;
+use voidrunner_domain::{
+    ExecutionStatus, ResourceLimits, Role, Task, TaskId, TaskPatch, Timestamp, User, UserId,
+};
+use voidrunner_store::StoreResult;
+
+use crate::error::corrupt;
+
+/// The text that `search` filters look in: the Unicode lower case of the name and the
+/// description, separated by a unit separator so a needle never matches across the two.
+/// Computed here rather than with SQL `lower()` so it does not depend on the database locale
+/// and matches the SQLite backend exactly.
+pub(crate) fn search_text(name: &str, description: Option<&str>) -> String {
+    let mut s = name.to_lowercase();
+    if let Some(d) = description {
+        s.push('\u{1f}');
+        s.push_str(&d.to_lowercase());
+    }
+    s
+}
+
+/// A `users` row without the password hash.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub role: String,
+    pub created_at: Timestamp,
+}
+
+impl UserRow {
+    /// Columns to select, with a table alias `u`.
+    pub const COLUMNS: &'static str = "u.id, u.email, u.role, u.created_at";
+
+    /// Converts to the domain user.
+    pub fn into_user(self) -> StoreResult<User> {
+        Ok(User {
+            id: UserId(self.id),
+            role: Role::parse(&self.role).ok_or_else(|| corrupt("users.role", &self.role))?,
+            email: self.email,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// A `tasks` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TaskRow {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub language: String,
+    pub code: String,
+    pub stdin: Option<String>,
+    pub env: Json<BTreeMap<String, String>>,
+    pub limits: Json<ResourceLimits>,
+    pub priority: i16,
+    pub tags: Vec<String>,
+    pub metadata: Json<serde_json::Value>,
+    pub last_execution_status: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl TaskRow {
+    /// Columns to select.
+    pub const COLUMNS: &'static str = "id, owner_id, name, description, language, code, stdin, \
+        env, limits, priority, tags, metadata, last_execution_status, created_at, updated_at";
+
+    /// Converts to the domain task.
+    pub fn into_task(self) -> StoreResult<Task> {
+        let last_execution_status = self
+            .last_execution_status
+            .map(|s| {
+                ExecutionStatus::parse(&s).ok_or_else(|| corrupt("tasks.last_execution_status", s))
+            })
+            .transpose()?;
+        Ok(Task {
+            id: TaskId(self.id),
+            owner_id: UserId(self.owner_id),
+            name: self.name,
+            description: self.description,
+            language: self.language,
+            code: self.code,
+            stdin: self.stdin,
+            env: self.env.0,
+            limits: self.limits.0,
+            priority: u8::try_from(self.priority)
+                .map_err(|_| corrupt("tasks.priority", self.priority))?,
+            tags: self.tags,
+            metadata: self.metadata.0,
+            last_execution_status,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// Applies a validated patch to a task in memory; `now` is used when the patch carries no
+/// update time.
+pub(crate) fn apply_patch(task: &mut Task, patch: TaskPatch, now: Timestamp) {
+    if let Some(v) = patch.name {
+        task.name = v;
+    }
+    if let Some(v) = patch.description {
+        task.description = v;
+    }
+    if let Some(v) = patch.language {
+        task.language = v;
+    }
+    if let Some(v) = patch.code {
+        task.code = v;
+    }
+    if let Some(v) = patch.stdin {
+        task.stdin = v;
+    }
+    if let Some(v) = patch.env {
+        task.env = v;
+    }
+    if let Some(v) = patch.limits {
+        task.limits = v;
+    }
+    if let Some(v) = patch.priority {
+        task.priority = v;
+    }
+    if let Some(v) = patch.tags {
+        task.tags = v;
+    }
+    if let Some(v) = patch.metadata {
+        task.metadata = v;
+    }
+    task.updated_at = patch.updated_at.unwrap_or(now);
+}
