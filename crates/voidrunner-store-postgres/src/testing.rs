@@ -17,7 +17,7 @@ use crate::{PostgresOptions, PostgresStore};
 pub const SCHEMA_PREFIX: &str = "vr_test_";
 
 /// Test schemas older than this are considered abandoned and dropped by [`fresh_store`].
-pub const STALE_AFTER_SECS: u64 = 6 * 3600;
+pub const STALE_AFTER_SECS: u64 = 3600;
 
 /// A migrated store in a brand-new schema of the database at `base_url`.
 ///

@@ -14,11 +14,13 @@
 //! [`Store`](crate::Store) and be `Clone` (concurrency cases share it across tasks).
 
 mod auth;
+mod load;
 mod paging;
 mod tasks;
 mod users;
 
 pub use auth::*;
+pub use load::*;
 pub use paging::*;
 pub use tasks::*;
 pub use users::*;
@@ -72,6 +74,8 @@ macro_rules! conformance_tests {
             paging_exact_limit_has_no_next,
             paging_stable_under_concurrent_inserts,
             paging_cursor_survives_deleted_anchor,
+            task_with_unknown_owner_conflicts,
+            concurrent_mixed_writes_all_succeed,
         );
     };
 }
