@@ -1,0 +1,145 @@
+//! cgroup v1: one directory per controller (memory, pids, cpu, cpuacct).
+//!
+//! OOM kills are read from `memory.oom_control` (`oom_kill`): `memory.failcnt` stays 0 on
+//! OOM on current kernels. Swap is forbidden by setting memsw equal to the memory limit.
+
+use super::{
+    CPU_PERIOD_US, CgroupStats, RunCgroup, cpu_quota_us, mkdir_fresh, parse_keyed,
+    parse_v1_own_path, read_opt, rmdir_retry, write_file,
+};
+use crate::error::SandboxError;
+use crate::limits::Limits;
+use crate::protocol::CgroupPlan;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Parent directories (one per controller) under which run leaves are created.
+pub(super) struct V1Parents<'a> {
+    pub memory: &'a Path,
+    pub pids: &'a Path,
+    pub cpu: Option<&'a Path>,
+    pub cpuacct: Option<&'a Path>,
+}
+
+/// A run's leaves in each v1 hierarchy.
+pub(super) struct V1Cgroup {
+    memory: PathBuf,
+    pids: PathBuf,
+    cpu: Option<PathBuf>,
+    cpuacct: Option<PathBuf>,
+}
+
+/// Prepares `<root>/<ctrl>/<own path>/<name>` for each controller. memory and pids are
+/// required; cpu and cpuacct are used when present.
+pub(super) fn prepare_parents(root: &Path, own: &str, name: &str) -> Result<CgroupPlan, String> {
+    let parent = |ctrl: &str| -> Result<PathBuf, String> {
+        let rel = parse_v1_own_path(own, ctrl)
+            .ok_or_else(|| format!("cgroup v1 controller {ctrl} is not mounted"))?;
+        let dir = root.join(ctrl).join(rel).join(name);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create cgroup {}: {e}", dir.display()))?;
+        Ok(dir)
+    };
+    let memory = parent("memory")?;
+    let pids = parent("pids")?;
+    Ok(CgroupPlan::V1 { memory, pids, cpu: parent("cpu").ok(), cpuacct: parent("cpuacct").ok() })
+}
+
+impl V1Cgroup {
+    /// Creates the leaves and writes the limits (memory before memsw: memsw ≥ memory).
+    pub(super) fn create(
+        parents: V1Parents<'_>,
+        name: &str,
+        limits: &Limits,
+    ) -> Result<Self, SandboxError> {
+        let mut cg = Self {
+            memory: parents.memory.join(name),
+            pids: parents.pids.join(name),
+            cpu: parents.cpu.map(|p| p.join(name)),
+            cpuacct: parents.cpuacct.map(|p| p.join(name)),
+        };
+        let setup = |cg: &Self| -> Result<(), SandboxError> {
+            mkdir_fresh(&cg.memory)?;
+            let mem = limits.memory_bytes.to_string();
+            write_file(&cg.memory.join("memory.limit_in_bytes"), &mem)?;
+            let memsw = cg.memory.join("memory.memsw.limit_in_bytes");
+            if memsw.exists() {
+                write_file(&memsw, &mem)?;
+            } else {
+                write_file(&cg.memory.join("memory.swappiness"), "0")?;
+            }
+            mkdir_fresh(&cg.pids)?;
+            write_file(&cg.pids.join("pids.max"), &limits.max_processes.to_string())?;
+            if let Some(cpu) = &cg.cpu {
+                mkdir_fresh(cpu)?;
+                write_file(&cpu.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
+                write_file(&cpu.join("cpu.cfs_quota_us"), &cpu_quota_us(limits.cpu_cores).to_string())?;
+            }
+            if let Some(acct) = &cg.cpuacct {
+                mkdir_fresh(acct)?;
+            }
+            Ok(())
+        };
+        if let Err(e) = setup(&cg) {
+            let _ = cg.remove();
+            return Err(e);
+        }
+        Ok(cg)
+    }
+
+    fn dirs(&self) -> impl Iterator<Item = &PathBuf> {
+        [Some(&self.memory), Some(&self.pids), self.cpu.as_ref(), self.cpuacct.as_ref()]
+            .into_iter()
+            .flatten()
+    }
+}
+
+impl RunCgroup for V1Cgroup {
+    fn add_process(&self, pid: i32) -> Result<(), SandboxError> {
+        let pid = pid.to_string();
+        for dir in self.dirs() {
+            write_file(&dir.join("cgroup.procs"), &pid)?;
+        }
+        Ok(())
+    }
+
+    fn kill_all(&self) {
+        kill_listed(&self.pids.join("cgroup.procs"));
+    }
+
+    fn stats(&self) -> CgroupStats {
+        let oom = read_opt(&self.memory.join("memory.oom_control"));
+        CgroupStats {
+            oom_kills: oom.as_deref().and_then(|s| parse_keyed(s, "oom_kill")).unwrap_or(0),
+            peak_memory_bytes: read_opt(&self.memory.join("memory.max_usage_in_bytes"))
+                .and_then(|s| s.trim().parse().ok()),
+            cpu_time: self
+                .cpuacct
+                .as_ref()
+                .and_then(|d| read_opt(&d.join("cpuacct.usage")))
+                .and_then(|s| s.trim().parse().ok())
+                .map(Duration::from_nanos),
+        }
+    }
+
+    fn remove(&mut self) -> Result<(), SandboxError> {
+        let procs = self.pids.join("cgroup.procs");
+        let kill = move || kill_listed(&procs);
+        let mut first_err = None;
+        for dir in self.dirs() {
+            if let Err(e) = rmdir_retry(dir, &kill) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// SIGKILLs every pid listed in a `cgroup.procs` file.
+pub(super) fn kill_listed(procs: &Path) {
+    if let Some(list) = read_opt(procs) {
+        for pid in list.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            crate::sys::kill(pid, libc::SIGKILL);
+        }
+    }
+}

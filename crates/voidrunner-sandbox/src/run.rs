@@ -1,0 +1,147 @@
+//! [`Sandbox::run`]: the async side of a run. It starts the helper process, sends the
+//! request, turns output frames into [`OutputChunk`]s and forwards cancellation.
+//!
+//! Dropping the returned future closes the helper's stdin; the helper then kills the
+//! sandbox, removes its cgroup and exits (no process or cgroup is left behind).
+
+use crate::error::SandboxError;
+use crate::limits::Limits;
+use crate::protocol::{
+    CMD_CANCEL, HEADER_LEN, HelperRequest, OutputChunk, RunResult, Stream, TAG_RESULT, TAG_STDERR, TAG_STDOUT,
+    decode_header,
+};
+use crate::sandbox::Sandbox;
+use crate::workspace::Workspace;
+use std::process::Stdio;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// One program to run in the sandbox.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// `argv[0]` is an absolute path inside the sandbox, e.g. `/usr/bin/python3`.
+    pub argv: Vec<String>,
+    /// The whole environment (nothing is inherited from the service).
+    pub env: Vec<(String, String)>,
+    /// Working directory inside the sandbox.
+    pub cwd: String,
+    /// Bytes fed to the program's stdin (then EOF); `None` = empty stdin.
+    pub stdin: Option<Vec<u8>>,
+    /// Shared workspace mounted read-write at `/work`; `None` = a fresh tmpfs per run.
+    pub workspace: Option<Arc<Workspace>>,
+    /// Limits of this run (clamped to the operator maxima).
+    pub limits: Limits,
+}
+
+impl RunSpec {
+    /// `argv` with a minimal environment (`PATH`, `HOME=/work`, `LANG=C.UTF-8`), cwd `/work`
+    /// and default limits.
+    pub fn new<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            argv: argv.into_iter().map(Into::into).collect(),
+            env: [("PATH", "/usr/local/bin:/usr/bin:/bin"), ("HOME", "/work"), ("LANG", "C.UTF-8")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            cwd: "/work".to_owned(),
+            stdin: None,
+            workspace: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Sandbox {
+    /// Runs one program. Output chunks are sent on `output` as they are produced (a dropped
+    /// receiver is ignored). Never panics on program misbehaviour; a broken helper is `Err`,
+    /// a sandbox setup failure is [`crate::SandboxVerdict::SandboxError`].
+    pub async fn run(
+        &self,
+        spec: RunSpec,
+        output: mpsc::Sender<OutputChunk>,
+        cancel: CancellationToken,
+    ) -> Result<RunResult, SandboxError> {
+        let req = HelperRequest {
+            argv: spec.argv,
+            env: spec.env,
+            cwd: spec.cwd,
+            stdin_len: spec.stdin.as_ref().map(|s| s.len() as u64),
+            workspace: spec.workspace.as_ref().map(|w| w.path().to_path_buf()),
+            limits: spec.limits.clamped_to(&self.config.max),
+            uid: self.config.uid,
+            gid: self.config.gid,
+            root_mount: self.root_mount.clone(),
+            root: self.root.clone(),
+            cgroup: self.cgroup.clone(),
+            landlock: self.landlock,
+        };
+        let mut line = serde_json::to_vec(&req).map_err(|e| SandboxError::Helper(format!("encode request: {e}")))?;
+        line.push(b'\n');
+        let helper = &self.config.helper;
+        let mut child = tokio::process::Command::new(&helper.program)
+            .args(&helper.args)
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| SandboxError::SpawnHelper { program: helper.program.clone(), source })?;
+        let (Some(mut stdin), Some(stdout), Some(mut stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(SandboxError::Helper("helper pipes missing".into()));
+        };
+        let diag = tokio::spawn(async move {
+            let mut s = Vec::new();
+            let _ = (&mut stderr).take(64 << 10).read_to_end(&mut s).await;
+            String::from_utf8_lossy(&s).into_owned()
+        });
+        let mut reader = tokio::spawn(read_frames(stdout, output));
+        // A write error means the helper died; its stderr explains why.
+        let mut ok = stdin.write_all(&line).await.is_ok();
+        if let (true, Some(data)) = (ok, &spec.stdin) {
+            ok = stdin.write_all(data).await.is_ok();
+        }
+        let _ = ok;
+        let mut cancel_sent = false;
+        let frames = loop {
+            tokio::select! {
+                r = &mut reader => break r,
+                () = cancel.cancelled(), if !cancel_sent => {
+                    cancel_sent = true;
+                    let _ = stdin.write_all(&[CMD_CANCEL]).await;
+                }
+            }
+        };
+        let frames = frames.map_err(|e| SandboxError::Helper(format!("output reader panicked: {e}")));
+        drop(stdin);
+        let status = child.wait().await;
+        match frames? {
+            Some(result) => Ok(result),
+            None => {
+                let diag = diag.await.unwrap_or_default();
+                Err(SandboxError::Helper(format!("helper exited ({status:?}) without a result: {}", diag.trim())))
+            }
+        }
+    }
+}
+
+/// Reads helper frames until the result; forwards output chunks.
+async fn read_frames(stdout: tokio::process::ChildStdout, output: mpsc::Sender<OutputChunk>) -> Option<RunResult> {
+    let mut r = BufReader::with_capacity(128 << 10, stdout);
+    loop {
+        let mut h = [0u8; HEADER_LEN];
+        r.read_exact(&mut h).await.ok()?;
+        let (tag, elapsed, len) = decode_header(&h);
+        let mut data = vec![0u8; len];
+        r.read_exact(&mut data).await.ok()?;
+        let stream = match tag {
+            TAG_STDOUT => Stream::Stdout,
+            TAG_STDERR => Stream::Stderr,
+            TAG_RESULT => return serde_json::from_slice(&data).ok(),
+            _ => return None,
+        };
+        let _ = output.send(OutputChunk { stream, data, elapsed }).await;
+    }
+}

@@ -1,0 +1,77 @@
+//! Basic runs: exit codes, output streaming, stdin, identity inside the sandbox.
+
+mod common;
+
+use common::*;
+use voidrunner_sandbox::SandboxVerdict;
+
+#[tokio::test]
+async fn true_exits_zero() {
+    let Some(t) = sandbox() else { return };
+    let o = run(&t.sandbox, &["/bin/true"]).await;
+    assert_eq!(o.result.verdict, SandboxVerdict::Exited(0), "{o:?}");
+}
+
+#[tokio::test]
+async fn exit_code_and_streams_are_reported() {
+    let Some(t) = sandbox() else { return };
+    let o = sh(&t.sandbox, "echo out; echo err >&2; exit 7").await;
+    assert_eq!(o.result.verdict, SandboxVerdict::Exited(7), "{o:?}");
+    assert_eq!(o.out(), "out\n");
+    assert_eq!(o.err(), "err\n");
+}
+
+#[tokio::test]
+async fn identity_inside_is_unprivileged() {
+    let Some(t) = sandbox() else { return };
+    let o = sh(
+        &t.sandbox,
+        "id -u; id -g; echo $$; hostname; grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; cat /proc/self/uid_map; pwd; cat /proc/self/mountinfo",
+    )
+    .await;
+    eprintln!("{}\n{}", o.out(), o.err());
+    assert_eq!(o.result.verdict, SandboxVerdict::Exited(0), "{o:?}");
+    let out = o.out();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..4], ["65534", "65534", "1", "sandbox"]);
+    for cap in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert!(out.contains(&format!("{cap}:\t0000000000000000")), "{cap} not empty: {out}");
+    }
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(out.contains("65534      65534          1"), "uid_map: {out}");
+    assert!(out.contains("/work\n"), "{out}");
+}
+
+#[tokio::test]
+async fn stdin_is_echoed() {
+    let Some(t) = sandbox() else { return };
+    let mut spec = voidrunner_sandbox::RunSpec::new(["/bin/cat"]);
+    spec.stdin = Some(b"hello from stdin\n".repeat(10_000));
+    let o = run_spec(&t.sandbox, spec, tokio_util::sync::CancellationToken::new()).await;
+    assert_eq!(o.result.verdict, SandboxVerdict::Exited(0), "{:?}", o.result);
+    assert_eq!(o.stdout, b"hello from stdin\n".repeat(10_000));
+}
+
+#[tokio::test]
+async fn python_runs_and_chunks_are_timestamped() {
+    let Some(t) = sandbox() else { return };
+    let o = py(&t.sandbox, "import sys, time\nprint('a', flush=True)\ntime.sleep(0.2)\nprint('b', file=sys.stderr)").await;
+    assert_eq!(o.result.verdict, SandboxVerdict::Exited(0), "{o:?}");
+    assert_eq!(o.out(), "a\n");
+    assert_eq!(o.err(), "b\n");
+    assert!(o.chunks.len() >= 2);
+    assert!(o.chunks[1].elapsed >= o.chunks[0].elapsed + std::time::Duration::from_millis(150), "{:?}", o.chunks);
+    assert!(o.result.cpu_time > std::time::Duration::ZERO);
+    assert!(o.result.peak_memory_bytes.is_some_and(|m| m > 1 << 20), "{:?}", o.result);
+}
+
+#[tokio::test]
+async fn missing_program_is_a_sandbox_error_naming_execve() {
+    let Some(t) = sandbox() else { return };
+    let o = run(&t.sandbox, &["/usr/bin/does-not-exist"]).await;
+    match &o.result.verdict {
+        SandboxVerdict::SandboxError(msg) => assert!(msg.contains("execve") && msg.contains("does-not-exist"), "{msg}"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
