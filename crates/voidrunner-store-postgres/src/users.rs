@@ -1,5 +1,6 @@
 //! Users, refresh tokens and API keys on PostgreSQL.
 
+use sqlx::PgConnection;
 use uuid::Uuid;
 use voidrunner_domain::{ApiKeyId, Role, Timestamp, User, UserId};
 use voidrunner_store::{
@@ -132,6 +133,48 @@ impl ApiKeyRow {
 const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens \
     (id, user_id, family_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
 
+/// Serializes every refresh-token operation of one user (rotation, reuse revocation, logout)
+/// for the rest of the transaction. Row locks alone are not enough under READ COMMITTED: a
+/// family-wide `UPDATE` would not see a replacement token inserted by a concurrent rotation
+/// that commits while the update waits, leaving a stolen family alive. Statements issued after
+/// this lock see everything committed before it was granted.
+async fn lock_user_refresh(tx: &mut PgConnection, user_id: Uuid) -> StoreResult<()> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('voidrunner.refresh:' || $1::text, 0))",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(map_sqlx)?;
+    Ok(())
+}
+
+/// Finds the presented token's owner, takes the owner's refresh lock, then reads the token
+/// row afresh under that lock. `None` when the hash is unknown.
+async fn lock_presented(
+    tx: &mut PgConnection,
+    presented_hash: &str,
+) -> StoreResult<Option<RefreshRow>> {
+    let owner: Option<Uuid> =
+        sqlx::query_scalar("SELECT user_id FROM refresh_tokens WHERE token_hash = $1")
+            .bind(presented_hash)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+    let Some(owner) = owner else {
+        return Ok(None);
+    };
+    lock_user_refresh(tx, owner).await?;
+    sqlx::query_as(
+        "SELECT id, user_id, family_id, expires_at, used_at, revoked_at \
+         FROM refresh_tokens WHERE token_hash = $1",
+    )
+    .bind(presented_hash)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(map_sqlx)
+}
+
 const REVOKE_FAMILY: &str =
     "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL";
 
@@ -158,15 +201,7 @@ impl AuthStore for PostgresStore {
     ) -> StoreResult<RefreshOutcome> {
         let now = replacement.created_at;
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
-        // FOR UPDATE: a concurrent rotation of the same token waits here and then sees it used.
-        let row: Option<RefreshRow> = sqlx::query_as(
-            "SELECT id, user_id, family_id, expires_at, used_at, revoked_at \
-             FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
-        )
-        .bind(presented_hash)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
+        let row = lock_presented(&mut tx, presented_hash).await?;
         let Some(row) = row else {
             return Ok(RefreshOutcome::Unknown);
         };
@@ -219,13 +254,10 @@ impl AuthStore for PostgresStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
-        let family: Option<Uuid> =
-            sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
-                .bind(presented_hash)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
-        let Some(family) = family else {
+        let Some(RefreshRow {
+            family_id: family, ..
+        }) = lock_presented(&mut tx, presented_hash).await?
+        else {
             return Ok(false);
         };
         sqlx::query(REVOKE_FAMILY)
@@ -243,14 +275,17 @@ impl AuthStore for PostgresStore {
         user_id: UserId,
         now: Timestamp,
     ) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        lock_user_refresh(&mut tx, user_id.as_uuid()).await?;
         let done = sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(user_id.as_uuid())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)?;
         Ok(done.rows_affected())
     }
 

@@ -59,6 +59,7 @@ macro_rules! conformance_tests {
             refresh_expired_and_unknown,
             refresh_concurrent_rotation_one_winner,
             logout_revokes_family_and_user_tokens,
+            logout_racing_rotation_leaves_no_live_token,
             api_key_lifecycle,
             api_key_expired_revoked_and_other_user,
             task_round_trip_every_field,

@@ -338,3 +338,44 @@ pub async fn api_key_expired_revoked_and_other_user<S: TestHooks>(store: &S) {
     assert_eq!(listed[0].revoked_at, None);
     assert_eq!(listed[0].last_used_at, Some(at(now, 99)));
 }
+
+/// Logout (one family or everywhere) racing a rotation never leaves a live replacement: either
+/// the rotation sees the revocation, or the revocation covers the replacement.
+pub async fn logout_racing_rotation_leaves_no_live_token<S: TestHooks>(store: &S) {
+    let user = create_user(store, "race@example.com").await;
+    for round in 0..20 {
+        let now = crate::now();
+        let (old, new) = (format!("old{round}"), format!("new{round}"));
+        store
+            .insert_refresh_token(token(user.id, Uuid::now_v7(), &old, now))
+            .await
+            .expect("insert");
+        let rotate = {
+            let (store, old, new) = (store.clone(), old.clone(), new.clone());
+            tokio::spawn(async move { store.rotate_refresh_token(&old, seed(&new, now)).await })
+        };
+        let logout = {
+            let (store, old) = (store.clone(), old.clone());
+            tokio::spawn(async move {
+                if round % 2 == 0 {
+                    store.revoke_refresh_family(&old, now).await.map(|_| ())
+                } else {
+                    store
+                        .revoke_user_refresh_tokens(user.id, now)
+                        .await
+                        .map(|_| ())
+                }
+            })
+        };
+        rotate.await.expect("join").expect("rotate");
+        logout.await.expect("join").expect("logout");
+        let after = store
+            .rotate_refresh_token(&new, seed(&format!("after{round}"), now))
+            .await
+            .expect("probe");
+        assert!(
+            matches!(after, RefreshOutcome::Reused | RefreshOutcome::Unknown),
+            "round {round}: replacement survived logout: {after:?}"
+        );
+    }
+}
