@@ -43,6 +43,8 @@ impl Default for PostgresOptions {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The configured schema, created by [`PostgresStore::migrate`] when missing.
+    schema: Option<String>,
 }
 
 impl PostgresStore {
@@ -60,7 +62,10 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .map_err(error::map_sqlx)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            schema: opts.schema,
+        })
     }
 
     /// Connects and migrates: what `voidrunner serve --store postgres://…` calls.
@@ -71,12 +76,16 @@ impl PostgresStore {
     }
 
     /// Applies pending embedded migrations (idempotent; concurrent callers serialize on an
-    /// advisory lock, so several nodes may start at once).
+    /// advisory lock, so several nodes may start at once). Creates the configured schema
+    /// first when it does not exist.
     pub async fn migrate(&self) -> StoreResult<()> {
         self.run_migrations(true).await
     }
 
     async fn run_migrations(&self, locking: bool) -> StoreResult<()> {
+        if let Some(schema) = &self.schema {
+            self.create_schema(schema).await?;
+        }
         let mut migrator = sqlx::migrate!("./migrations");
         migrator.set_locking(locking);
         migrator
@@ -85,10 +94,35 @@ impl PostgresStore {
             .map_err(StoreError::unavailable)
     }
 
+    /// `CREATE SCHEMA IF NOT EXISTS` is not safe against concurrent creators (they can both
+    /// pass the check and one fails on the catalog's unique index), so nodes starting together
+    /// take a transaction-scoped advisory lock on the schema name first.
+    async fn create_schema(&self, schema: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(error::map_sqlx)?;
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended('voidrunner.schema:' || $1, 0))",
+        )
+        .bind(schema)
+        .execute(&mut *tx)
+        .await
+        .map_err(error::map_sqlx)?;
+        let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema));
+        sqlx::query(&sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(error::map_sqlx)?;
+        tx.commit().await.map_err(error::map_sqlx)
+    }
+
     /// Closes the pool, waiting for connections to be returned (graceful shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Quotes an SQL identifier (doubling embedded quotes), for schema names from configuration.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[async_trait::async_trait]

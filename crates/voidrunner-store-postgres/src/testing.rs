@@ -39,12 +39,8 @@ pub async fn fresh_store(base_url: &str) -> PostgresStore {
     let store = PostgresStore::connect(base_url, opts)
         .await
         .expect("connect to test postgres");
-    sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
-        .execute(&store.pool)
-        .await
-        .expect("create test schema");
     drop_stale(&store, now_secs).await;
-    // Each schema is private to its test: no need for the cross-node migration lock.
+    // Creates the schema. Each schema is private to its test: no cross-node migration lock.
     store
         .run_migrations(false)
         .await

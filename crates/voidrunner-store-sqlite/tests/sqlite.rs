@@ -101,3 +101,36 @@ async fn two_handles_on_one_file_never_report_busy() {
     assert_eq!(page.items.len(), 100);
     assert!(page.next.is_some());
 }
+
+/// First-user-admin decided across two handles (two processes on one file): the
+/// `BEGIN IMMEDIATE` transaction makes check-then-insert atomic and never fails on lock
+/// upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_admin_across_two_handles_has_one_winner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("race.db");
+    let a = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .expect("a");
+    let b = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .expect("b");
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                let mut new = new_user(&format!("u{i}@example.com"));
+                new.admin_if_first = true;
+                store.create_user(new).await
+            })
+        })
+        .collect();
+    let mut admins = 0;
+    for h in handles {
+        let user = h.await.expect("join").expect("create under contention");
+        if user.role == voidrunner_domain::Role::Admin {
+            admins += 1;
+        }
+    }
+    assert_eq!(admins, 1);
+}
