@@ -13,10 +13,50 @@ use voidrunner_sandbox::{HelperCommand, Limits, OutputChunk, RunResult, RunSpec,
 pub struct TestSandbox {
     pub sandbox: Arc<Sandbox>,
     pub dir: tempfile::TempDir,
+    /// Unique cgroup parent name of this test, so leftovers can be checked per test.
+    pub cgroup_parent: String,
+}
+
+impl TestSandbox {
+    /// Cgroup parent directories of this test (one per v1 controller in use).
+    pub fn cgroup_dirs(&self) -> Vec<std::path::PathBuf> {
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        ["memory", "pids", "cpu", "cpuacct"]
+            .into_iter()
+            .filter_map(|ctrl| {
+                let line = own.lines().find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|x| x == ctrl)))?;
+                let rel = line.splitn(3, ':').nth(2)?.trim_start_matches('/');
+                Some(std::path::Path::new("/sys/fs/cgroup").join(ctrl).join(rel).join(&self.cgroup_parent))
+            })
+            .filter(|p| p.exists())
+            .collect()
+    }
+
+    /// Fails if this test left a run cgroup, a process in its cgroups, a mount under its
+    /// temp dir or a workspace directory behind; then removes the parent cgroups.
+    pub fn assert_clean(&self) {
+        for dir in self.cgroup_dirs() {
+            let subdirs: Vec<_> = std::fs::read_dir(&dir).expect("cgroup dir").flatten().filter(|e| e.path().is_dir()).map(|e| e.path()).collect();
+            assert!(subdirs.is_empty(), "leftover cgroups: {subdirs:?}");
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            assert!(procs.trim().is_empty(), "leftover processes in {}: {procs}", dir.display());
+            std::fs::remove_dir(&dir).expect("remove test cgroup parent");
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let me = self.dir.path().to_string_lossy().into_owned();
+        assert!(!mounts.contains(&me), "leftover mounts under {me}:\n{mounts}");
+        let ws: Vec<_> = std::fs::read_dir(self.dir.path().join("ws")).expect("ws root").flatten().map(|e| e.file_name()).filter(|n| n != ".root").collect();
+        assert!(ws.is_empty(), "leftover workspace dirs: {ws:?}");
+    }
 }
 
 /// `None` (with a printed reason) when not root: the sandbox needs root.
 pub fn sandbox() -> Option<TestSandbox> {
+    sandbox_with(|_| {})
+}
+
+/// Like [`sandbox`], with a configuration tweak.
+pub fn sandbox_with(tweak: impl FnOnce(&mut SandboxConfig)) -> Option<TestSandbox> {
     if unsafe_free_euid() != 0 {
         eprintln!("SKIPPED: the sandbox tests need root (they create namespaces and cgroups)");
         return None;
@@ -28,9 +68,11 @@ pub fn sandbox() -> Option<TestSandbox> {
     };
     let mut config = SandboxConfig::new(helper);
     config.workspace_root = dir.path().join("ws");
-    config.cgroup_parent = "voidrunner-test".to_owned();
+    let cgroup_parent = format!("voidrunner-test-{}", dir.path().file_name().and_then(|n| n.to_str()).unwrap_or("x"));
+    config.cgroup_parent = cgroup_parent.clone();
+    tweak(&mut config);
     let sandbox = Sandbox::new(config).expect("sandbox");
-    Some(TestSandbox { sandbox: Arc::new(sandbox), dir })
+    Some(TestSandbox { sandbox: Arc::new(sandbox), dir, cgroup_parent })
 }
 
 fn unsafe_free_euid() -> u32 {
