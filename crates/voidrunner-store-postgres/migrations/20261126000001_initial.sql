@@ -86,6 +86,8 @@ CREATE TABLE executions (
     -- Queue bookkeeping.
     attempt             integer     NOT NULL DEFAULT 0 CHECK (attempt >= 0),
     max_attempts        integer     NOT NULL CHECK (max_attempts >= 1),
+    -- Worker that ran the current/last attempt (kept after the lease ends, for display).
+    worker_id           text,
     lease_owner         text,
     lease_until         timestamptz,
     run_after           timestamptz NOT NULL,
@@ -119,7 +121,9 @@ CREATE INDEX executions_dead_letter ON executions (dead_lettered_at DESC, id DES
 CREATE TABLE execution_logs (
     execution_id uuid        NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
     seq          bigint      NOT NULL CHECK (seq >= 0),
-    stream       text        NOT NULL CHECK (stream IN ('stdout', 'stderr', 'system')),
+    -- 'stdout', 'stderr', 'system', …: validated by the store's caller, not a CHECK, so new
+    -- streams (compile output, job steps) need no table rebuild on SQLite.
+    stream       text        NOT NULL,
     data         bytea       NOT NULL,
     created_at   timestamptz NOT NULL,
     PRIMARY KEY (execution_id, seq)

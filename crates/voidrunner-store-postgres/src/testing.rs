@@ -106,3 +106,9 @@ impl voidrunner_store::conformance::TestHooks for PostgresStore {
         Ok(())
     }
 }
+
+/// The pool, for backend tests that exercise the schema with raw SQL (e.g. queue designs not
+/// yet behind a trait method).
+pub fn pool(store: &PostgresStore) -> &sqlx::PgPool {
+    &store.pool
+}

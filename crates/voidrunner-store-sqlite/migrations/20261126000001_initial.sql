@@ -85,6 +85,8 @@ CREATE TABLE executions (
     -- Queue bookkeeping.
     attempt             INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0),
     max_attempts        INTEGER NOT NULL CHECK (max_attempts >= 1),
+    -- Worker that ran the current/last attempt (kept after the lease ends, for display).
+    worker_id           TEXT,
     lease_owner         TEXT,
     lease_until         INTEGER,
     run_after           INTEGER NOT NULL,
@@ -117,7 +119,9 @@ CREATE INDEX executions_dead_letter ON executions (dead_lettered_at DESC, id DES
 CREATE TABLE execution_logs (
     execution_id TEXT    NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
     seq          INTEGER NOT NULL CHECK (seq >= 0),
-    stream       TEXT    NOT NULL CHECK (stream IN ('stdout', 'stderr', 'system')),
+    -- 'stdout', 'stderr', 'system', …: validated by the store's caller, not a CHECK, so new
+    -- streams (compile output, job steps) need no table rebuild on SQLite.
+    stream       TEXT    NOT NULL,
     data         BLOB    NOT NULL,
     created_at   INTEGER NOT NULL,
     PRIMARY KEY (execution_id, seq)

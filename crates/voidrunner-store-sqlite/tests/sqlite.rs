@@ -134,3 +134,63 @@ async fn first_admin_across_two_handles_has_one_winner() {
     }
     assert_eq!(admins, 1);
 }
+
+/// The executions schema supports the queue of issue 4 as designed: claim order is priority
+/// then FIFO, `run_after` hides backed-off rows, and a claim is one conditional UPDATE.
+#[tokio::test]
+async fn executions_schema_serves_priority_fifo_claims() {
+    let (store, _dir) = voidrunner_store_sqlite::testing::fresh_store().await;
+    let owner = create_user(&store, "q@example.com").await;
+    let task = store
+        .create_task(new_task(owner.id, "q", voidrunner_store::now()))
+        .await
+        .expect("task");
+    let pool = voidrunner_store_sqlite::testing::writer_pool(&store);
+    let now = voidrunner_store::now().timestamp_micros();
+    // (name, priority, created offset, run_after offset)
+    let rows = [
+        ("low-old", 1, 0, 0),
+        ("high-new", 9, 30, 0),
+        ("high-old", 9, 10, 0),
+        ("high-backoff", 10, 5, 1_000_000_000),
+        ("mid", 5, 20, 0),
+    ];
+    for (name, priority, created, run_after) in rows {
+        sqlx::query(
+            "INSERT INTO executions (id, task_id, owner_id, status, priority, language, code, \
+             env, limits, max_attempts, run_after, created_at) \
+             VALUES (?, ?, ?, 'queued', ?, 'bash', ?, '{}', '{}', 3, ?, ?)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(task.id.to_string())
+        .bind(owner.id.to_string())
+        .bind(priority)
+        .bind(name)
+        .bind(now + run_after)
+        .bind(now + created)
+        .execute(pool)
+        .await
+        .expect("insert execution");
+    }
+    let mut order = Vec::new();
+    loop {
+        let claimed: Option<String> = sqlx::query_scalar(
+            "UPDATE executions SET status = 'running', attempt = attempt + 1, \
+                 lease_owner = 'w1', worker_id = 'w1', lease_until = ?1 + 30000000, \
+                 started_at = ?1 \
+             WHERE id = (SELECT id FROM executions \
+                         WHERE status = 'queued' AND run_after <= ?1 \
+                         ORDER BY priority DESC, created_at, id LIMIT 1) \
+             RETURNING code",
+        )
+        .bind(now + 100)
+        .fetch_optional(pool)
+        .await
+        .expect("claim");
+        match claimed {
+            Some(code) => order.push(code),
+            None => break,
+        }
+    }
+    assert_eq!(order, ["high-old", "high-new", "mid", "low-old"]);
+}
