@@ -57,6 +57,9 @@ pub enum ContextError {
         /// The origin as configured.
         origin: String,
     },
+    /// The OpenAPI document could not be serialized (a bug).
+    #[error("cannot serialize the OpenAPI document: {0}")]
+    OpenApi(String),
     /// A rate limit has a non-positive rate or a zero burst.
     #[error("invalid rate limit {name}: requests_per_sec must be > 0 and burst >= 1")]
     RateLimit {
@@ -78,6 +81,8 @@ pub(crate) struct Inner {
     pub(crate) passwords: PasswordHasher,
     pub(crate) ip_limiter: Option<KeyedLimiter<std::net::IpAddr>>,
     pub(crate) user_limiter: Option<KeyedLimiter<voidrunner_domain::UserId>>,
+    /// The serialized OpenAPI document, built once.
+    pub(crate) openapi_json: axum::body::Bytes,
 }
 
 impl fmt::Debug for Inner {
@@ -117,8 +122,13 @@ impl ApiContext {
                     name: "rate_limit_per_user",
                 }
             })?;
+        let openapi_json = crate::routes::openapi()
+            .to_json()
+            .map(axum::body::Bytes::from)
+            .map_err(|e| ContextError::OpenApi(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
+                openapi_json,
                 store,
                 settings,
                 jwt,

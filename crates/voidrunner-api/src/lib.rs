@@ -22,8 +22,9 @@ use std::net::SocketAddr;
 pub use auth::{AuthMethod, AuthUser};
 pub use context::{ApiContext, ContextError, JwtSecret};
 pub use error::{ApiError, ApiResult};
-pub use routes::{OPENAPI_PATH, openapi};
+pub use routes::openapi;
 pub use settings::{ApiSettings, PasswordHashSettings, RateLimitSettings};
+pub use system::OPENAPI_PATH;
 
 /// The complete application router (routes, fallbacks, edge layers), with state applied.
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so per-IP limits see

@@ -2,9 +2,7 @@
 //! handler's `#[utoipa::path]`, so the router and the OpenAPI document come from the same
 //! list and cannot drift (a test also checks the served spec against the live router).
 
-use axum::Json;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -15,9 +13,6 @@ use crate::context::ApiContext;
 use crate::edge::middleware as edge;
 use crate::system;
 use crate::tasks::handlers as tasks;
-
-/// Path of the served OpenAPI document.
-pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -58,6 +53,7 @@ pub(crate) fn documented() -> (axum::Router<ApiContext>, utoipa::openapi::OpenAp
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::check_health))
         .routes(routes!(system::check_ready))
+        .routes(routes!(system::get_openapi))
         .routes(routes!(auth::register_user))
         .routes(routes!(auth::log_in))
         .routes(routes!(auth::refresh_session))
@@ -81,18 +77,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Builds the full application: routes, the spec route, fallbacks and the edge layers.
 pub(crate) fn build(ctx: ApiContext) -> axum::Router {
-    let (routes, spec) = documented();
-    let spec = std::sync::Arc::new(spec);
+    let (routes, _) = documented();
     let body_limit = ctx.settings().body_limit_bytes();
     let cors = crate::edge::cors::layer(&ctx.settings().cors_allowed_origins);
     let mut app = routes
-        .route(
-            OPENAPI_PATH,
-            get(move || {
-                let spec = spec.clone();
-                async move { Json(spec.as_ref().clone()) }
-            }),
-        )
         .fallback(edge::route_not_found)
         .method_not_allowed_fallback(edge::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

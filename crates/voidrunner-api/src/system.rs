@@ -1,7 +1,10 @@
 //! Probes and the OpenAPI document.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use voidrunner_api_types::{ErrorBody, HealthResponse, ReadyResponse};
 
 use crate::context::ApiContext;
@@ -32,4 +35,15 @@ pub(crate) async fn check_ready(State(ctx): State<ApiContext>) -> ApiResult<Json
         status: "ready".to_owned(),
         store: ctx.store().backend_name().to_owned(),
     }))
+}
+
+/// Path of the served OpenAPI document.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+/// The OpenAPI 3.1 document of this server, generated from the route table.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub(crate) async fn get_openapi(State(ctx): State<ApiContext>) -> impl IntoResponse {
+    let body: Bytes = ctx.inner.openapi_json.clone();
+    ([(header::CONTENT_TYPE, "application/json")], body)
 }

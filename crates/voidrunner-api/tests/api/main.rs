@@ -1,0 +1,14 @@
+//! API integration tests: one binary, the real server on port 0, a fresh database per test,
+//! every test body run against SQLite and (when configured) PostgreSQL.
+
+mod helpers;
+
+mod api_keys;
+mod auth;
+mod edge;
+mod jwt;
+mod openapi;
+mod pagination;
+mod system;
+mod tasks;
+mod validation;

@@ -1,0 +1,110 @@
+//! The served OpenAPI document matches the router exactly.
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::helpers::{Backend, backend_tests};
+
+backend_tests!(served_spec_matches_the_routes);
+
+/// The public API, as the seed lists it plus API keys and the spec itself.
+const EXPECTED: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/ready"),
+    ("get", "/api/v1/openapi.json"),
+    ("post", "/api/v1/auth/register"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/logout"),
+    ("get", "/api/v1/auth/me"),
+    ("post", "/api/v1/auth/api-keys"),
+    ("get", "/api/v1/auth/api-keys"),
+    ("delete", "/api/v1/auth/api-keys/{id}"),
+    ("post", "/api/v1/tasks"),
+    ("get", "/api/v1/tasks"),
+    ("get", "/api/v1/tasks/{id}"),
+    ("put", "/api/v1/tasks/{id}"),
+    ("delete", "/api/v1/tasks/{id}"),
+];
+
+const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];
+
+async fn served_spec_matches_the_routes(b: Backend) {
+    let app = b.spawn().await;
+    let user = app.user().await;
+    let spec: Value = app
+        .http
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("spec")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        spec["openapi"]
+            .as_str()
+            .expect("version")
+            .starts_with("3.1")
+    );
+
+    let paths = spec["paths"].as_object().expect("paths");
+    let documented: BTreeSet<(String, String)> = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            METHODS
+                .iter()
+                .filter(|m| item.get(**m).is_some())
+                .map(move |m| ((*m).to_owned(), path.clone()))
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = EXPECTED
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(documented, expected, "documented operations");
+
+    // Every documented operation is routed, every other method on a documented path is 405.
+    let id = uuid::Uuid::new_v4().to_string();
+    for path in paths.keys() {
+        let concrete = path.replace("{id}", &id);
+        for m in METHODS {
+            let method = Method::from_bytes(m.to_uppercase().as_bytes()).expect("method");
+            let got = app
+                .call(
+                    method,
+                    &concrete,
+                    Some(user.token()),
+                    Some(serde_json::json!({})),
+                )
+                .await;
+            let code = got.2["error"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if documented.contains(&((*m).to_owned(), path.clone())) {
+                assert_ne!(code, "route_not_found", "{m} {path} must be routed");
+                assert_ne!(code, "method_not_allowed", "{m} {path} must be routed");
+            } else {
+                assert_eq!(
+                    got.0, 405,
+                    "{m} {path} is not documented so must not be routed"
+                );
+            }
+        }
+    }
+
+    // Operations declare their responses and schemas resolve.
+    let schemas = spec["components"]["schemas"].as_object().expect("schemas");
+    for name in [
+        "ErrorBody",
+        "TaskResponse",
+        "CreateTaskRequest",
+        "TokenResponse",
+    ] {
+        assert!(schemas.contains_key(name), "{name}");
+    }
+    assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+}
