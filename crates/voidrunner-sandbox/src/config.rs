@@ -16,7 +16,10 @@ impl HelperCommand {
     /// The current executable with the hidden `__sandbox-helper` subcommand, which is how the
     /// `voidrunner` binary ships the helper.
     pub fn current_exe() -> std::io::Result<Self> {
-        Ok(Self { program: std::env::current_exe()?, args: vec!["__sandbox-helper".to_owned()] })
+        Ok(Self {
+            program: std::env::current_exe()?,
+            args: vec!["__sandbox-helper".to_owned()],
+        })
     }
 }
 
@@ -49,10 +52,12 @@ impl SandboxConfig {
             helper,
             uid: 65534,
             gid: 65534,
-            ro_binds: ["/usr", "/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin"]
-                .into_iter()
-                .map(PathBuf::from)
-                .collect(),
+            ro_binds: [
+                "/usr", "/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin",
+            ]
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
             etc_files: [
                 "ld.so.cache",
                 "ld.so.conf",

@@ -42,11 +42,18 @@ pub enum SandboxError {
 impl SandboxError {
     /// Builds a [`SandboxError::Syscall`] from `errno` for the call described by `call`.
     pub(crate) fn last_os(call: impl Into<String>) -> Self {
-        Self::Syscall { call: call.into(), source: std::io::Error::last_os_error() }
+        Self::Syscall {
+            call: call.into(),
+            source: std::io::Error::last_os_error(),
+        }
     }
 
     /// Builds a [`SandboxError::File`].
     pub(crate) fn file(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::File { op, path: path.into(), source }
+        Self::File {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -28,7 +28,8 @@ impl HostReport {
             .collect();
         // SAFETY: PR_GET_SECCOMP takes no pointers.
         let seccomp = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0
-            && std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.contains("Seccomp_filters"));
+            && std::fs::read_to_string("/proc/self/status")
+                .is_ok_and(|s| s.contains("Seccomp_filters"));
         Self {
             kernel: crate::sys::kernel_release(),
             root: crate::sys::geteuid() == 0,
@@ -42,13 +43,28 @@ impl HostReport {
 
 fn cgroup_summary() -> String {
     let root = Path::new("/sys/fs/cgroup");
-    let list = |p: &Path| std::fs::read_to_string(p).unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
+    let list = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     if root.join("cgroup.controllers").exists() {
-        format!("v2 (unified); root controllers: {}", list(&root.join("cgroup.controllers")))
+        format!(
+            "v2 (unified); root controllers: {}",
+            list(&root.join("cgroup.controllers"))
+        )
     } else {
-        let v1: Vec<&str> =
-            ["memory", "pids", "cpu", "cpuacct"].into_iter().filter(|c| root.join(c).join("cgroup.procs").exists()).collect();
-        if v1.is_empty() { "none usable".to_owned() } else { format!("v1 (legacy/hybrid): {}", v1.join(" ")) }
+        let v1: Vec<&str> = ["memory", "pids", "cpu", "cpuacct"]
+            .into_iter()
+            .filter(|c| root.join(c).join("cgroup.procs").exists())
+            .collect();
+        if v1.is_empty() {
+            "none usable".to_owned()
+        } else {
+            format!("v1 (legacy/hybrid): {}", v1.join(" "))
+        }
     }
 }
 
@@ -56,21 +72,39 @@ impl fmt::Display for HostReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let yes = |b: bool| if b { "yes" } else { "NO" };
         writeln!(f, "kernel: {}", self.kernel)?;
-        writeln!(f, "running as root: {} (needed to build sandboxes)", yes(self.root))?;
-        let ns: Vec<String> = self.namespaces.iter().map(|(n, ok)| format!("{n}={}", yes(*ok))).collect();
+        writeln!(
+            f,
+            "running as root: {} (needed to build sandboxes)",
+            yes(self.root)
+        )?;
+        let ns: Vec<String> = self
+            .namespaces
+            .iter()
+            .map(|(n, ok)| format!("{n}={}", yes(*ok)))
+            .collect();
         writeln!(f, "namespaces: {}", ns.join(" "))?;
         writeln!(f, "cgroups: {}", self.cgroup)?;
         writeln!(f, "seccomp filters: {}", yes(self.seccomp))?;
         match self.landlock_abi {
-            Some(v) => writeln!(f, "landlock: ABI {v} (writes limited to /work, /tmp, /dev nodes)")?,
-            None => writeln!(f, "landlock: not available (mount layout and seccomp still apply)")?,
+            Some(v) => writeln!(
+                f,
+                "landlock: ABI {v} (writes limited to /work, /tmp, /dev nodes)"
+            )?,
+            None => writeln!(
+                f,
+                "landlock: not available (mount layout and seccomp still apply)"
+            )?,
         }
         let cg = self.cgroup.starts_with("v1") || self.cgroup.starts_with("v2");
         writeln!(
             f,
             "guarantees: isolation by namespaces + read-only root + seccomp: {}; memory/pids/cpu limits by cgroups: {}",
             yes(self.root && self.namespaces.iter().all(|(_, ok)| *ok) && self.seccomp),
-            if cg { "yes" } else { "NO (degraded: rlimits only)" }
+            if cg {
+                "yes"
+            } else {
+                "NO (degraded: rlimits only)"
+            }
         )
     }
 }

@@ -94,7 +94,11 @@ mod tests {
             max_processes: 0,
             ..Limits::default()
         };
-        let max = Limits { wall_timeout: Duration::from_secs(5), memory_bytes: 1 << 20, ..Limits::default() };
+        let max = Limits {
+            wall_timeout: Duration::from_secs(5),
+            memory_bytes: 1 << 20,
+            ..Limits::default()
+        };
         let c = big.clamped_to(&max);
         assert_eq!(c.wall_timeout, Duration::from_secs(5));
         assert_eq!(c.memory_bytes, 1 << 20);
@@ -103,9 +107,15 @@ mod tests {
 
     #[test]
     fn cpu_soft_limit_rounds_up() {
-        let l = Limits { cpu_time: Duration::from_millis(1500), ..Limits::default() };
+        let l = Limits {
+            cpu_time: Duration::from_millis(1500),
+            ..Limits::default()
+        };
         assert_eq!(l.cpu_soft_secs(), 2);
-        let l = Limits { cpu_time: Duration::ZERO, ..Limits::default() };
+        let l = Limits {
+            cpu_time: Duration::ZERO,
+            ..Limits::default()
+        };
         assert_eq!(l.cpu_soft_secs(), 1);
     }
 }

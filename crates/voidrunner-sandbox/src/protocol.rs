@@ -84,7 +84,12 @@ pub(crate) enum RootEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum CgroupPlan {
     /// cgroup v1: parent directories per controller (`cpu`/`cpuacct` optional).
-    V1 { memory: PathBuf, pids: PathBuf, cpu: Option<PathBuf>, cpuacct: Option<PathBuf> },
+    V1 {
+        memory: PathBuf,
+        pids: PathBuf,
+        cpu: Option<PathBuf>,
+        cpuacct: Option<PathBuf>,
+    },
     /// cgroup v2: the delegated parent with memory, pids (and cpu) enabled for children.
     V2 { parent: PathBuf, cpu: bool },
     /// No writable cgroups: rlimits only.
@@ -135,7 +140,11 @@ pub(crate) fn decode_header(h: &[u8; HEADER_LEN]) -> (u8, Duration, usize) {
     micros.copy_from_slice(&h[1..9]);
     let mut len = [0u8; 4];
     len.copy_from_slice(&h[9..13]);
-    (h[0], Duration::from_micros(u64::from_le_bytes(micros)), u32::from_le_bytes(len) as usize)
+    (
+        h[0],
+        Duration::from_micros(u64::from_le_bytes(micros)),
+        u32::from_le_bytes(len) as usize,
+    )
 }
 
 #[cfg(test)]
@@ -148,7 +157,10 @@ mod tests {
         encode_frame(&mut buf, TAG_STDERR, Duration::from_micros(1234), b"hello");
         let mut h = [0u8; HEADER_LEN];
         h.copy_from_slice(&buf[..HEADER_LEN]);
-        assert_eq!(decode_header(&h), (TAG_STDERR, Duration::from_micros(1234), 5));
+        assert_eq!(
+            decode_header(&h),
+            (TAG_STDERR, Duration::from_micros(1234), 5)
+        );
         assert_eq!(&buf[HEADER_LEN..], b"hello");
     }
 }

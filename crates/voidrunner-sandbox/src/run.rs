@@ -7,8 +7,8 @@
 use crate::error::SandboxError;
 use crate::limits::Limits;
 use crate::protocol::{
-    CMD_CANCEL, HEADER_LEN, HelperRequest, OutputChunk, RunResult, Stream, TAG_RESULT, TAG_STDERR, TAG_STDOUT,
-    decode_header,
+    CMD_CANCEL, HEADER_LEN, HelperRequest, OutputChunk, RunResult, Stream, TAG_RESULT, TAG_STDERR,
+    TAG_STDOUT, decode_header,
 };
 use crate::sandbox::Sandbox;
 use crate::workspace::Workspace;
@@ -41,10 +41,14 @@ impl RunSpec {
     pub fn new<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> Self {
         Self {
             argv: argv.into_iter().map(Into::into).collect(),
-            env: [("PATH", "/usr/local/bin:/usr/bin:/bin"), ("HOME", "/work"), ("LANG", "C.UTF-8")]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
+            env: [
+                ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+                ("HOME", "/work"),
+                ("LANG", "C.UTF-8"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
             cwd: "/work".to_owned(),
             stdin: None,
             workspace: None,
@@ -77,7 +81,8 @@ impl Sandbox {
             cgroup: self.cgroup.clone(),
             landlock: self.landlock,
         };
-        let mut line = serde_json::to_vec(&req).map_err(|e| SandboxError::Helper(format!("encode request: {e}")))?;
+        let mut line = serde_json::to_vec(&req)
+            .map_err(|e| SandboxError::Helper(format!("encode request: {e}")))?;
         line.push(b'\n');
         let helper = &self.config.helper;
         let mut child = tokio::process::Command::new(&helper.program)
@@ -87,8 +92,12 @@ impl Sandbox {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|source| SandboxError::SpawnHelper { program: helper.program.clone(), source })?;
-        let (Some(mut stdin), Some(stdout), Some(mut stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+            .map_err(|source| SandboxError::SpawnHelper {
+                program: helper.program.clone(),
+                source,
+            })?;
+        let (Some(mut stdin), Some(stdout), Some(mut stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             return Err(SandboxError::Helper("helper pipes missing".into()));
         };
@@ -114,21 +123,28 @@ impl Sandbox {
                 }
             }
         };
-        let frames = frames.map_err(|e| SandboxError::Helper(format!("output reader panicked: {e}")));
+        let frames =
+            frames.map_err(|e| SandboxError::Helper(format!("output reader panicked: {e}")));
         drop(stdin);
         let status = child.wait().await;
         match frames? {
             Some(result) => Ok(result),
             None => {
                 let diag = diag.await.unwrap_or_default();
-                Err(SandboxError::Helper(format!("helper exited ({status:?}) without a result: {}", diag.trim())))
+                Err(SandboxError::Helper(format!(
+                    "helper exited ({status:?}) without a result: {}",
+                    diag.trim()
+                )))
             }
         }
     }
 }
 
 /// Reads helper frames until the result; forwards output chunks.
-async fn read_frames(stdout: tokio::process::ChildStdout, output: mpsc::Sender<OutputChunk>) -> Option<RunResult> {
+async fn read_frames(
+    stdout: tokio::process::ChildStdout,
+    output: mpsc::Sender<OutputChunk>,
+) -> Option<RunResult> {
     let mut r = BufReader::with_capacity(128 << 10, stdout);
     loop {
         let mut h = [0u8; HEADER_LEN];
@@ -142,6 +158,12 @@ async fn read_frames(stdout: tokio::process::ChildStdout, output: mpsc::Sender<O
             TAG_RESULT => return serde_json::from_slice(&data).ok(),
             _ => return None,
         };
-        let _ = output.send(OutputChunk { stream, data, elapsed }).await;
+        let _ = output
+            .send(OutputChunk {
+                stream,
+                data,
+                elapsed,
+            })
+            .await;
     }
 }

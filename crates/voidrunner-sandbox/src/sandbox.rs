@@ -58,10 +58,17 @@ impl Sandbox {
         for name in &config.etc_files {
             let p = Path::new(name);
             if p.is_absolute() || p.components().any(|c| !matches!(c, Component::Normal(_))) {
-                return Err(SandboxError::Invalid(format!("etc entry {name:?} must be a plain relative path")));
+                return Err(SandboxError::Invalid(format!(
+                    "etc entry {name:?} must be a plain relative path"
+                )));
             }
-            if ["shadow", "gshadow", "sudoers", "ssh", "ssl/private"].iter().any(|bad| name.starts_with(bad)) {
-                return Err(SandboxError::Invalid(format!("etc entry {name:?} is secret and is never exposed")));
+            if ["shadow", "gshadow", "sudoers", "ssh", "ssl/private"]
+                .iter()
+                .any(|bad| name.starts_with(bad))
+            {
+                return Err(SandboxError::Invalid(format!(
+                    "etc entry {name:?} is secret and is never exposed"
+                )));
             }
         }
         let ws = &config.workspace_root;
@@ -80,9 +87,24 @@ impl Sandbox {
             _ => {}
         }
         let (mode, cgroup) = match cgroup::detect(&config.cgroup_parent) {
-            Ok(plan @ CgroupPlan::V1 { .. }) => (Mode::Full { cgroup: CgroupVersion::V1 }, plan),
-            Ok(plan @ CgroupPlan::V2 { .. }) => (Mode::Full { cgroup: CgroupVersion::V2 }, plan),
-            Ok(CgroupPlan::None) => (Mode::Degraded { reason: "no cgroup".into() }, CgroupPlan::None),
+            Ok(plan @ CgroupPlan::V1 { .. }) => (
+                Mode::Full {
+                    cgroup: CgroupVersion::V1,
+                },
+                plan,
+            ),
+            Ok(plan @ CgroupPlan::V2 { .. }) => (
+                Mode::Full {
+                    cgroup: CgroupVersion::V2,
+                },
+                plan,
+            ),
+            Ok(CgroupPlan::None) => (
+                Mode::Degraded {
+                    reason: "no cgroup".into(),
+                },
+                CgroupPlan::None,
+            ),
             Err(reason) => (Mode::Degraded { reason }, CgroupPlan::None),
         };
         if let Mode::Degraded { reason } = &mode {
@@ -119,7 +141,10 @@ impl Sandbox {
     /// mounted at `/work` by runs that use it; unmounted and removed on drop.
     pub fn create_workspace(&self, size_bytes: u64) -> Result<Workspace, SandboxError> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let path = self.config.workspace_root.join(format!("ws-{}-{n}", std::process::id()));
+        let path = self
+            .config
+            .workspace_root
+            .join(format!("ws-{}-{n}", std::process::id()));
         Workspace::create(path, size_bytes, self.config.uid, self.config.gid)
     }
 }
@@ -136,19 +161,34 @@ fn resolve_root(config: &SandboxConfig) -> Vec<RootEntry> {
         .filter_map(|path| {
             let meta = std::fs::symlink_metadata(&path).ok()?;
             Some(if meta.file_type().is_symlink() {
-                RootEntry::Symlink { target: std::fs::read_link(&path).ok()?, path }
+                RootEntry::Symlink {
+                    target: std::fs::read_link(&path).ok()?,
+                    path,
+                }
             } else {
-                RootEntry::Bind { dir: meta.is_dir(), path }
+                RootEntry::Bind {
+                    dir: meta.is_dir(),
+                    path,
+                }
             })
         })
         .collect();
     let (uid, gid) = (config.uid, config.gid);
     let files = [
-        ("/etc/passwd", format!("root:x:0:0:root:/root:/bin/sh\nsandbox:x:{uid}:{gid}:sandbox:/work:/bin/sh\n")),
+        (
+            "/etc/passwd",
+            format!("root:x:0:0:root:/root:/bin/sh\nsandbox:x:{uid}:{gid}:sandbox:/work:/bin/sh\n"),
+        ),
         ("/etc/group", format!("root:x:0:\nsandbox:x:{gid}:\n")),
         ("/etc/hostname", "sandbox\n".to_owned()),
-        ("/etc/hosts", "127.0.0.1 localhost sandbox\n::1 localhost\n".to_owned()),
+        (
+            "/etc/hosts",
+            "127.0.0.1 localhost sandbox\n::1 localhost\n".to_owned(),
+        ),
     ];
-    out.extend(files.into_iter().map(|(p, contents)| RootEntry::File { path: PathBuf::from(p), contents }));
+    out.extend(files.into_iter().map(|(p, contents)| RootEntry::File {
+        path: PathBuf::from(p),
+        contents,
+    }));
     out
 }

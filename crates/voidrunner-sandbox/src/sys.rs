@@ -36,7 +36,11 @@ pub(crate) fn set_nonblocking(fd: &impl AsRawFd, on: bool) -> std::io::Result<()
     if flags < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let new = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+    let new = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
     // SAFETY: as above.
     if unsafe { libc::fcntl(fd, libc::F_SETFL, new) } < 0 {
         return Err(std::io::Error::last_os_error());
@@ -98,7 +102,9 @@ pub(crate) fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
 
 /// Kernel release (`uname -r`).
 pub(crate) fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// Effective uid of this process.

@@ -35,11 +35,17 @@ async fn identity_inside_is_unprivileged() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(&lines[..4], ["65534", "65534", "1", "sandbox"]);
     for cap in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-        assert!(out.contains(&format!("{cap}:\t0000000000000000")), "{cap} not empty: {out}");
+        assert!(
+            out.contains(&format!("{cap}:\t0000000000000000")),
+            "{cap} not empty: {out}"
+        );
     }
     assert!(out.contains("NoNewPrivs:\t1"), "{out}");
     assert!(out.contains("Seccomp:\t2"), "{out}");
-    assert!(out.contains("65534      65534          1"), "uid_map: {out}");
+    assert!(
+        out.contains("65534      65534          1"),
+        "uid_map: {out}"
+    );
     assert!(out.contains("/work\n"), "{out}");
 }
 
@@ -49,21 +55,38 @@ async fn stdin_is_echoed() {
     let mut spec = voidrunner_sandbox::RunSpec::new(["/bin/cat"]);
     spec.stdin = Some(b"hello from stdin\n".repeat(10_000));
     let o = run_spec(&t.sandbox, spec, tokio_util::sync::CancellationToken::new()).await;
-    assert_eq!(o.result.verdict, SandboxVerdict::Exited(0), "{:?}", o.result);
+    assert_eq!(
+        o.result.verdict,
+        SandboxVerdict::Exited(0),
+        "{:?}",
+        o.result
+    );
     assert_eq!(o.stdout, b"hello from stdin\n".repeat(10_000));
 }
 
 #[tokio::test]
 async fn python_runs_and_chunks_are_timestamped() {
     let Some(t) = sandbox() else { return };
-    let o = py(&t.sandbox, "import sys, time\nprint('a', flush=True)\ntime.sleep(0.2)\nprint('b', file=sys.stderr)").await;
+    let o = py(
+        &t.sandbox,
+        "import sys, time\nprint('a', flush=True)\ntime.sleep(0.2)\nprint('b', file=sys.stderr)",
+    )
+    .await;
     assert_eq!(o.result.verdict, SandboxVerdict::Exited(0), "{o:?}");
     assert_eq!(o.out(), "a\n");
     assert_eq!(o.err(), "b\n");
     assert!(o.chunks.len() >= 2);
-    assert!(o.chunks[1].elapsed >= o.chunks[0].elapsed + std::time::Duration::from_millis(150), "{:?}", o.chunks);
+    assert!(
+        o.chunks[1].elapsed >= o.chunks[0].elapsed + std::time::Duration::from_millis(150),
+        "{:?}",
+        o.chunks
+    );
     assert!(o.result.cpu_time > std::time::Duration::ZERO);
-    assert!(o.result.peak_memory_bytes.is_some_and(|m| m > 1 << 20), "{:?}", o.result);
+    assert!(
+        o.result.peak_memory_bytes.is_some_and(|m| m > 1 << 20),
+        "{:?}",
+        o.result
+    );
 }
 
 #[tokio::test]
@@ -71,7 +94,10 @@ async fn missing_program_is_a_sandbox_error_naming_execve() {
     let Some(t) = sandbox() else { return };
     let o = run(&t.sandbox, &["/usr/bin/does-not-exist"]).await;
     match &o.result.verdict {
-        SandboxVerdict::SandboxError(msg) => assert!(msg.contains("execve") && msg.contains("does-not-exist"), "{msg}"),
+        SandboxVerdict::SandboxError(msg) => assert!(
+            msg.contains("execve") && msg.contains("does-not-exist"),
+            "{msg}"
+        ),
         other => panic!("unexpected {other:?}"),
     }
 }

@@ -8,13 +8,20 @@ use tokio_util::sync::CancellationToken;
 use voidrunner_sandbox::{Limits, Mode, RunSpec, SandboxVerdict};
 
 fn limits() -> Limits {
-    Limits { wall_timeout: Duration::from_secs(10), ..Limits::default() }
+    Limits {
+        wall_timeout: Duration::from_secs(10),
+        ..Limits::default()
+    }
 }
 
 #[tokio::test]
 async fn this_host_runs_in_full_mode_with_cgroups() {
     let Some(t) = sandbox() else { return };
-    assert!(matches!(t.sandbox.mode(), Mode::Full { .. }), "{:?}", t.sandbox.mode());
+    assert!(
+        matches!(t.sandbox.mode(), Mode::Full { .. }),
+        "{:?}",
+        t.sandbox.mode()
+    );
     t.assert_clean();
 }
 
@@ -23,7 +30,15 @@ async fn fork_bomb_is_stopped_by_the_pids_limit_and_killed() {
     let Some(t) = sandbox() else { return };
     // Count how many processes can exist at once: must stop below the limit.
     let code = "import os, time\nn = 0\nfor i in range(200):\n    try:\n        pid = os.fork()\n    except OSError:\n        break\n    if pid == 0:\n        time.sleep(30)\n        os._exit(0)\n    n += 1\nprint(n)";
-    let o = run_with(&t.sandbox, &["/usr/bin/python3", "-c", code], Limits { max_processes: 16, ..limits() }).await;
+    let o = run_with(
+        &t.sandbox,
+        &["/usr/bin/python3", "-c", code],
+        Limits {
+            max_processes: 16,
+            ..limits()
+        },
+    )
+    .await;
     assert_eq!(o.result.verdict, SandboxVerdict::Exited(0), "{o:?}");
     let n: u32 = o.out().trim().parse().expect("count");
     assert!(n < 16, "forked {n} children under a limit of 16");
@@ -31,11 +46,19 @@ async fn fork_bomb_is_stopped_by_the_pids_limit_and_killed() {
     let o = run_with(
         &t.sandbox,
         &["/bin/bash", "-c", "f() { f | f & }; f; sleep 100"],
-        Limits { max_processes: 32, wall_timeout: Duration::from_secs(2), ..limits() },
+        Limits {
+            max_processes: 32,
+            wall_timeout: Duration::from_secs(2),
+            ..limits()
+        },
     )
     .await;
     assert_eq!(o.result.verdict, SandboxVerdict::Timeout, "{o:?}");
-    assert!(o.result.wall_time < Duration::from_secs(4), "{:?}", o.result);
+    assert!(
+        o.result.wall_time < Duration::from_secs(4),
+        "{:?}",
+        o.result
+    );
     t.assert_clean();
 }
 
@@ -44,8 +67,15 @@ async fn allocating_1gib_under_64mib_is_a_memory_limit() {
     let Some(t) = sandbox() else { return };
     let o = run_with(
         &t.sandbox,
-        &["/usr/bin/python3", "-c", "b = b'x' * (1 << 30)\nprint('survived')"],
-        Limits { memory_bytes: 64 << 20, ..limits() },
+        &[
+            "/usr/bin/python3",
+            "-c",
+            "b = b'x' * (1 << 30)\nprint('survived')",
+        ],
+        Limits {
+            memory_bytes: 64 << 20,
+            ..limits()
+        },
     )
     .await;
     assert_eq!(o.result.verdict, SandboxVerdict::MemoryLimit, "{o:?}");
@@ -61,12 +91,23 @@ async fn busy_loop_is_a_cpu_limit() {
     let o = run_with(
         &t.sandbox,
         &["/usr/bin/python3", "-c", "while True: pass"],
-        Limits { cpu_time: Duration::from_secs(1), ..limits() },
+        Limits {
+            cpu_time: Duration::from_secs(1),
+            ..limits()
+        },
     )
     .await;
     assert_eq!(o.result.verdict, SandboxVerdict::CpuLimit, "{o:?}");
-    assert!(o.result.cpu_time >= Duration::from_millis(900), "{:?}", o.result);
-    assert!(o.result.wall_time < Duration::from_secs(5), "{:?}", o.result);
+    assert!(
+        o.result.cpu_time >= Duration::from_millis(900),
+        "{:?}",
+        o.result
+    );
+    assert!(
+        o.result.wall_time < Duration::from_secs(5),
+        "{:?}",
+        o.result
+    );
     t.assert_clean();
 }
 
@@ -77,49 +118,106 @@ async fn cpu_quota_slows_a_busy_loop_to_its_cores() {
     let o = run_with(
         &t.sandbox,
         &["/usr/bin/python3", "-c", "while True: pass"],
-        Limits { cpu_cores: 0.5, wall_timeout: Duration::from_millis(1500), ..limits() },
+        Limits {
+            cpu_cores: 0.5,
+            wall_timeout: Duration::from_millis(1500),
+            ..limits()
+        },
     )
     .await;
     assert_eq!(o.result.verdict, SandboxVerdict::Timeout, "{o:?}");
-    assert!(o.result.cpu_time < Duration::from_millis(1000), "{:?}", o.result);
+    assert!(
+        o.result.cpu_time < Duration::from_millis(1000),
+        "{:?}",
+        o.result
+    );
     t.assert_clean();
 }
 
 #[tokio::test]
 async fn sleep_is_a_timeout() {
     let Some(t) = sandbox() else { return };
-    let o = run_with(&t.sandbox, &["/bin/sleep", "30"], Limits { wall_timeout: Duration::from_secs(1), ..limits() }).await;
+    let o = run_with(
+        &t.sandbox,
+        &["/bin/sleep", "30"],
+        Limits {
+            wall_timeout: Duration::from_secs(1),
+            ..limits()
+        },
+    )
+    .await;
     assert_eq!(o.result.verdict, SandboxVerdict::Timeout, "{o:?}");
-    assert!(o.result.wall_time >= Duration::from_secs(1) && o.result.wall_time < Duration::from_secs(3), "{:?}", o.result);
+    assert!(
+        o.result.wall_time >= Duration::from_secs(1) && o.result.wall_time < Duration::from_secs(3),
+        "{:?}",
+        o.result
+    );
     t.assert_clean();
 }
 
 #[tokio::test]
 async fn output_flood_is_cut_exactly_at_the_limit() {
     let Some(t) = sandbox() else { return };
-    let o = run_with(&t.sandbox, &["/usr/bin/yes"], Limits { max_output_bytes: 100_000, ..limits() }).await;
-    assert_eq!(o.result.verdict, SandboxVerdict::OutputLimit, "{:?}", o.result);
+    let o = run_with(
+        &t.sandbox,
+        &["/usr/bin/yes"],
+        Limits {
+            max_output_bytes: 100_000,
+            ..limits()
+        },
+    )
+    .await;
+    assert_eq!(
+        o.result.verdict,
+        SandboxVerdict::OutputLimit,
+        "{:?}",
+        o.result
+    );
     assert!(o.result.output_truncated);
     assert_eq!(o.stdout.len(), 100_000);
     assert!(o.stdout.chunks(2).all(|c| c == b"y\n"));
     // Exactly the limit is not a violation.
     let o = run_with(
         &t.sandbox,
-        &["/bin/sh", "-c", "head -c 100000 /dev/zero; head -c 0 /dev/zero >&2"],
-        Limits { max_output_bytes: 100_000, ..limits() },
+        &[
+            "/bin/sh",
+            "-c",
+            "head -c 100000 /dev/zero; head -c 0 /dev/zero >&2",
+        ],
+        Limits {
+            max_output_bytes: 100_000,
+            ..limits()
+        },
     )
     .await;
-    assert_eq!(o.result.verdict, SandboxVerdict::Exited(0), "{:?}", o.result);
+    assert_eq!(
+        o.result.verdict,
+        SandboxVerdict::Exited(0),
+        "{:?}",
+        o.result
+    );
     assert!(!o.result.output_truncated);
     assert_eq!(o.stdout.len(), 100_000);
     // stdout and stderr share the budget.
     let o = run_with(
         &t.sandbox,
-        &["/bin/sh", "-c", "head -c 600 /dev/zero; head -c 600 /dev/zero >&2; sleep 5"],
-        Limits { max_output_bytes: 1000, ..limits() },
+        &[
+            "/bin/sh",
+            "-c",
+            "head -c 600 /dev/zero; head -c 600 /dev/zero >&2; sleep 5",
+        ],
+        Limits {
+            max_output_bytes: 1000,
+            ..limits()
+        },
     )
     .await;
-    assert_eq!(o.result.verdict, SandboxVerdict::OutputLimit, "{:?}", o.result);
+    assert_eq!(
+        o.result.verdict,
+        SandboxVerdict::OutputLimit,
+        "{:?}",
+        o.result
+    );
     assert_eq!(o.stdout.len() + o.stderr.len(), 1000);
     t.assert_clean();
 }
@@ -131,7 +229,11 @@ async fn tmpfs_fill_is_capped() {
     let o = run_with(
         &t.sandbox,
         &["/bin/sh", "-c", script],
-        Limits { tmpfs_bytes: 4 << 20, max_file_size_bytes: 1 << 30, ..limits() },
+        Limits {
+            tmpfs_bytes: 4 << 20,
+            max_file_size_bytes: 1 << 30,
+            ..limits()
+        },
     )
     .await;
     let out = o.out();
@@ -161,12 +263,21 @@ async fn cancel_kills_the_run() {
     let sb = t.sandbox.clone();
     let c = cancel.clone();
     let run = tokio::spawn(async move {
-        sb.run(RunSpec::new(["/bin/sh", "-c", "echo started; exec sleep 60"]), tx, c).await
+        sb.run(
+            RunSpec::new(["/bin/sh", "-c", "echo started; exec sleep 60"]),
+            tx,
+            c,
+        )
+        .await
     });
     let first = rx.recv().await.expect("first output");
     assert_eq!(first.data, b"started\n");
     cancel.cancel();
-    let r = tokio::time::timeout(Duration::from_secs(5), run).await.expect("cancel is prompt").expect("join").expect("run");
+    let r = tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("cancel is prompt")
+        .expect("join")
+        .expect("run");
     assert_eq!(r.verdict, SandboxVerdict::Cancelled);
     assert!(r.wall_time < Duration::from_secs(5));
     t.assert_clean();
@@ -178,15 +289,26 @@ async fn dropping_the_future_kills_and_cleans_up() {
     let (tx, mut rx) = tokio::sync::mpsc::channel(8);
     let sb = t.sandbox.clone();
     let run = tokio::spawn(async move {
-        sb.run(RunSpec::new(["/bin/sh", "-c", "echo started; sleep 60 & sleep 60"]), tx, CancellationToken::new()).await
+        sb.run(
+            RunSpec::new(["/bin/sh", "-c", "echo started; sleep 60 & sleep 60"]),
+            tx,
+            CancellationToken::new(),
+        )
+        .await
     });
     assert_eq!(rx.recv().await.expect("output").data, b"started\n");
     run.abort();
     assert!(run.await.is_err_and(|e| e.is_cancelled()));
     // The helper notices its closed stdin, kills the sandbox and removes the cgroup; the
     // output channel closes when it exits. Wait for that (bounded), then check.
-    let closed = tokio::time::timeout(Duration::from_secs(5), async { while rx.recv().await.is_some() {} }).await;
-    assert!(closed.is_ok(), "helper did not exit after the future was dropped");
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while rx.recv().await.is_some() {}
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "helper did not exit after the future was dropped"
+    );
     wait_until_clean(&t).await;
     t.assert_clean();
 }
@@ -195,8 +317,15 @@ async fn dropping_the_future_kills_and_cleans_up() {
 /// cleans up asynchronously.
 async fn wait_until_clean(t: &TestSandbox) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while t.cgroup_dirs().iter().any(|d| std::fs::read_dir(d).map(|r| r.flatten().any(|e| e.path().is_dir())).unwrap_or(false)) {
-        assert!(tokio::time::Instant::now() < deadline, "cgroups not removed");
+    while t.cgroup_dirs().iter().any(|d| {
+        std::fs::read_dir(d)
+            .map(|r| r.flatten().any(|e| e.path().is_dir()))
+            .unwrap_or(false)
+    }) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cgroups not removed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -206,18 +335,26 @@ async fn workspace_is_shared_between_runs_and_limited() {
     let Some(t) = sandbox() else { return };
     let ws = std::sync::Arc::new(t.sandbox.create_workspace(2 << 20).expect("workspace"));
     assert!(!ws.is_degraded());
-    ws.write_file("src/main.sh", b"echo compiled > /work/out.txt\n", 0o644).expect("write");
+    ws.write_file("src/main.sh", b"echo compiled > /work/out.txt\n", 0o644)
+        .expect("write");
     let mut spec = RunSpec::new(["/bin/sh", "/work/src/main.sh"]);
     spec.workspace = Some(ws.clone());
     let o = run_spec(&t.sandbox, spec, CancellationToken::new()).await;
     assert_eq!(o.result.verdict, SandboxVerdict::Exited(0), "{o:?}");
-    let mut spec = RunSpec::new(["/bin/sh", "-c", "cat /work/out.txt; dd if=/dev/zero of=/work/big bs=1M count=8 2>&1; ln -s /etc/passwd /work/link"]);
+    let mut spec = RunSpec::new([
+        "/bin/sh",
+        "-c",
+        "cat /work/out.txt; dd if=/dev/zero of=/work/big bs=1M count=8 2>&1; ln -s /etc/passwd /work/link",
+    ]);
     spec.workspace = Some(ws.clone());
     let o = run_spec(&t.sandbox, spec, CancellationToken::new()).await;
     assert!(o.out().starts_with("compiled\n"), "{o:?}");
     assert!(o.out().contains("No space left on device"), "{o:?}");
     assert_eq!(ws.read_file("out.txt", 1024).expect("read"), b"compiled\n");
-    assert!(ws.read_file("link", 1024).is_err(), "symlinks are not followed on the host");
+    assert!(
+        ws.read_file("link", 1024).is_err(),
+        "symlinks are not followed on the host"
+    );
     assert!(ws.read_file("../x", 1024).is_err());
     let host_path = ws.path().to_path_buf();
     drop(ws);

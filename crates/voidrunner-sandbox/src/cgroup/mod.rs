@@ -43,8 +43,18 @@ pub(crate) fn create_run_cgroup(
     limits: &Limits,
 ) -> Result<Option<Box<dyn RunCgroup>>, SandboxError> {
     Ok(match plan {
-        CgroupPlan::V1 { memory, pids, cpu, cpuacct } => Some(Box::new(v1::V1Cgroup::create(
-            v1::V1Parents { memory, pids, cpu: cpu.as_deref(), cpuacct: cpuacct.as_deref() },
+        CgroupPlan::V1 {
+            memory,
+            pids,
+            cpu,
+            cpuacct,
+        } => Some(Box::new(v1::V1Cgroup::create(
+            v1::V1Parents {
+                memory,
+                pids,
+                cpu: cpu.as_deref(),
+                cpuacct: cpuacct.as_deref(),
+            },
             name,
             limits,
         )?)),
@@ -70,7 +80,10 @@ fn detect_at(root: &Path, parent_name: &str) -> Result<CgroupPlan, String> {
             v2::prepare_parent(root, &rel, parent_name)
         }
         TMPFS_MAGIC => v1::prepare_parents(root, &own, parent_name),
-        other => Err(format!("{} is neither cgroup2 nor a tmpfs of v1 hierarchies (magic {other:#x})", root.display())),
+        other => Err(format!(
+            "{} is neither cgroup2 nor a tmpfs of v1 hierarchies (magic {other:#x})",
+            root.display()
+        )),
     }
 }
 
@@ -85,8 +98,7 @@ fn fs_magic(path: &Path) -> std::io::Result<i64> {
     if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    #[expect(clippy::unnecessary_cast, reason = "f_type is not i64 on every target")]
-    Ok(st.f_type as i64)
+    Ok(st.f_type)
 }
 
 /// The service's own v2 path from `/proc/self/cgroup` (`0::/a/b` → `a/b`).
@@ -104,7 +116,10 @@ pub(crate) fn parse_v1_own_path(proc_self_cgroup: &str, controller: &str) -> Opt
         let _id = parts.next()?;
         let ctrls = parts.next()?;
         let path = parts.next()?;
-        ctrls.split(',').any(|c| c == controller).then(|| PathBuf::from(path.trim_start_matches('/')))
+        ctrls
+            .split(',')
+            .any(|c| c == controller)
+            .then(|| PathBuf::from(path.trim_start_matches('/')))
     })
 }
 
@@ -121,7 +136,11 @@ pub(crate) const CPU_PERIOD_US: u64 = 100_000;
 
 /// Quota in µs per [`CPU_PERIOD_US`] for `cores` (at least 1 ms).
 pub(crate) fn cpu_quota_us(cores: f64) -> u64 {
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped positive")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "clamped positive"
+    )]
     let q = (cores.max(0.0) * CPU_PERIOD_US as f64).round() as u64;
     q.max(1000)
 }
@@ -165,7 +184,11 @@ pub(crate) fn rmdir_retry(dir: &Path, kill: &dyn Fn()) -> Result<(), SandboxErro
         kill();
         std::thread::sleep(Duration::from_micros(200 * u64::from(attempt.min(25) + 1)));
     }
-    Err(SandboxError::file("rmdir", dir, last.unwrap_or_else(|| std::io::Error::other("busy"))))
+    Err(SandboxError::file(
+        "rmdir",
+        dir,
+        last.unwrap_or_else(|| std::io::Error::other("busy")),
+    ))
 }
 
 #[cfg(test)]
@@ -174,8 +197,12 @@ mod tests {
 
     #[test]
     fn parses_v1_and_v2_own_paths() {
-        let s = "9:name=systemd:/\n4:memory:/process_api/abc\n2:cpu,cpuacct:/x\n0::/svc/a.service\n";
-        assert_eq!(parse_v1_own_path(s, "memory"), Some(PathBuf::from("process_api/abc")));
+        let s =
+            "9:name=systemd:/\n4:memory:/process_api/abc\n2:cpu,cpuacct:/x\n0::/svc/a.service\n";
+        assert_eq!(
+            parse_v1_own_path(s, "memory"),
+            Some(PathBuf::from("process_api/abc"))
+        );
         assert_eq!(parse_v1_own_path(s, "cpuacct"), Some(PathBuf::from("x")));
         assert_eq!(parse_v1_own_path(s, "pids"), None);
         assert_eq!(parse_v2_own_path(s), Some(PathBuf::from("svc/a.service")));

@@ -42,7 +42,12 @@ pub(super) fn prepare_parents(root: &Path, own: &str, name: &str) -> Result<Cgro
     };
     let memory = parent("memory")?;
     let pids = parent("pids")?;
-    Ok(CgroupPlan::V1 { memory, pids, cpu: parent("cpu").ok(), cpuacct: parent("cpuacct").ok() })
+    Ok(CgroupPlan::V1 {
+        memory,
+        pids,
+        cpu: parent("cpu").ok(),
+        cpuacct: parent("cpuacct").ok(),
+    })
 }
 
 impl V1Cgroup {
@@ -73,7 +78,10 @@ impl V1Cgroup {
             if let Some(cpu) = &cg.cpu {
                 mkdir_fresh(cpu)?;
                 write_file(&cpu.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
-                write_file(&cpu.join("cpu.cfs_quota_us"), &cpu_quota_us(limits.cpu_cores).to_string())?;
+                write_file(
+                    &cpu.join("cpu.cfs_quota_us"),
+                    &cpu_quota_us(limits.cpu_cores).to_string(),
+                )?;
             }
             if let Some(acct) = &cg.cpuacct {
                 mkdir_fresh(acct)?;
@@ -88,9 +96,14 @@ impl V1Cgroup {
     }
 
     fn dirs(&self) -> impl Iterator<Item = &PathBuf> {
-        [Some(&self.memory), Some(&self.pids), self.cpu.as_ref(), self.cpuacct.as_ref()]
-            .into_iter()
-            .flatten()
+        [
+            Some(&self.memory),
+            Some(&self.pids),
+            self.cpu.as_ref(),
+            self.cpuacct.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 
@@ -110,7 +123,10 @@ impl RunCgroup for V1Cgroup {
     fn stats(&self) -> CgroupStats {
         let oom = read_opt(&self.memory.join("memory.oom_control"));
         CgroupStats {
-            oom_kills: oom.as_deref().and_then(|s| parse_keyed(s, "oom_kill")).unwrap_or(0),
+            oom_kills: oom
+                .as_deref()
+                .and_then(|s| parse_keyed(s, "oom_kill"))
+                .unwrap_or(0),
             peak_memory_bytes: read_opt(&self.memory.join("memory.max_usage_in_bytes"))
                 .and_then(|s| s.trim().parse().ok()),
             cpu_time: self

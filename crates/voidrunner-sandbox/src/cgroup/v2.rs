@@ -3,7 +3,10 @@
 //! Not testable on the development host (its cgroup2 mount has no controllers); the pure
 //! parts are unit-tested in `cgroup/mod.rs`, the rest follows the kernel's cgroup-v2 docs.
 
-use super::{CgroupStats, RunCgroup, format_cpu_max, mkdir_fresh, parse_keyed, read_opt, rmdir_retry, write_file};
+use super::{
+    CgroupStats, RunCgroup, format_cpu_max, mkdir_fresh, parse_keyed, read_opt, rmdir_retry,
+    write_file,
+};
 use crate::error::SandboxError;
 use crate::limits::Limits;
 use crate::protocol::CgroupPlan;
@@ -33,7 +36,11 @@ fn enable(dir: &Path, ctrls: &[&str]) -> std::io::Result<()> {
 /// The "no internal processes" rule forbids enabling controllers in a cgroup that has
 /// processes (except the root): the service's processes are first moved into a
 /// `supervisor` leaf next to the sandbox subtree.
-pub(super) fn prepare_parent(root: &Path, own_rel: &Path, name: &str) -> Result<CgroupPlan, String> {
+pub(super) fn prepare_parent(
+    root: &Path,
+    own_rel: &Path,
+    name: &str,
+) -> Result<CgroupPlan, String> {
     let base = root.join(own_rel);
     let available = controllers(&base);
     for needed in ["memory", "pids"] {
@@ -46,10 +53,17 @@ pub(super) fn prepare_parent(root: &Path, own_rel: &Path, name: &str) -> Result<
         }
     }
     let cpu = available.iter().any(|c| c == "cpu");
-    let ctrls: Vec<&str> = if cpu { vec!["memory", "pids", "cpu"] } else { vec!["memory", "pids"] };
+    let ctrls: Vec<&str> = if cpu {
+        vec!["memory", "pids", "cpu"]
+    } else {
+        vec!["memory", "pids"]
+    };
     if let Err(e) = enable(&base, &ctrls) {
         if e.raw_os_error() != Some(libc::EBUSY) || own_rel.as_os_str().is_empty() {
-            return Err(format!("cannot enable controllers in {}: {e}", base.display()));
+            return Err(format!(
+                "cannot enable controllers in {}: {e}",
+                base.display()
+            ));
         }
         let leaf = base.join("supervisor");
         std::fs::create_dir_all(&leaf).map_err(|e| format!("mkdir {}: {e}", leaf.display()))?;
@@ -58,19 +72,28 @@ pub(super) fn prepare_parent(root: &Path, own_rel: &Path, name: &str) -> Result<
             std::fs::write(leaf.join("cgroup.procs"), pid)
                 .map_err(|e| format!("cannot move pid {pid} into {}: {e}", leaf.display()))?;
         }
-        enable(&base, &ctrls).map_err(|e| format!("cannot enable controllers in {}: {e}", base.display()))?;
+        enable(&base, &ctrls)
+            .map_err(|e| format!("cannot enable controllers in {}: {e}", base.display()))?;
     }
     let parent = base.join(name);
     std::fs::create_dir_all(&parent).map_err(|e| format!("mkdir {}: {e}", parent.display()))?;
-    enable(&parent, &ctrls).map_err(|e| format!("cannot enable controllers in {}: {e}", parent.display()))?;
+    enable(&parent, &ctrls)
+        .map_err(|e| format!("cannot enable controllers in {}: {e}", parent.display()))?;
     Ok(CgroupPlan::V2 { parent, cpu })
 }
 
 impl V2Cgroup {
     /// Creates the leaf with `memory.max`, `memory.swap.max=0`, `memory.oom.group=1`,
     /// `pids.max` and `cpu.max`.
-    pub(super) fn create(parent: &Path, cpu: bool, name: &str, limits: &Limits) -> Result<Self, SandboxError> {
-        let mut cg = Self { dir: parent.join(name) };
+    pub(super) fn create(
+        parent: &Path,
+        cpu: bool,
+        name: &str,
+        limits: &Limits,
+    ) -> Result<Self, SandboxError> {
+        let mut cg = Self {
+            dir: parent.join(name),
+        };
         mkdir_fresh(&cg.dir)?;
         let setup = |d: &Path| -> Result<(), SandboxError> {
             write_file(&d.join("memory.max"), &limits.memory_bytes.to_string())?;
@@ -112,7 +135,8 @@ impl RunCgroup for V2Cgroup {
             + parse_keyed(&events, "oom_group_kill").unwrap_or(0);
         CgroupStats {
             oom_kills: oom,
-            peak_memory_bytes: read_opt(&self.dir.join("memory.peak")).and_then(|s| s.trim().parse().ok()),
+            peak_memory_bytes: read_opt(&self.dir.join("memory.peak"))
+                .and_then(|s| s.trim().parse().ok()),
             cpu_time: read_opt(&self.dir.join("cpu.stat"))
                 .and_then(|s| parse_keyed(&s, "usage_usec"))
                 .map(Duration::from_micros),

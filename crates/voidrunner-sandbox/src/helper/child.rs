@@ -61,9 +61,27 @@ impl Step {
     pub(super) fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
         [
-            Stdio, Fs, Hostname, WaitCgroup, Unshare, WaitMaps, Rlimit, LandlockCreate, LandlockRule, BoundingSet,
-            Setgroups, Setresgid, Setresuid, Pdeathsig, Capabilities, Chdir, NoNewPrivs, LandlockRestrict, Signals,
-            Seccomp, Exec,
+            Stdio,
+            Fs,
+            Hostname,
+            WaitCgroup,
+            Unshare,
+            WaitMaps,
+            Rlimit,
+            LandlockCreate,
+            LandlockRule,
+            BoundingSet,
+            Setgroups,
+            Setresgid,
+            Setresuid,
+            Pdeathsig,
+            Capabilities,
+            Chdir,
+            NoNewPrivs,
+            LandlockRestrict,
+            Signals,
+            Seccomp,
+            Exec,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -139,7 +157,11 @@ fn wait_for(fds: &ChildFds, expected: u8, step: Step) {
 }
 
 fn opt(c: &std::ffi::CStr) -> *const c_char {
-    if c.is_empty() { std::ptr::null() } else { c.as_ptr() }
+    if c.is_empty() {
+        std::ptr::null()
+    } else {
+        c.as_ptr()
+    }
 }
 
 /// Runs one filesystem operation; returns the errno on failure.
@@ -148,7 +170,13 @@ fn run_op(op: &Op) -> Result<(), i32> {
     // by the plan, which outlives the child; none of these calls retain them.
     let rc = unsafe {
         match op {
-            Op::Mount { src, target, fstype, flags, data } => libc::mount(
+            Op::Mount {
+                src,
+                target,
+                fstype,
+                flags,
+                data,
+            } => libc::mount(
                 opt(src),
                 target.as_ptr(),
                 opt(fstype),
@@ -157,7 +185,11 @@ fn run_op(op: &Op) -> Result<(), i32> {
             ),
             Op::Mkdir { path, mode } => libc::mkdir(path.as_ptr(), *mode),
             Op::Touch { path } => {
-                let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o444);
+                let fd = libc::open(
+                    path.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o444,
+                );
                 if fd >= 0 {
                     libc::close(fd);
                     0
@@ -166,7 +198,11 @@ fn run_op(op: &Op) -> Result<(), i32> {
                 }
             }
             Op::WriteFile { path, contents } => {
-                let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644);
+                let fd = libc::open(
+                    path.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o644,
+                );
                 if fd < 0 {
                     -1
                 } else {
@@ -211,7 +247,11 @@ pub(super) unsafe fn child_main(plan: &ChildPlan, fds: &ChildFds) -> ! {
         }
         // 1. stdio
         for (src, dst) in [(fds.stdin, 0), (fds.stdout, 1), (fds.stderr, 2)] {
-            check!(Step::Stdio, dst as usize, i32::from(libc::dup2(src, dst) < 0));
+            check!(
+                Step::Stdio,
+                dst as usize,
+                i32::from(libc::dup2(src, dst) < 0)
+            );
         }
         for fd in [fds.stdin, fds.stdout, fds.stderr] {
             libc::close(fd);
@@ -223,11 +263,19 @@ pub(super) unsafe fn child_main(plan: &ChildPlan, fds: &ChildFds) -> ! {
             }
         }
         // 3. hostname (UTS namespace)
-        check!(Step::Hostname, 0, libc::sethostname(plan.hostname.as_ptr(), plan.hostname.as_bytes().len()));
+        check!(
+            Step::Hostname,
+            0,
+            libc::sethostname(plan.hostname.as_ptr(), plan.hostname.as_bytes().len())
+        );
         // 4. the helper moves us into the cgroup before the cgroup namespace is created
         wait_for(fds, b'C', Step::WaitCgroup);
         // 5. user namespace (mounts above stay owned by the initial one) + cgroup namespace
-        check!(Step::Unshare, 0, libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWCGROUP));
+        check!(
+            Step::Unshare,
+            0,
+            libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWCGROUP)
+        );
         libc::write(fds.to_parent, b"U".as_ptr().cast(), 1);
         // 6. helper writes uid_map/gid_map
         wait_for(fds, b'M', Step::WaitMaps);
@@ -253,7 +301,10 @@ pub(super) unsafe fn child_main(plan: &ChildPlan, fds: &ChildFds) -> ! {
                 if fd < 0 {
                     fail(fds, Step::LandlockRule, i, errno());
                 }
-                let attr = super::landlock::PathBeneathAttr { allowed_access: *access, parent_fd: fd };
+                let attr = super::landlock::PathBeneathAttr {
+                    allowed_access: *access,
+                    parent_fd: fd,
+                };
                 let rc = libc::syscall(
                     libc::SYS_landlock_add_rule,
                     ruleset,
@@ -270,38 +321,95 @@ pub(super) unsafe fn child_main(plan: &ChildPlan, fds: &ChildFds) -> ! {
         // 10. bounding set (needs CAP_SETPCAP, which we hold in the new user namespace)
         let mut cap = 0;
         while libc::prctl(libc::PR_CAPBSET_READ, cap, 0, 0, 0) >= 0 {
-            check!(Step::BoundingSet, cap as usize, libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0));
+            check!(
+                Step::BoundingSet,
+                cap as usize,
+                libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0)
+            );
             cap += 1;
         }
         // 11.-13. groups and ids, raw syscalls (glibc's wrappers broadcast to threads)
-        check!(Step::Setgroups, 0, libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) as i32);
-        check!(Step::Setresgid, 0, libc::syscall(libc::SYS_setresgid, plan.gid, plan.gid, plan.gid) as i32);
-        check!(Step::Setresuid, 0, libc::syscall(libc::SYS_setresuid, plan.uid, plan.uid, plan.uid) as i32);
+        check!(
+            Step::Setgroups,
+            0,
+            libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) as i32
+        );
+        check!(
+            Step::Setresgid,
+            0,
+            libc::syscall(libc::SYS_setresgid, plan.gid, plan.gid, plan.gid) as i32
+        );
+        check!(
+            Step::Setresuid,
+            0,
+            libc::syscall(libc::SYS_setresuid, plan.uid, plan.uid, plan.uid) as i32
+        );
         // 14. die with the helper (set after the id change, which clears it); then make sure
         //     the helper did not die before that (its end of our pipe would be hung up).
-        check!(Step::Pdeathsig, 0, libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0));
-        let mut pfd = libc::pollfd { fd: fds.from_parent, events: libc::POLLIN, revents: 0 };
+        check!(
+            Step::Pdeathsig,
+            0,
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)
+        );
+        let mut pfd = libc::pollfd {
+            fd: fds.from_parent,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         if libc::poll(&mut pfd, 1, 0) != 0 {
             fail(fds, Step::Pdeathsig, 1, libc::ESRCH);
         }
         // 15. no capabilities at all (effective, permitted, inheritable, ambient)
-        let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-        let data = [CapData { effective: 0, permitted: 0, inheritable: 0 }; 2];
-        check!(Step::Capabilities, 0, libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) as i32);
-        check!(Step::Capabilities, 1, libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0));
+        let mut hdr = CapHeader {
+            version: LINUX_CAPABILITY_VERSION_3,
+            pid: 0,
+        };
+        let data = [CapData {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        }; 2];
+        check!(
+            Step::Capabilities,
+            0,
+            libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) as i32
+        );
+        check!(
+            Step::Capabilities,
+            1,
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0
+            )
+        );
         // 16. working directory
         check!(Step::Chdir, 0, libc::chdir(plan.cwd.as_ptr()));
         // 17. no_new_privs: setuid bits and file caps give nothing from here on
-        check!(Step::NoNewPrivs, 0, libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+        check!(
+            Step::NoNewPrivs,
+            0,
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        );
         // 18. landlock
         if ruleset >= 0 {
-            check!(Step::LandlockRestrict, 0, libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) as i32);
+            check!(
+                Step::LandlockRestrict,
+                0,
+                libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) as i32
+            );
             libc::close(ruleset);
         }
         // 19. default signal dispositions, empty mask
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        check!(Step::Signals, 0, libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()));
+        check!(
+            Step::Signals,
+            0,
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut())
+        );
         for sig in 1..32 {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
                 libc::signal(sig, libc::SIG_DFL);
@@ -309,15 +417,27 @@ pub(super) unsafe fn child_main(plan: &ChildPlan, fds: &ChildFds) -> ! {
         }
         // 20. seccomp, last: the steps above need mount/unshare/…
         for (i, prog) in plan.seccomp.iter().enumerate() {
-            let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr().cast_mut() };
+            let fprog = libc::sock_fprog {
+                len: prog.len() as u16,
+                filter: prog.as_ptr().cast_mut(),
+            };
             check!(
                 Step::Seccomp,
                 i,
-                libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0u32, &fprog as *const libc::sock_fprog) as i32
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0u32,
+                    &fprog as *const libc::sock_fprog
+                ) as i32
             );
         }
         // 21. exec; on success the close-on-exec status pipe tells the helper
-        libc::execve(plan.argv[0].as_ptr(), plan.argv_ptrs.as_ptr(), plan.env_ptrs.as_ptr());
+        libc::execve(
+            plan.argv[0].as_ptr(),
+            plan.argv_ptrs.as_ptr(),
+            plan.env_ptrs.as_ptr(),
+        );
         fail(fds, Step::Exec, 0, errno())
     }
 }

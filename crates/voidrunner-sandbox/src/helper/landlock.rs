@@ -55,7 +55,12 @@ pub(super) struct LandlockPlan {
 pub(crate) fn abi_version() -> Option<u32> {
     // SAFETY: with a NULL attr and size 0, the VERSION flag only queries the ABI.
     let v = unsafe {
-        libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, CREATE_RULESET_VERSION)
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            CREATE_RULESET_VERSION,
+        )
     };
     u32::try_from(v).ok().filter(|&v| v > 0)
 }
@@ -80,12 +85,27 @@ pub(super) fn plan(abi: u32) -> Result<LandlockPlan, SandboxError> {
         fs |= ACCESS_FS_TRUNCATE;
         file_rights |= ACCESS_FS_TRUNCATE;
     }
-    let net = if abi >= 4 { ACCESS_NET_BIND_TCP | ACCESS_NET_CONNECT_TCP } else { 0 };
-    let scoped = if abi >= 6 { SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL } else { 0 };
+    let net = if abi >= 4 {
+        ACCESS_NET_BIND_TCP | ACCESS_NET_CONNECT_TCP
+    } else {
+        0
+    };
+    let scoped = if abi >= 6 {
+        SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
+    } else {
+        0
+    };
     let c = |s: &str| CString::new(s).map_err(|_| SandboxError::Invalid("NUL in path".into()));
     let mut rules = vec![(c("/work")?, fs), (c("/tmp")?, fs)];
     for dev in super::plan::DEVICES {
         rules.push((c(&format!("/dev/{dev}"))?, file_rights));
     }
-    Ok(LandlockPlan { attr: RulesetAttr { handled_access_fs: fs, handled_access_net: net, scoped }, rules })
+    Ok(LandlockPlan {
+        attr: RulesetAttr {
+            handled_access_fs: fs,
+            handled_access_net: net,
+            scoped,
+        },
+        rules,
+    })
 }

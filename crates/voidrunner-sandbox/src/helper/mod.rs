@@ -7,14 +7,16 @@
 mod child;
 mod landlock;
 mod plan;
-mod supervise;
 pub(crate) mod seccomp;
+mod supervise;
 
 pub(crate) use landlock::abi_version as landlock_abi;
 
 use crate::cgroup::{RunCgroup, create_run_cgroup};
 use crate::error::SandboxError;
-use crate::protocol::{CgroupPlan, HelperRequest, RunResult, SandboxVerdict, TAG_RESULT, encode_frame};
+use crate::protocol::{
+    CgroupPlan, HelperRequest, RunResult, SandboxVerdict, TAG_RESULT, encode_frame,
+};
 use child::{ChildFds, Step};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -70,7 +72,10 @@ pub(super) struct Control {
 impl Control {
     fn fill(&mut self) -> Result<bool, SandboxError> {
         let mut chunk = [0u8; 65536];
-        let n = crate::sys::read(0, &mut chunk).map_err(|e| SandboxError::Syscall { call: "read(stdin)".into(), source: e })?;
+        let n = crate::sys::read(0, &mut chunk).map_err(|e| SandboxError::Syscall {
+            call: "read(stdin)".into(),
+            source: e,
+        })?;
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(n > 0)
     }
@@ -81,7 +86,9 @@ impl Control {
                 break i;
             }
             if !self.fill()? {
-                return Err(SandboxError::Helper("stdin closed before the request".into()));
+                return Err(SandboxError::Helper(
+                    "stdin closed before the request".into(),
+                ));
             }
         };
         let req: HelperRequest = serde_json::from_slice(&self.buf[..line_end])
@@ -90,7 +97,9 @@ impl Control {
         let want = usize::try_from(req.stdin_len.unwrap_or(0)).unwrap_or(usize::MAX);
         while self.buf.len() < want {
             if !self.fill()? {
-                return Err(SandboxError::Helper("stdin closed inside the program input".into()));
+                return Err(SandboxError::Helper(
+                    "stdin closed inside the program input".into(),
+                ));
             }
         }
         self.stdin = self.buf.drain(..want).collect();
@@ -110,12 +119,21 @@ struct Runner<'a> {
 impl<'a> Runner<'a> {
     fn new(req: &'a HelperRequest, ctl: Control) -> Result<Self, SandboxError> {
         let degraded = matches!(req.cgroup, CgroupPlan::None);
-        let ll = if req.landlock { landlock::abi_version().map(landlock::plan).transpose()? } else { None };
+        let ll = if req.landlock {
+            landlock::abi_version().map(landlock::plan).transpose()?
+        } else {
+            None
+        };
         let plan = plan::build(req, degraded, ll)?;
         // SAFETY: getpid cannot fail.
         let name = format!("run-{}", unsafe { libc::getpid() });
         let cgroup = create_run_cgroup(&req.cgroup, &name, &req.limits)?;
-        Ok(Self { req, ctl, cgroup, plan })
+        Ok(Self {
+            req,
+            ctl,
+            cgroup,
+            plan,
+        })
     }
 
     /// Runs and cleans up; returns the result and the output frames not yet written.
@@ -126,8 +144,13 @@ impl<'a> Runner<'a> {
         match outcome {
             Err(e) => (error_result(e.to_string()), Vec::new()),
             Ok(mut s) => {
-                let mut r = s.result(&self.req.limits, &stats, |step, index, errno| self.describe(step, index, errno));
-                if let (Err(e), false) = (cleanup, matches!(r.verdict, SandboxVerdict::SandboxError(_))) {
+                let mut r = s.result(&self.req.limits, &stats, |step, index, errno| {
+                    self.describe(step, index, errno)
+                });
+                if let (Err(e), false) = (
+                    cleanup,
+                    matches!(r.verdict, SandboxVerdict::SandboxError(_)),
+                ) {
                     r.verdict = SandboxVerdict::SandboxError(format!("cleanup failed: {e}"));
                 }
                 (r, s.take_pending())
@@ -139,8 +162,15 @@ impl<'a> Runner<'a> {
         let err = std::io::Error::from_raw_os_error(errno);
         let i = index as usize;
         let what = match Step::from_u32(step) {
-            Some(Step::Fs) => self.plan.ops.get(i).map_or_else(|| "filesystem op".into(), plan::Op::describe),
-            Some(Step::Exec) => format!("execve({:?})", self.req.argv.first().map(String::as_str).unwrap_or("")),
+            Some(Step::Fs) => self
+                .plan
+                .ops
+                .get(i)
+                .map_or_else(|| "filesystem op".into(), plan::Op::describe),
+            Some(Step::Exec) => format!(
+                "execve({:?})",
+                self.req.argv.first().map(String::as_str).unwrap_or("")
+            ),
             Some(Step::Chdir) => format!("chdir({:?})", self.req.cwd),
             Some(Step::Rlimit) => format!("setrlimit({:?})", self.plan.rlimits.get(i).map(|r| r.0)),
             Some(Step::Setresuid) => format!("setresuid({})", self.req.uid),
@@ -152,7 +182,12 @@ impl<'a> Runner<'a> {
     }
 
     fn spawn_and_supervise(&mut self) -> Result<supervise::Supervisor, SandboxError> {
-        let pipe = |what: &str| crate::sys::pipe().map_err(|e| SandboxError::Syscall { call: format!("pipe2({what})"), source: e });
+        let pipe = |what: &str| {
+            crate::sys::pipe().map_err(|e| SandboxError::Syscall {
+                call: format!("pipe2({what})"),
+                source: e,
+            })
+        };
         let (stdin_r, stdin_w) = pipe("stdin")?;
         let (stdout_r, stdout_w) = pipe("stdout")?;
         let (stderr_r, stderr_w) = pipe("stderr")?;
@@ -164,13 +199,32 @@ impl<'a> Runner<'a> {
             stderr: stderr_w.as_raw_fd(),
             from_parent: p2c_r.as_raw_fd(),
             to_parent: c2p_w.as_raw_fd(),
-            close: [stdin_w.as_raw_fd(), stdout_r.as_raw_fd(), stderr_r.as_raw_fd(), p2c_w.as_raw_fd(), c2p_r.as_raw_fd()],
+            close: [
+                stdin_w.as_raw_fd(),
+                stdout_r.as_raw_fd(),
+                stderr_r.as_raw_fd(),
+                p2c_w.as_raw_fd(),
+                c2p_r.as_raw_fd(),
+            ],
         };
-        let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+        let flags = libc::CLONE_NEWNS
+            | libc::CLONE_NEWPID
+            | libc::CLONE_NEWNET
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWUTS;
         let start = Instant::now();
         // SAFETY: a fork-like clone (no CLONE_VM, no new stack): the child gets a copy of this
         // single-threaded process and continues here with return value 0.
-        let pid = unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) };
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (flags | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        };
         if pid == 0 {
             // SAFETY: we are the clone child; `fds` are open in this process.
             unsafe { child::child_main(&self.plan, &fds) }
@@ -180,15 +234,27 @@ impl<'a> Runner<'a> {
         }
         let pid = pid as i32;
         drop((stdin_r, stdout_w, stderr_w, p2c_r, c2p_w));
-        let mut sup = supervise::Supervisor::new(pid, start, self.req.limits, std::mem::take(&mut self.ctl));
+        let mut sup =
+            supervise::Supervisor::new(pid, start, self.req.limits, std::mem::take(&mut self.ctl));
         let setup = self.handshake(pid, &p2c_w, &c2p_r);
         let setup = setup.and_then(|()| {
-            crate::sys::pidfd_open(pid)
-                .map_err(|e| Setup::Other(SandboxError::Syscall { call: format!("pidfd_open({pid})"), source: e }))
+            crate::sys::pidfd_open(pid).map_err(|e| {
+                Setup::Other(SandboxError::Syscall {
+                    call: format!("pidfd_open({pid})"),
+                    source: e,
+                })
+            })
         });
         match setup {
             Ok(pidfd) => {
-                let pipes = Pipes { pidfd, stdin: stdin_w, stdout: stdout_r, stderr: stderr_r, status: c2p_r, sync: p2c_w };
+                let pipes = Pipes {
+                    pidfd,
+                    stdin: stdin_w,
+                    stdout: stdout_r,
+                    stderr: stderr_r,
+                    status: c2p_r,
+                    sync: p2c_w,
+                };
                 sup.supervise(pipes, self.cgroup.as_deref());
             }
             Err(failure) => {
@@ -209,20 +275,29 @@ impl<'a> Runner<'a> {
             cg.add_process(pid)?;
         }
         let send = |b: &[u8]| {
-            crate::sys::write_all(to_child.as_raw_fd(), b)
-                .map_err(|e| Setup::Other(SandboxError::Syscall { call: "write(sync pipe)".into(), source: e }))
+            crate::sys::write_all(to_child.as_raw_fd(), b).map_err(|e| {
+                Setup::Other(SandboxError::Syscall {
+                    call: "write(sync pipe)".into(),
+                    source: e,
+                })
+            })
         };
         send(b"C")?;
         match supervise::read_status(from_child.as_raw_fd()) {
             supervise::Status::Ready => {}
-            supervise::Status::Failed(step, index, errno) => return Err(Setup::Child(step, index, errno)),
+            supervise::Status::Failed(step, index, errno) => {
+                return Err(Setup::Child(step, index, errno));
+            }
             supervise::Status::Eof => {
-                return Err(Setup::Other(SandboxError::Helper("sandbox child died during setup".into())));
+                return Err(Setup::Other(SandboxError::Helper(
+                    "sandbox child died during setup".into(),
+                )));
             }
         }
         let map = |file: &str, id: u32| {
             let path = format!("/proc/{pid}/{file}");
-            std::fs::write(&path, format!("{id} {id} 1\n")).map_err(|e| SandboxError::file("write", path, e))
+            std::fs::write(&path, format!("{id} {id} 1\n"))
+                .map_err(|e| SandboxError::file("write", path, e))
         };
         map("uid_map", self.req.uid)?;
         map("gid_map", self.req.gid)?;

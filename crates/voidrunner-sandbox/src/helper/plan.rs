@@ -13,7 +13,13 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub(super) enum Op {
     /// `mount(src, target, fstype, flags, data)`; empty strings are passed as NULL.
-    Mount { src: CString, target: CString, fstype: CString, flags: c_ulong, data: CString },
+    Mount {
+        src: CString,
+        target: CString,
+        fstype: CString,
+        flags: c_ulong,
+        data: CString,
+    },
     /// `mkdir(path, mode)`.
     Mkdir { path: CString, mode: u32 },
     /// `open(path, O_CREAT|O_WRONLY, 0444)` + `close` (a bind-mount target).
@@ -34,7 +40,13 @@ impl Op {
     pub(super) fn describe(&self) -> String {
         let s = |c: &CString| c.to_string_lossy().into_owned();
         match self {
-            Op::Mount { src, target, fstype, flags, data } => format!(
+            Op::Mount {
+                src,
+                target,
+                fstype,
+                flags,
+                data,
+            } => format!(
                 "mount({:?}, {:?}, {:?}, {flags:#x}, {:?})",
                 s(src),
                 s(target),
@@ -73,7 +85,8 @@ fn cs(p: impl AsRef<std::ffi::OsStr>) -> Result<CString, SandboxError> {
     crate::sys::cstring(p.as_ref()).map_err(|_| SandboxError::Invalid("string contains NUL".into()))
 }
 
-const RO_BIND: c_ulong = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
+const RO_BIND: c_ulong =
+    libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
 
 /// Builds the filesystem operations for the fresh root at `root`.
 struct FsBuilder {
@@ -87,8 +100,21 @@ impl FsBuilder {
         self.root.join(p.strip_prefix("/").unwrap_or(p))
     }
 
-    fn mount(&mut self, src: &str, target: &Path, fstype: &str, flags: c_ulong, data: &str) -> Result<(), SandboxError> {
-        let op = Op::Mount { src: cs(src)?, target: cs(self.at(target))?, fstype: cs(fstype)?, flags, data: cs(data)? };
+    fn mount(
+        &mut self,
+        src: &str,
+        target: &Path,
+        fstype: &str,
+        flags: c_ulong,
+        data: &str,
+    ) -> Result<(), SandboxError> {
+        let op = Op::Mount {
+            src: cs(src)?,
+            target: cs(self.at(target))?,
+            fstype: cs(fstype)?,
+            flags,
+            data: cs(data)?,
+        };
         self.ops.push(op);
         Ok(())
     }
@@ -98,7 +124,10 @@ impl FsBuilder {
         for comp in p.components().skip(1) {
             cur.push(comp);
             if self.made.insert(cur.clone()) {
-                self.ops.push(Op::Mkdir { path: cs(self.at(&cur))?, mode: 0o755 });
+                self.ops.push(Op::Mkdir {
+                    path: cs(self.at(&cur))?,
+                    mode: 0o755,
+                });
             }
         }
         Ok(())
@@ -111,14 +140,24 @@ impl FsBuilder {
         }
     }
 
-    fn bind(&mut self, src: &Path, dst: &Path, dir: bool, flags: c_ulong) -> Result<(), SandboxError> {
+    fn bind(
+        &mut self,
+        src: &Path,
+        dst: &Path,
+        dir: bool,
+        flags: c_ulong,
+    ) -> Result<(), SandboxError> {
         if dir {
             self.mkdir_all(dst)?;
         } else {
             self.parent_dirs(dst)?;
-            self.ops.push(Op::Touch { path: cs(self.at(dst))? });
+            self.ops.push(Op::Touch {
+                path: cs(self.at(dst))?,
+            });
         }
-        let s = src.to_str().ok_or_else(|| SandboxError::Invalid(format!("non-UTF-8 path {}", src.display())))?;
+        let s = src
+            .to_str()
+            .ok_or_else(|| SandboxError::Invalid(format!("non-UTF-8 path {}", src.display())))?;
         self.mount(s, dst, "", libc::MS_BIND, "")?;
         self.mount("", dst, "", flags, "")
     }
@@ -128,12 +167,18 @@ impl FsBuilder {
             RootEntry::Bind { path, dir } => self.bind(path, path, *dir, RO_BIND),
             RootEntry::Symlink { path, target } => {
                 self.parent_dirs(path)?;
-                self.ops.push(Op::Symlink { target: cs(target)?, link: cs(self.at(path))? });
+                self.ops.push(Op::Symlink {
+                    target: cs(target)?,
+                    link: cs(self.at(path))?,
+                });
                 Ok(())
             }
             RootEntry::File { path, contents } => {
                 self.parent_dirs(path)?;
-                self.ops.push(Op::WriteFile { path: cs(self.at(path))?, contents: contents.as_bytes().to_vec() });
+                self.ops.push(Op::WriteFile {
+                    path: cs(self.at(path))?,
+                    contents: contents.as_bytes().to_vec(),
+                });
                 Ok(())
             }
         }
@@ -146,7 +191,11 @@ pub(super) const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urando
 /// Filesystem plan: private propagation, tmpfs root, read-only binds, /dev, /tmp, /work,
 /// pivot_root, /proc, then the root remounted read-only.
 pub(super) fn fs_ops(req: &HelperRequest) -> Result<Vec<Op>, SandboxError> {
-    let mut b = FsBuilder { root: req.root_mount.clone(), ops: Vec::new(), made: BTreeSet::new() };
+    let mut b = FsBuilder {
+        root: req.root_mount.clone(),
+        ops: Vec::new(),
+        made: BTreeSet::new(),
+    };
     b.ops.push(Op::Mount {
         src: cs("")?,
         target: cs("/")?,
@@ -154,33 +203,79 @@ pub(super) fn fs_ops(req: &HelperRequest) -> Result<Vec<Op>, SandboxError> {
         flags: libc::MS_REC | libc::MS_PRIVATE,
         data: cs("")?,
     });
-    b.mount("voidrunner-root", Path::new("/"), "tmpfs", libc::MS_NOSUID | libc::MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")?;
+    b.mount(
+        "voidrunner-root",
+        Path::new("/"),
+        "tmpfs",
+        libc::MS_NOSUID | libc::MS_NODEV,
+        "size=1m,nr_inodes=4096,mode=0755",
+    )?;
     for e in &req.root {
         b.entry(e)?;
     }
     b.mkdir_all(Path::new("/dev"))?;
     for dev in DEVICES {
         let p = PathBuf::from("/dev").join(dev);
-        b.bind(&p, &p, false, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NOEXEC)?;
+        b.bind(
+            &p,
+            &p,
+            false,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NOEXEC,
+        )?;
     }
-    for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
-        b.ops.push(Op::Symlink { target: cs(target)?, link: cs(b.at(&Path::new("/dev").join(name)))? });
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        b.ops.push(Op::Symlink {
+            target: cs(target)?,
+            link: cs(b.at(&Path::new("/dev").join(name)))?,
+        });
     }
     for d in ["/proc", "/tmp", "/work"] {
         b.mkdir_all(Path::new(d))?;
     }
     let l = &req.limits;
     let inodes = (l.tmpfs_bytes / 8192).clamp(1024, 1 << 20);
-    let tmp_opts = format!("size={},nr_inodes={inodes},mode=1777", l.tmpfs_bytes.max(4096));
-    b.mount("voidrunner-tmp", Path::new("/tmp"), "tmpfs", libc::MS_NOSUID | libc::MS_NODEV, &tmp_opts)?;
+    let tmp_opts = format!(
+        "size={},nr_inodes={inodes},mode=1777",
+        l.tmpfs_bytes.max(4096)
+    );
+    b.mount(
+        "voidrunner-tmp",
+        Path::new("/tmp"),
+        "tmpfs",
+        libc::MS_NOSUID | libc::MS_NODEV,
+        &tmp_opts,
+    )?;
     match &req.workspace {
-        Some(ws) => b.bind(ws, Path::new("/work"), true, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NODEV)?,
+        Some(ws) => b.bind(
+            ws,
+            Path::new("/work"),
+            true,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NODEV,
+        )?,
         None => {
-            let opts = format!("size={},nr_inodes={inodes},mode=0755,uid={},gid={}", l.tmpfs_bytes.max(4096), req.uid, req.gid);
-            b.mount("voidrunner-work", Path::new("/work"), "tmpfs", libc::MS_NOSUID | libc::MS_NODEV, &opts)?;
+            let opts = format!(
+                "size={},nr_inodes={inodes},mode=0755,uid={},gid={}",
+                l.tmpfs_bytes.max(4096),
+                req.uid,
+                req.gid
+            );
+            b.mount(
+                "voidrunner-work",
+                Path::new("/work"),
+                "tmpfs",
+                libc::MS_NOSUID | libc::MS_NODEV,
+                &opts,
+            )?;
         }
     }
-    b.ops.push(Op::Chdir { path: cs(&req.root_mount)? });
+    b.ops.push(Op::Chdir {
+        path: cs(&req.root_mount)?,
+    });
     b.ops.push(Op::PivotRoot);
     b.ops.push(Op::Chdir { path: cs("/")? });
     b.ops.push(Op::Mount {
@@ -190,7 +285,13 @@ pub(super) fn fs_ops(req: &HelperRequest) -> Result<Vec<Op>, SandboxError> {
         flags: libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         data: cs("")?,
     });
-    b.ops.push(Op::Mount { src: cs("")?, target: cs("/")?, fstype: cs("")?, flags: RO_BIND, data: cs("")? });
+    b.ops.push(Op::Mount {
+        src: cs("")?,
+        target: cs("/")?,
+        fstype: cs("")?,
+        flags: RO_BIND,
+        data: cs("")?,
+    });
     Ok(b.ops)
 }
 
@@ -198,11 +299,17 @@ pub(super) fn fs_ops(req: &HelperRequest) -> Result<Vec<Op>, SandboxError> {
 /// no core dumps; in degraded mode also address space and process count.
 pub(super) fn rlimits(req: &HelperRequest, degraded: bool) -> Vec<(u32, libc::rlimit)> {
     let l = &req.limits;
-    let r = |soft: u64, hard: u64| libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    let r = |soft: u64, hard: u64| libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
     let soft = l.cpu_soft_secs();
     let mut v = vec![
         (libc::RLIMIT_CPU, r(soft, soft + 1)),
-        (libc::RLIMIT_FSIZE, r(l.max_file_size_bytes, l.max_file_size_bytes)),
+        (
+            libc::RLIMIT_FSIZE,
+            r(l.max_file_size_bytes, l.max_file_size_bytes),
+        ),
         (libc::RLIMIT_NOFILE, r(l.max_open_files, l.max_open_files)),
         (libc::RLIMIT_CORE, r(0, 0)),
     ];
@@ -215,14 +322,32 @@ pub(super) fn rlimits(req: &HelperRequest, degraded: bool) -> Vec<(u32, libc::rl
 }
 
 /// Builds the whole child plan.
-pub(super) fn build(req: &HelperRequest, degraded: bool, landlock: Option<LandlockPlan>) -> Result<ChildPlan, SandboxError> {
-    let argv0 = req.argv.first().ok_or_else(|| SandboxError::Invalid("empty argv".into()))?;
+pub(super) fn build(
+    req: &HelperRequest,
+    degraded: bool,
+    landlock: Option<LandlockPlan>,
+) -> Result<ChildPlan, SandboxError> {
+    let argv0 = req
+        .argv
+        .first()
+        .ok_or_else(|| SandboxError::Invalid("empty argv".into()))?;
     if !argv0.starts_with('/') {
-        return Err(SandboxError::Invalid(format!("argv[0] must be an absolute path, got {argv0:?}")));
+        return Err(SandboxError::Invalid(format!(
+            "argv[0] must be an absolute path, got {argv0:?}"
+        )));
     }
     let argv: Vec<CString> = req.argv.iter().map(cs).collect::<Result<_, _>>()?;
-    let env: Vec<CString> = req.env.iter().map(|(k, v)| cs(format!("{k}={v}"))).collect::<Result<_, _>>()?;
-    let ptrs = |v: &[CString]| v.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let env: Vec<CString> = req
+        .env
+        .iter()
+        .map(|(k, v)| cs(format!("{k}={v}")))
+        .collect::<Result<_, _>>()?;
+    let ptrs = |v: &[CString]| {
+        v.iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
     Ok(ChildPlan {
         ops: fs_ops(req)?,
         hostname: cs("sandbox")?,

@@ -3,7 +3,8 @@
 
 use crate::error::SandboxError;
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule,
 };
 use std::collections::BTreeMap;
 
@@ -61,26 +62,52 @@ const DENIED: &[i64] = &[
     libc::SYS_setdomainname,
 ];
 
-fn cond(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, seccompiler::BackendError> {
+fn cond(
+    arg: u8,
+    op: SeccompCmpOp,
+    value: u64,
+) -> Result<SeccompCondition, seccompiler::BackendError> {
     SeccompCondition::new(arg, SeccompCmpArgLen::Qword, op, value)
 }
 
-fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32) -> Result<Vec<libc::sock_filter>, SandboxError> {
+fn compile(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    errno: i32,
+) -> Result<Vec<libc::sock_filter>, SandboxError> {
     let arch = std::env::consts::ARCH
         .try_into()
         .map_err(|e| SandboxError::Invalid(format!("seccomp: unsupported arch: {e}")))?;
-    let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(errno as u32), arch)
-        .map_err(|e| SandboxError::Invalid(format!("seccomp filter: {e}")))?;
-    let prog: BpfProgram = filter.try_into().map_err(|e| SandboxError::Invalid(format!("seccomp compile: {e}")))?;
-    Ok(prog.into_iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect())
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(errno as u32),
+        arch,
+    )
+    .map_err(|e| SandboxError::Invalid(format!("seccomp filter: {e}")))?;
+    let prog: BpfProgram = filter
+        .try_into()
+        .map_err(|e| SandboxError::Invalid(format!("seccomp compile: {e}")))?;
+    Ok(prog
+        .into_iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect())
 }
 
 /// The deny-list program (EPERM).
 fn deny_filter() -> Result<Vec<libc::sock_filter>, SandboxError> {
     let err = |e: seccompiler::BackendError| SandboxError::Invalid(format!("seccomp rule: {e}"));
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED.iter().map(|&n| (n, Vec::new())).collect();
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
+        DENIED.iter().map(|&n| (n, Vec::new())).collect();
     // socket(): only AF_UNIX.
-    let not_unix = SeccompRule::new(vec![cond(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64).map_err(err)?]).map_err(err)?;
+    let not_unix = SeccompRule::new(vec![
+        cond(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64).map_err(err)?,
+    ])
+    .map_err(err)?;
     rules.insert(libc::SYS_socket, vec![not_unix.clone()]);
     rules.insert(libc::SYS_socketpair, vec![not_unix]);
     // clone(): deny when any namespace flag is set (one rule per flag; rules are OR-ed).
@@ -105,18 +132,34 @@ fn deny_filter() -> Result<Vec<libc::sock_filter>, SandboxError> {
 
 /// clone3 → ENOSYS: its flags live in memory a filter cannot read; libc falls back to clone.
 fn clone3_filter() -> Result<Vec<libc::sock_filter>, SandboxError> {
-    compile(BTreeMap::from([(libc::SYS_clone3, Vec::new())]), libc::ENOSYS)
+    compile(
+        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
+        libc::ENOSYS,
+    )
 }
 
 /// Denies every syscall number with the x32 bit set (0x4000_0000): the same arch value
 /// would otherwise let x32 numbers bypass the deny list.
 fn x32_guard() -> Vec<libc::sock_filter> {
     const X32_BIT: u32 = 0x4000_0000;
-    let stmt = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
     vec![
         stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
-        libc::sock_filter { code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16, jt: 0, jf: 1, k: X32_BIT },
-        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: X32_BIT,
+        },
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        ),
         stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
     ]
 }

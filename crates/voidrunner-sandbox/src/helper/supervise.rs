@@ -5,7 +5,9 @@
 use super::{Control, Pipes};
 use crate::cgroup::{CgroupStats, RunCgroup};
 use crate::limits::Limits;
-use crate::protocol::{CMD_CANCEL, RunResult, SandboxVerdict, TAG_STDERR, TAG_STDOUT, encode_frame};
+use crate::protocol::{
+    CMD_CANCEL, RunResult, SandboxVerdict, TAG_STDERR, TAG_STDOUT, encode_frame,
+};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -48,7 +50,11 @@ pub(super) fn read_status(fd: i32) -> Status {
                 a.copy_from_slice(&b[r]);
                 a
             };
-            Status::Failed(u32::from_le_bytes(w(1..5)), u32::from_le_bytes(w(5..9)), i32::from_le_bytes(w(9..13)))
+            Status::Failed(
+                u32::from_le_bytes(w(1..5)),
+                u32::from_le_bytes(w(5..9)),
+                i32::from_le_bytes(w(9..13)),
+            )
         }
         _ => Status::Eof,
     }
@@ -101,7 +107,9 @@ impl Supervisor {
 
     /// Output frames not yet written to the service.
     pub(super) fn take_pending(&mut self) -> Vec<u8> {
-        let rest = self.pending_output.split_off(self.sent.min(self.pending_output.len()));
+        let rest = self
+            .pending_output
+            .split_off(self.sent.min(self.pending_output.len()));
         self.pending_output.clear();
         self.sent = 0;
         rest
@@ -136,10 +144,18 @@ impl Supervisor {
 
     /// Forwards `data` from `tag`, cutting exactly at `max_output_bytes`.
     fn output(&mut self, tag: u8, data: &[u8], cg: Option<&dyn RunCgroup>) {
-        let left = self.limits.max_output_bytes.saturating_sub(self.output_total);
+        let left = self
+            .limits
+            .max_output_bytes
+            .saturating_sub(self.output_total);
         let take = data.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         if take > 0 && !self.service_gone {
-            encode_frame(&mut self.pending_output, tag, self.start.elapsed(), &data[..take]);
+            encode_frame(
+                &mut self.pending_output,
+                tag,
+                self.start.elapsed(),
+                &data[..take],
+            );
         }
         self.output_total += take as u64;
         if take < data.len() {
@@ -171,7 +187,14 @@ impl Supervisor {
 
     /// The poll loop; returns when the child is reaped and its output drained.
     pub(super) fn supervise(&mut self, p: Pipes, cg: Option<&dyn RunCgroup>) {
-        for fd in [p.stdin.as_raw_fd(), p.stdout.as_raw_fd(), p.stderr.as_raw_fd(), p.status.as_raw_fd(), 0, 1] {
+        for fd in [
+            p.stdin.as_raw_fd(),
+            p.stdout.as_raw_fd(),
+            p.stderr.as_raw_fd(),
+            p.status.as_raw_fd(),
+            0,
+            1,
+        ] {
             let _ = crate::sys::set_nonblocking(&fd, true);
         }
         let stdin_data = std::mem::take(&mut self.ctl.stdin);
@@ -200,13 +223,27 @@ impl Supervisor {
             // Poll set: 0 pidfd, 1 stdout, 2 stderr, 3 status, 4 ctl, 5 stdin, 6 helper stdout.
             let fd_of = |o: &Option<OwnedFd>| o.as_ref().map_or(-1, AsRawFd::as_raw_fd);
             let mut fds = [
-                pfd(if self.wait_status.is_none() { p.pidfd.as_raw_fd() } else { -1 }, libc::POLLIN),
+                pfd(
+                    if self.wait_status.is_none() {
+                        p.pidfd.as_raw_fd()
+                    } else {
+                        -1
+                    },
+                    libc::POLLIN,
+                ),
                 pfd(fd_of(&out[0]), libc::POLLIN),
                 pfd(fd_of(&out[1]), libc::POLLIN),
                 pfd(fd_of(&status), libc::POLLIN),
                 pfd(if ctl_open { 0 } else { -1 }, libc::POLLIN),
                 pfd(fd_of(&stdin), libc::POLLOUT),
-                pfd(if self.pending_output.is_empty() || self.service_gone { -1 } else { 1 }, libc::POLLOUT),
+                pfd(
+                    if self.pending_output.is_empty() || self.service_gone {
+                        -1
+                    } else {
+                        1
+                    },
+                    libc::POLLOUT,
+                ),
             ];
             let timeout = match (self.ended, self.kill_reason) {
                 (Some(end), _) => remaining_ms(end + Duration::from_secs(2), now),
@@ -221,24 +258,20 @@ impl Supervisor {
                 self.reap_blocking();
             }
             for (i, tag) in [(1usize, TAG_STDOUT), (2, TAG_STDERR)] {
-                if ready(i) {
-                    if let Some(fd) = &out[i - 1] {
-                        match crate::sys::read(fd.as_raw_fd(), &mut buf) {
-                            Ok(0) => out[i - 1] = None,
-                            Ok(n) => self.output(tag, &buf[..n], cg),
-                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                            Err(_) => out[i - 1] = None,
-                        }
+                if let (true, Some(fd)) = (ready(i), &out[i - 1]) {
+                    match crate::sys::read(fd.as_raw_fd(), &mut buf) {
+                        Ok(0) => out[i - 1] = None,
+                        Ok(n) => self.output(tag, &buf[..n], cg),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => out[i - 1] = None,
                     }
                 }
             }
-            if ready(3) {
-                if let Some(fd) = status.take() {
-                    if let Status::Failed(s, i, e) = read_status(fd.as_raw_fd()) {
-                        self.child_error = Some((s, i, e));
-                    }
-                    sync = None;
+            if let Some(fd) = status.take_if(|_| ready(3)) {
+                if let Status::Failed(s, i, e) = read_status(fd.as_raw_fd()) {
+                    self.child_error = Some((s, i, e));
                 }
+                sync = None;
             }
             if ready(4) {
                 let mut c = [0u8; 64];
@@ -254,16 +287,14 @@ impl Supervisor {
                     Err(_) => ctl_open = false,
                 }
             }
-            if ready(5) {
-                if let Some(fd) = &stdin {
-                    match crate::sys::write(fd.as_raw_fd(), &stdin_data[stdin_off..]) {
-                        Ok(n) => stdin_off += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => stdin_off = stdin_data.len(),
-                    }
-                    if stdin_off >= stdin_data.len() {
-                        stdin = None;
-                    }
+            if let (true, Some(fd)) = (ready(5), &stdin) {
+                match crate::sys::write(fd.as_raw_fd(), &stdin_data[stdin_off..]) {
+                    Ok(n) => stdin_off += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => stdin_off = stdin_data.len(),
+                }
+                if stdin_off >= stdin_data.len() {
+                    stdin = None;
                 }
             }
             if ready(6) {
@@ -296,7 +327,8 @@ impl Supervisor {
                 None if stats.oom_kills > 0 => SandboxVerdict::MemoryLimit,
                 None if signal == Some(libc::SIGXCPU)
                     || (signal == Some(libc::SIGKILL)
-                        && self.rusage_cpu + Duration::from_millis(50) >= Duration::from_secs(limits.cpu_soft_secs())) =>
+                        && self.rusage_cpu + Duration::from_millis(50)
+                            >= Duration::from_secs(limits.cpu_soft_secs())) =>
                 {
                     SandboxVerdict::CpuLimit
                 }
@@ -308,7 +340,10 @@ impl Supervisor {
         };
         RunResult {
             verdict,
-            wall_time: self.ended.unwrap_or_else(Instant::now).saturating_duration_since(self.start),
+            wall_time: self
+                .ended
+                .unwrap_or_else(Instant::now)
+                .saturating_duration_since(self.start),
             cpu_time,
             peak_memory_bytes: stats.peak_memory_bytes,
             output_truncated: self.truncated,
@@ -317,10 +352,15 @@ impl Supervisor {
 }
 
 fn pfd(fd: i32, events: i16) -> libc::pollfd {
-    libc::pollfd { fd, events, revents: 0 }
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
 }
 
 fn remaining_ms(until: Instant, now: Instant) -> i32 {
     let d = until.saturating_duration_since(now);
-    i32::try_from(d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 > 0)).unwrap_or(i32::MAX)
+    i32::try_from(d.as_millis() + u128::from(!d.subsec_nanos().is_multiple_of(1_000_000)))
+        .unwrap_or(i32::MAX)
 }
