@@ -10,6 +10,7 @@ async fn true_exits_zero() {
     let Some(t) = sandbox() else { return };
     let o = run(&t.sandbox, &["/bin/true"]).await;
     assert_eq!(o.result.verdict, SandboxVerdict::Exited(0), "{o:?}");
+    t.assert_clean();
 }
 
 #[tokio::test]
@@ -19,6 +20,7 @@ async fn exit_code_and_streams_are_reported() {
     assert_eq!(o.result.verdict, SandboxVerdict::Exited(7), "{o:?}");
     assert_eq!(o.out(), "out\n");
     assert_eq!(o.err(), "err\n");
+    t.assert_clean();
 }
 
 #[tokio::test]
@@ -47,6 +49,7 @@ async fn identity_inside_is_unprivileged() {
         "uid_map: {out}"
     );
     assert!(out.contains("/work\n"), "{out}");
+    t.assert_clean();
 }
 
 #[tokio::test]
@@ -62,6 +65,7 @@ async fn stdin_is_echoed() {
         o.result
     );
     assert_eq!(o.stdout, b"hello from stdin\n".repeat(10_000));
+    t.assert_clean();
 }
 
 #[tokio::test]
@@ -87,6 +91,7 @@ async fn python_runs_and_chunks_are_timestamped() {
         "{:?}",
         o.result
     );
+    t.assert_clean();
 }
 
 #[tokio::test]
@@ -100,4 +105,5 @@ async fn missing_program_is_a_sandbox_error_naming_execve() {
         ),
         other => panic!("unexpected {other:?}"),
     }
+    t.assert_clean();
 }
