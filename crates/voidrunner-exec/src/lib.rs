@@ -4,6 +4,7 @@
 
 pub mod env;
 mod executor;
+pub mod native;
 pub mod registry;
 mod types;
 

@@ -1,0 +1,96 @@
+//! End-to-end latency of trivial programs through the native executor and the real sandbox:
+//! `cargo bench -p voidrunner-exec` prints p50/p95 per language (run as root).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use voidrunner_domain::{ResourceLimits, Verdict};
+use voidrunner_exec::native::{NativeConfig, NativeExecutor};
+use voidrunner_exec::{ExecRequest, Executor, LanguageRegistry};
+use voidrunner_sandbox::{HelperCommand, Sandbox, SandboxConfig};
+
+const RUNS: usize = 100;
+const WARMUP: usize = 5;
+
+fn main() -> anyhow::Result<()> {
+    let helper = HelperCommand {
+        program: PathBuf::from(env!("CARGO_BIN_EXE_voidrunner-exec-helper")),
+        args: Vec::new(),
+    };
+    let sandbox = Sandbox::new(SandboxConfig::new(helper))?;
+    let exec = NativeExecutor::new(
+        Arc::new(sandbox),
+        Arc::new(LanguageRegistry::builtin()),
+        NativeConfig::default(),
+    );
+    let rt = tokio::runtime::Runtime::new()?;
+    println!(
+        "voidrunner-exec: end-to-end latency through NativeExecutor ({RUNS} sequential runs each)"
+    );
+    for (language, code) in [
+        ("bash", "true\n"),
+        ("python", "print('hello, world')\n"),
+        ("javascript", "console.log('hello, world')\n"),
+        (
+            "c",
+            "#include <stdio.h>\nint main(void) { puts(\"hello, world\"); return 0; }\n",
+        ),
+    ] {
+        let runs = if language == "c" { RUNS / 5 } else { RUNS };
+        let mut times = Vec::with_capacity(runs);
+        for i in 0..WARMUP + runs {
+            let started = Instant::now();
+            let outcome = rt.block_on(execute(&exec, language, code));
+            let took = started.elapsed();
+            anyhow::ensure!(
+                outcome == Verdict::Exited { code: 0 },
+                "{language} run {i} ended with {outcome:?}"
+            );
+            if i >= WARMUP {
+                times.push(took);
+            }
+        }
+        times.sort();
+        println!(
+            "  {language:<10} hello world: p50 {:>7.2} ms  p95 {:>7.2} ms  (n={})",
+            ms(percentile(&times, 50)),
+            ms(percentile(&times, 95)),
+            times.len()
+        );
+    }
+    Ok(())
+}
+
+async fn execute(exec: &NativeExecutor, language: &str, code: &str) -> Verdict {
+    let (tx, mut rx) = mpsc::channel(16);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let req = ExecRequest {
+        language: language.to_owned(),
+        code: code.to_owned(),
+        stdin: None,
+        env: BTreeMap::new(),
+        limits: ResourceLimits {
+            timeout_secs: 10,
+            memory_mb: 256,
+            cpu_cores: 1.0,
+            max_processes: 64,
+            max_output_bytes: 1 << 20,
+        },
+    };
+    let outcome = exec.execute(req, tx, CancellationToken::new()).await;
+    let _ = drain.await;
+    outcome.verdict
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    let idx = (sorted.len() * p / 100).min(sorted.len().saturating_sub(1));
+    sorted.get(idx).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -1,0 +1,299 @@
+//! The native executor: compiles (if the language needs it) and runs a program in the Linux
+//! sandbox, using the host's runtimes read-only.
+//!
+//! One execution = one workspace (a size-limited tmpfs mounted at `/work`) holding the source
+//! file, shared by the compile phase and the run phase, each a separate sandboxed run with its
+//! own limits.
+
+mod limits;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use voidrunner_domain::Verdict;
+use voidrunner_sandbox::{OutputChunk, RunSpec, Sandbox, SandboxVerdict, Stream};
+
+pub use limits::NativeConfig;
+
+use crate::registry::{Availability, ExecutorKind, Language, LanguageRegistry, WORK_DIR};
+use crate::{
+    ExecOutcome, ExecRequest, Executor, OutputEvent, OutputStream, Phase, PhaseReport, env,
+};
+
+/// Capacity of the channel between the sandbox and the forwarding loop of one phase.
+const CHUNK_CHANNEL: usize = 64;
+
+/// Runs executions in the native sandbox (see the module doc).
+#[derive(Debug, Clone)]
+pub struct NativeExecutor {
+    sandbox: Arc<Sandbox>,
+    registry: Arc<LanguageRegistry>,
+    config: NativeConfig,
+}
+
+impl NativeExecutor {
+    /// Builds the executor and detects every language's runtime now (blocking, at most
+    /// [`crate::registry::VERSION_TIMEOUT`]), so executions never wait for detection.
+    pub fn new(
+        sandbox: Arc<Sandbox>,
+        registry: Arc<LanguageRegistry>,
+        config: NativeConfig,
+    ) -> Self {
+        registry.detect_all();
+        Self {
+            sandbox,
+            registry,
+            config,
+        }
+    }
+
+    /// The registry this executor runs languages from.
+    pub fn registry(&self) -> &Arc<LanguageRegistry> {
+        &self.registry
+    }
+
+    /// Finds a runnable language or explains why not. A missing runtime is an infrastructure
+    /// failure of this node (another node may have it), hence `SandboxError`.
+    fn language(&self, name: &str) -> Result<&Language, ExecOutcome> {
+        let lang = self
+            .registry
+            .get(name)
+            .ok_or_else(|| ExecOutcome::sandbox_error(format!("unknown language `{name}`")))?;
+        if lang.executor != ExecutorKind::Native {
+            return Err(ExecOutcome::sandbox_error(format!(
+                "language `{}` is configured for the docker executor",
+                lang.name
+            )));
+        }
+        if let Availability::Unavailable { reason } = lang.availability() {
+            return Err(ExecOutcome::sandbox_error(format!(
+                "language `{}` is unavailable on this host: {reason}",
+                lang.name
+            )));
+        }
+        Ok(lang)
+    }
+
+    async fn run_phase(&self, run: PhaseRun<'_>) -> PhaseReport {
+        let (tx, mut rx) = mpsc::channel::<OutputChunk>(CHUNK_CHANNEL);
+        let offset = run.started.elapsed();
+        let phase = run.phase;
+        let sandbox_run = self.sandbox.run(run.spec, tx, run.cancel.clone());
+        let forward = async {
+            let mut open = true;
+            while let Some(chunk) = rx.recv().await {
+                if !open {
+                    continue; // keep draining so the sandbox never blocks on a dead receiver
+                }
+                let event = OutputEvent {
+                    stream: match chunk.stream {
+                        Stream::Stdout => OutputStream::Stdout,
+                        Stream::Stderr => OutputStream::Stderr,
+                    },
+                    data: Bytes::from(chunk.data),
+                    elapsed: offset + chunk.elapsed,
+                    phase,
+                };
+                open = run.output.send(event).await.is_ok();
+            }
+        };
+        let (result, ()) = tokio::join!(sandbox_run, forward);
+        match result {
+            Ok(r) => PhaseReport {
+                phase,
+                verdict: map_verdict(r.verdict),
+                wall_time: r.wall_time,
+                cpu_time: r.cpu_time,
+                peak_memory_bytes: r.peak_memory_bytes,
+                output_truncated: r.output_truncated,
+            },
+            Err(e) => {
+                tracing::error!(exec.phase = phase.as_str(), error = %e, "sandbox run failed: {e}");
+                PhaseReport {
+                    phase,
+                    verdict: Verdict::SandboxError {
+                        reason: e.to_string(),
+                    },
+                    wall_time: Duration::ZERO,
+                    cpu_time: Duration::ZERO,
+                    peak_memory_bytes: None,
+                    output_truncated: false,
+                }
+            }
+        }
+    }
+}
+
+/// Arguments of one sandboxed phase.
+struct PhaseRun<'a> {
+    phase: Phase,
+    spec: RunSpec,
+    started: Instant,
+    output: &'a mpsc::Sender<OutputEvent>,
+    cancel: &'a CancellationToken,
+}
+
+/// The sandbox's verdict in the domain's words (one to one).
+fn map_verdict(v: SandboxVerdict) -> Verdict {
+    match v {
+        SandboxVerdict::Exited(code) => Verdict::Exited { code },
+        SandboxVerdict::Signaled(signal) => Verdict::Signaled { signal },
+        SandboxVerdict::Timeout => Verdict::Timeout,
+        SandboxVerdict::CpuLimit => Verdict::CpuLimit,
+        SandboxVerdict::MemoryLimit => Verdict::MemoryLimit,
+        SandboxVerdict::OutputLimit => Verdict::OutputLimit,
+        SandboxVerdict::Cancelled => Verdict::Cancelled,
+        SandboxVerdict::SandboxError(reason) => Verdict::SandboxError { reason },
+    }
+}
+
+/// The verdict of an execution whose compile phase did not succeed: a compiler that exits
+/// non-zero or dies of a signal is a `CompileError` (code 128 + signal for a signal); limits,
+/// cancellation and sandbox failures keep their own verdict (the phase report says they
+/// happened while compiling). `None` means the compile succeeded.
+fn compile_failure(v: &Verdict) -> Option<Verdict> {
+    match v {
+        Verdict::Exited { code: 0 } => None,
+        Verdict::Exited { code } => Some(Verdict::CompileError { code: *code }),
+        Verdict::Signaled { signal } => Some(Verdict::CompileError { code: 128 + signal }),
+        other => Some(other.clone()),
+    }
+}
+
+/// Builds the outcome from the phases that ran; the last one decides the measurements.
+fn outcome(verdict: Verdict, phases: Vec<PhaseReport>) -> ExecOutcome {
+    let Some(last) = phases.last() else {
+        return ExecOutcome {
+            verdict,
+            ..ExecOutcome::cancelled()
+        };
+    };
+    let exit_code = match (&verdict, last.phase) {
+        (Verdict::Exited { code }, Phase::Run) => Some(*code),
+        _ => None,
+    };
+    ExecOutcome {
+        verdict,
+        exit_code,
+        wall_time: last.wall_time,
+        cpu_time: last.cpu_time,
+        peak_memory_bytes: last.peak_memory_bytes,
+        output_truncated: phases.iter().any(|p| p.output_truncated),
+        phases,
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for NativeExecutor {
+    async fn execute(
+        &self,
+        req: ExecRequest,
+        output: mpsc::Sender<OutputEvent>,
+        cancel: CancellationToken,
+    ) -> ExecOutcome {
+        let started = Instant::now();
+        let lang = match self.language(&req.language) {
+            Ok(l) => l,
+            Err(outcome) => return outcome,
+        };
+        if cancel.is_cancelled() {
+            return ExecOutcome::cancelled();
+        }
+        let workspace = match self.sandbox.create_workspace(self.config.workspace_bytes) {
+            Ok(w) => Arc::new(w),
+            Err(e) => return ExecOutcome::sandbox_error(format!("workspace: {e}")),
+        };
+        if let Err(e) = workspace.write_file(&lang.source_file, req.code.as_bytes(), 0o644) {
+            return ExecOutcome::sandbox_error(format!("writing {}: {e}", lang.source_file));
+        }
+        let paths = lang.template_paths();
+        let mut phases = Vec::with_capacity(2);
+
+        if let Some(compile) = &lang.compile {
+            let spec = RunSpec {
+                argv: compile.command.expand(&paths),
+                env: env::compose(&compile.env, None),
+                cwd: WORK_DIR.to_owned(),
+                stdin: None,
+                workspace: Some(Arc::clone(&workspace)),
+                limits: self.config.compile_limits(&compile.limits),
+            };
+            let report = self
+                .run_phase(PhaseRun {
+                    phase: Phase::Compile,
+                    spec,
+                    started,
+                    output: &output,
+                    cancel: &cancel,
+                })
+                .await;
+            let failure = compile_failure(&report.verdict);
+            phases.push(report);
+            if let Some(verdict) = failure {
+                return outcome(verdict, phases);
+            }
+            if cancel.is_cancelled() {
+                return outcome(Verdict::Cancelled, phases);
+            }
+        }
+
+        let spec = RunSpec {
+            argv: lang.run.expand(&paths),
+            env: env::compose(&lang.env, Some(&req.env)),
+            cwd: WORK_DIR.to_owned(),
+            stdin: req.stdin,
+            workspace: Some(Arc::clone(&workspace)),
+            limits: self.config.run_limits(&req.limits),
+        };
+        let report = self
+            .run_phase(PhaseRun {
+                phase: Phase::Run,
+                spec,
+                started,
+                output: &output,
+                cancel: &cancel,
+            })
+            .await;
+        let verdict = report.verdict.clone();
+        phases.push(report);
+        outcome(verdict, phases)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compile_outcomes() {
+        assert_eq!(compile_failure(&Verdict::Exited { code: 0 }), None);
+        assert_eq!(
+            compile_failure(&Verdict::Exited { code: 1 }),
+            Some(Verdict::CompileError { code: 1 })
+        );
+        assert_eq!(
+            compile_failure(&Verdict::Signaled { signal: 9 }),
+            Some(Verdict::CompileError { code: 137 })
+        );
+        assert_eq!(compile_failure(&Verdict::Timeout), Some(Verdict::Timeout));
+    }
+
+    #[test]
+    fn verdicts_map_one_to_one() {
+        assert_eq!(
+            map_verdict(SandboxVerdict::Exited(3)),
+            Verdict::Exited { code: 3 }
+        );
+        assert_eq!(
+            map_verdict(SandboxVerdict::SandboxError("x".into())),
+            Verdict::SandboxError { reason: "x".into() }
+        );
+        assert_eq!(
+            map_verdict(SandboxVerdict::MemoryLimit),
+            Verdict::MemoryLimit
+        );
+    }
+}

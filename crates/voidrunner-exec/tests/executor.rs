@@ -1,0 +1,194 @@
+//! Limits, cancellation, environment and streaming through the native executor and the real
+//! sandbox.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{executor, request, run, run_with};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use voidrunner_domain::Verdict;
+use voidrunner_exec::{ExecRequest, Executor, OutputStream, Phase};
+
+#[tokio::test]
+async fn timeout_verdict() {
+    let mut req = request(
+        "python",
+        "import time\nprint('start', flush=True)\ntime.sleep(60)\n",
+        None,
+    );
+    req.limits.timeout_secs = 1;
+    let started = Instant::now();
+    let ran = run(req).await;
+    assert_eq!(ran.outcome.verdict, Verdict::Timeout, "{ran:?}");
+    assert_eq!(ran.outcome.exit_code, None);
+    assert_eq!(ran.stdout(), "start\n");
+    assert!(ran.outcome.wall_time >= Duration::from_secs(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "killed promptly"
+    );
+}
+
+#[tokio::test]
+async fn memory_verdict() {
+    let mut req = request(
+        "python",
+        "data = b'x' * (512 * 1024 * 1024)\nprint(len(data))\n",
+        None,
+    );
+    req.limits.memory_mb = 64;
+    let ran = run(req).await;
+    assert_eq!(ran.outcome.verdict, Verdict::MemoryLimit, "{ran:?}");
+    assert_eq!(ran.stdout(), "");
+}
+
+#[tokio::test]
+async fn output_limit_cuts_and_flags() {
+    let mut req = request(
+        "bash",
+        "while :; do echo aaaaaaaaaaaaaaaaaaaa; done\n",
+        None,
+    );
+    req.limits.max_output_bytes = 4096;
+    let ran = run(req).await;
+    assert_eq!(
+        ran.outcome.verdict,
+        Verdict::OutputLimit,
+        "{:?}",
+        ran.outcome
+    );
+    assert!(ran.outcome.output_truncated);
+    let total: usize = ran.events.iter().map(|e| e.data.len()).sum();
+    assert!(total <= 4096, "{total} bytes forwarded");
+}
+
+#[tokio::test]
+async fn cancel_kills_the_running_program() {
+    let exec = executor();
+    let (tx, mut rx) = mpsc::channel(16);
+    let cancel = CancellationToken::new();
+    let req = request("bash", "echo ready\nsleep 60\necho never\n", None);
+    let execution = {
+        let cancel = cancel.clone();
+        async move { exec.execute(req, tx, cancel).await }
+    };
+    let canceller = async {
+        // Cancel as soon as the program proves it is running.
+        let first = rx.recv().await.expect("first output");
+        assert_eq!(&first.data[..], b"ready\n");
+        let at = Instant::now();
+        cancel.cancel();
+        while rx.recv().await.is_some() {}
+        at
+    };
+    let (outcome, cancelled_at) = tokio::join!(execution, canceller);
+    assert_eq!(outcome.verdict, Verdict::Cancelled, "{outcome:?}");
+    assert!(
+        cancelled_at.elapsed() < Duration::from_secs(2),
+        "killed within a second or so"
+    );
+}
+
+#[tokio::test]
+async fn cancelled_before_start_runs_nothing() {
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let ran = run_with(executor(), request("bash", "echo hi\n", None), cancel).await;
+    assert_eq!(ran.outcome.verdict, Verdict::Cancelled);
+    assert!(ran.outcome.phases.is_empty());
+    assert!(ran.events.is_empty());
+}
+
+#[tokio::test]
+async fn environment_is_minimal_with_task_variables_and_fixed_path() {
+    let mut req = request("bash", "env | sort\n", None);
+    req.env.insert("GREETING".into(), "hi there".into());
+    req.env.insert("PATH".into(), "/evil".into());
+    let ran = run(req).await;
+    assert_eq!(ran.outcome.verdict, Verdict::Exited { code: 0 }, "{ran:?}");
+    let env = ran.stdout();
+    assert!(env.contains("GREETING=hi there\n"), "{env}");
+    assert!(env.contains("PATH=/usr/bin:/bin\n"), "{env}");
+    assert!(
+        env.contains("HOME=/tmp\n") && env.contains("LANG=C.UTF-8\n"),
+        "{env}"
+    );
+    // Nothing of the test process' own environment leaks in.
+    assert!(!env.contains("CARGO"), "{env}");
+}
+
+#[tokio::test]
+async fn output_is_streamed_in_order_with_increasing_timestamps() {
+    let code = "for i in 1 2 3; do echo out$i; echo err$i >&2; done\n";
+    let ran = run(request("bash", code, None)).await;
+    assert_eq!(ran.outcome.verdict, Verdict::Exited { code: 0 });
+    assert_eq!(ran.stdout(), "out1\nout2\nout3\n");
+    assert_eq!(ran.stderr(), "err1\nerr2\nerr3\n");
+    assert!(ran.events.iter().all(|e| e.phase == Phase::Run));
+    assert!(ran.events.windows(2).all(|w| w[0].elapsed <= w[1].elapsed));
+    assert!(ran.events.iter().any(|e| e.stream == OutputStream::Stderr));
+}
+
+#[tokio::test]
+async fn compile_output_precedes_run_output() {
+    let code = "#include <stdio.h>\nint main(void) { int unused; puts(\"ran\"); return 0; }\n";
+    let mut req = request("c", code, None);
+    req.language = "gcc".into();
+    // -Wall is not on: the compiler is silent, only the run prints.
+    let ran = run(req).await;
+    assert_eq!(ran.outcome.verdict, Verdict::Exited { code: 0 }, "{ran:?}");
+    assert_eq!(ran.stdout(), "ran\n");
+    let compile = ran.outcome.phase(Phase::Compile).expect("compiled");
+    let run_phase = ran.outcome.phase(Phase::Run).expect("ran");
+    assert!(compile.wall_time > Duration::ZERO && run_phase.wall_time > Duration::ZERO);
+    let first_run_event = ran
+        .events
+        .iter()
+        .find(|e| e.phase == Phase::Run)
+        .expect("run output");
+    assert!(
+        first_run_event.elapsed >= compile.wall_time,
+        "elapsed counts from the start"
+    );
+}
+
+#[tokio::test]
+async fn unknown_or_unavailable_language_is_a_sandbox_error() {
+    let ran = run(ExecRequest {
+        language: "cobol".into(),
+        ..request("bash", "", None)
+    })
+    .await;
+    let Verdict::SandboxError { reason } = ran.outcome.verdict else {
+        panic!("expected a sandbox error, got {:?}", ran.outcome);
+    };
+    assert!(reason.contains("cobol"), "{reason}");
+    assert!(ran.outcome.phases.is_empty());
+}
+
+#[tokio::test]
+async fn programs_share_the_workspace_between_compile_and_run_only() {
+    // A file written by one execution is not visible to the next one.
+    let write = run(request(
+        "bash",
+        "echo secret > /work/leftover; ls /work\n",
+        None,
+    ))
+    .await;
+    assert_eq!(
+        write.outcome.verdict,
+        Verdict::Exited { code: 0 },
+        "{write:?}"
+    );
+    assert_eq!(write.stdout(), "leftover\nmain.sh\n");
+    let read = run(request("bash", "ls /work\n", None)).await;
+    assert_eq!(read.stdout(), "main.sh\n");
+}
+
+#[test]
+fn executor_is_usable_as_a_trait_object() {
+    let shared: std::sync::Arc<dyn Executor> = std::sync::Arc::new(executor().clone());
+    assert!(format!("{shared:?}").contains("NativeExecutor"));
+}
