@@ -57,6 +57,9 @@ pub enum ContextError {
         /// The origin as configured.
         origin: String,
     },
+    /// The default limits are outside the configured maxima.
+    #[error("default limits exceed the maxima: {0}")]
+    Limits(String),
     /// The OpenAPI document could not be serialized (a bug).
     #[error("cannot serialize the OpenAPI document: {0}")]
     OpenApi(String),
@@ -108,6 +111,10 @@ impl ApiContext {
             });
         }
         crate::edge::cors::check_origins(&settings.cors_allowed_origins)?;
+        settings
+            .limits
+            .resolve(&voidrunner_domain::PartialLimits::default())
+            .map_err(|e| ContextError::Limits(e.to_string()))?;
         let jwt = JwtKeys::new(&jwt_secret, &settings);
         let passwords = PasswordHasher::new(settings.password_hashing)
             .map_err(|e| ContextError::PasswordHashing(e.to_string()))?;

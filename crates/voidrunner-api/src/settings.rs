@@ -1,12 +1,14 @@
 //! Operator settings of the HTTP API. The binary fills them from its layered configuration;
 //! every field has a safe default so `ApiSettings::default()` is a working configuration.
 
+use std::net::IpAddr;
+
 use ipnet::IpNet;
-use serde::Deserialize;
-use voidrunner_domain::{LimitBounds, TaskCaps};
+use serde::{Deserialize, Deserializer, Serialize};
+use voidrunner_domain::{LimitBounds, ResourceLimits, TaskCaps};
 
 /// Everything the API layer can be configured with. Units are in the field names.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiSettings {
     /// Lifetime of access JWTs (default 15 minutes).
@@ -28,8 +30,9 @@ pub struct ApiSettings {
     pub rate_limit_per_ip: RateLimitSettings,
     /// Limit applied per authenticated user (after authentication).
     pub rate_limit_per_user: RateLimitSettings,
-    /// Proxies whose `X-Forwarded-For` is believed (IPs or CIDRs). From anyone else the
-    /// header is ignored and the peer address is the client.
+    /// Proxies whose `X-Forwarded-For` is believed (IPs or CIDRs, e.g. `10.0.0.1`,
+    /// `10.0.0.0/8`). From anyone else the header is ignored and the peer is the client.
+    #[serde(deserialize_with = "ip_or_cidr_list")]
     pub trusted_proxies: Vec<IpNet>,
     /// Request body allowance on top of `max_code_bytes` (default 1 MiB), so the body limit
     /// is `max_code_bytes + body_overhead_bytes`.
@@ -50,7 +53,9 @@ pub struct ApiSettings {
     pub max_tag_chars: usize,
     /// Maximum serialized metadata size in bytes.
     pub max_metadata_bytes: usize,
-    /// Default and maximum resource limits of tasks.
+    /// Default and maximum resource limits of tasks. In configuration, any subset of fields
+    /// may be given (`[limits.maxima] memory_mb = 8192`); the rest keep their defaults.
+    #[serde(deserialize_with = "partial_bounds")]
     pub limits: LimitBounds,
     /// Languages tasks may use (filled from the language registry by the binary).
     pub allowed_languages: Vec<String>,
@@ -118,7 +123,7 @@ impl ApiSettings {
 }
 
 /// A token bucket: `burst` requests at once, refilled at `requests_per_sec`.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Off switch (e.g. behind a gateway that already limits).
@@ -130,7 +135,7 @@ pub struct RateLimitSettings {
 }
 
 /// argon2id cost. Defaults follow the OWASP recommendation (19 MiB, 2 passes, 1 lane).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PasswordHashSettings {
     /// Memory cost in KiB.
@@ -147,6 +152,92 @@ impl Default for PasswordHashSettings {
             memory_kib: 19 * 1024,
             iterations: 2,
             parallelism: 1,
+        }
+    }
+}
+
+/// Accepts `10.0.0.1` as well as `10.0.0.0/8`.
+fn ip_or_cidr_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("not an IP or CIDR: {s:?}")))
+        })
+        .collect()
+}
+
+/// Limit fields as configuration may give them: any subset, nothing unknown.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitOverrides {
+    timeout_secs: Option<u32>,
+    memory_mb: Option<u32>,
+    cpu_cores: Option<f64>,
+    max_processes: Option<u32>,
+    max_output_bytes: Option<u64>,
+}
+
+impl LimitOverrides {
+    fn apply(self, base: ResourceLimits) -> ResourceLimits {
+        ResourceLimits {
+            timeout_secs: self.timeout_secs.unwrap_or(base.timeout_secs),
+            memory_mb: self.memory_mb.unwrap_or(base.memory_mb),
+            cpu_cores: self.cpu_cores.unwrap_or(base.cpu_cores),
+            max_processes: self.max_processes.unwrap_or(base.max_processes),
+            max_output_bytes: self.max_output_bytes.unwrap_or(base.max_output_bytes),
+        }
+    }
+}
+
+/// Merges partially given defaults/maxima into [`LimitBounds::default`].
+fn partial_bounds<'de, D: Deserializer<'de>>(d: D) -> Result<LimitBounds, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Raw {
+        #[serde(default)]
+        defaults: LimitOverrides,
+        #[serde(default)]
+        maxima: LimitOverrides,
+    }
+    let raw = Raw::deserialize(d)?;
+    let base = LimitBounds::default();
+    Ok(LimitBounds {
+        defaults: raw.defaults.apply(base.defaults),
+        maxima: raw.maxima.apply(base.maxima),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_configuration_keeps_defaults() {
+        let s: ApiSettings = serde_json::from_value(serde_json::json!({
+            "first_user_admin": true,
+            "trusted_proxies": ["10.0.0.1", "192.168.0.0/16"],
+            "limits": {"maxima": {"memory_mb": 8192}},
+        }))
+        .expect("valid");
+        assert!(s.first_user_admin);
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert_eq!(s.limits.maxima.memory_mb, 8192);
+        assert_eq!(s.limits.maxima.timeout_secs, 300);
+        assert_eq!(s.limits.defaults, LimitBounds::default().defaults);
+        assert_eq!(s.access_token_ttl_secs, 900);
+        assert_eq!(s.body_limit_bytes(), 2 * 1024 * 1024);
+    }
+
+    #[test]
+    fn unknown_and_malformed_settings_are_rejected() {
+        for bad in [
+            serde_json::json!({"acess_token_ttl_secs": 1}),
+            serde_json::json!({"trusted_proxies": ["not-an-ip"]}),
+            serde_json::json!({"limits": {"maxima": {"disk_mb": 1}}}),
+        ] {
+            assert!(serde_json::from_value::<ApiSettings>(bad).is_err());
         }
     }
 }

@@ -46,6 +46,7 @@ impl Backend {
 
     /// Spawns a server with the test defaults adjusted by `configure`.
     pub async fn spawn_with(&self, configure: impl FnOnce(&mut ApiSettings)) -> TestApp {
+        init_logs();
         let mut settings = test_settings();
         configure(&mut settings);
         let (store, hooks, closer, dir): (Arc<dyn Store>, Hook, Closer, Option<TempDir>) =
@@ -92,6 +93,16 @@ impl Backend {
             _shutdown: tx,
             _dir: dir,
         }
+    }
+}
+
+/// Server logs go to the test output when `TEST_LOG` is set (e.g. `TEST_LOG=debug`).
+fn init_logs() {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
     }
 }
 
