@@ -156,3 +156,14 @@ impl ApiContext {
         &self.inner.settings
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_is_redacted() {
+        let s = JwtSecret::new(b"super-secret-bytes".to_vec());
+        assert_eq!(format!("{s:?}"), "JwtSecret([redacted])");
+    }
+}

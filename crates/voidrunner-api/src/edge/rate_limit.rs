@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use crate::settings::RateLimitSettings;
 
-/// Buckets beyond this many trigger a sweep of the ones that are full again.
+/// Buckets beyond this many trigger a sweep of the ones that are full again (then the
+/// threshold doubles if most buckets were still busy, so sweeps stay amortised O(1)).
 const SWEEP_ABOVE: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
@@ -17,12 +18,18 @@ struct Bucket {
     updated: Instant,
 }
 
+#[derive(Debug)]
+struct State<K> {
+    buckets: HashMap<K, Bucket>,
+    sweep_above: usize,
+}
+
 /// One token bucket per key.
 #[derive(Debug)]
 pub(crate) struct KeyedLimiter<K> {
     rate_per_sec: f64,
     burst: f64,
-    buckets: Mutex<HashMap<K, Bucket>>,
+    state: Mutex<State<K>>,
 }
 
 impl<K: Hash + Eq + Copy> KeyedLimiter<K> {
@@ -37,7 +44,10 @@ impl<K: Hash + Eq + Copy> KeyedLimiter<K> {
         Ok(Some(Self {
             rate_per_sec: s.requests_per_sec,
             burst: f64::from(s.burst),
-            buckets: Mutex::new(HashMap::new()),
+            state: Mutex::new(State {
+                buckets: HashMap::new(),
+                sweep_above: SWEEP_ABOVE,
+            }),
         }))
     }
 
@@ -47,17 +57,18 @@ impl<K: Hash + Eq + Copy> KeyedLimiter<K> {
     }
 
     pub(crate) fn check_at(&self, key: K, now: Instant) -> Result<(), u64> {
-        let mut buckets = self
-            .buckets
+        let mut state = self
+            .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() > SWEEP_ABOVE {
+        if state.buckets.len() > state.sweep_above {
             let (rate, burst) = (self.rate_per_sec, self.burst);
-            buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.updated).as_secs_f64() * rate < burst
+            state.buckets.retain(|_, b| {
+                b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < burst
             });
+            state.sweep_above = SWEEP_ABOVE.max(state.buckets.len() * 2);
         }
-        let bucket = buckets.entry(key).or_insert(Bucket {
+        let bucket = state.buckets.entry(key).or_insert(Bucket {
             tokens: self.burst,
             updated: now,
         });
@@ -100,6 +111,24 @@ mod tests {
         assert_eq!(l.check_at(1u8, t0), Err(1));
         assert!(l.check_at(2u8, t0).is_ok(), "keys are independent");
         assert!(l.check_at(1u8, t0 + Duration::from_secs(1)).is_ok());
+    }
+
+    #[test]
+    fn idle_buckets_are_swept() {
+        let l = KeyedLimiter::from_settings(RateLimitSettings {
+            enabled: true,
+            requests_per_sec: 1000.0,
+            burst: 1,
+        })
+        .expect("valid")
+        .expect("enabled");
+        let t0 = Instant::now();
+        for k in 0..=SWEEP_ABOVE as u32 {
+            assert!(l.check_at(k, t0).is_ok());
+        }
+        assert!(l.check_at(u32::MAX, t0 + Duration::from_secs(1)).is_ok());
+        let state = l.state.lock().expect("lock");
+        assert_eq!(state.buckets.len(), 1, "refilled buckets were dropped");
     }
 
     #[test]
