@@ -50,7 +50,7 @@ impl Modify for BearerAuth {
 
 /// The documented routes and the OpenAPI document built from them.
 pub(crate) fn documented() -> (axum::Router<ApiContext>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::check_health))
         .routes(routes!(system::check_ready))
         .routes(routes!(system::get_openapi))
@@ -66,8 +66,65 @@ pub(crate) fn documented() -> (axum::Router<ApiContext>, utoipa::openapi::OpenAp
             tasks::get_task,
             tasks::update_task,
             tasks::delete_task
-        ))
-        .split_for_parts()
+        ));
+    let (router, mut spec) = router.split_for_parts();
+    add_common_errors(&mut spec);
+    (router, spec)
+}
+
+/// Documents the edge errors every operation can return (they come from extractors and
+/// middleware, not from the handler's own `responses`).
+fn add_common_errors(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in &mut spec.paths.paths {
+        let has_id = path.contains("{id}");
+        let ops = [
+            item.get.as_mut(),
+            item.post.as_mut(),
+            item.put.as_mut(),
+            item.delete.as_mut(),
+        ];
+        for op in ops.into_iter().flatten() {
+            let secured = op.security.is_some();
+            let has_body = op.request_body.is_some();
+            let mut add = |status: &str, description: &str| {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description).into());
+            };
+            add("429", "Rate limit exceeded; see `Retry-After`");
+            add("500", "Internal error (details only in the server log)");
+            if secured {
+                add("401", "Missing or invalid credentials");
+            }
+            match (has_body, has_id) {
+                (true, true) => add("400", "Malformed JSON, or the path id is not a UUID"),
+                (true, false) => add("400", "Malformed JSON"),
+                (false, true) => add("400", "The path id is not a UUID"),
+                (false, false) => {}
+            }
+            if has_body {
+                add("413", "Body too large");
+                add("415", "Body is not `application/json`");
+                add(
+                    "422",
+                    "A field is invalid, missing or unknown (`field` names it)",
+                );
+            }
+        }
+    }
 }
 
 /// The OpenAPI document (3.1) of this server.

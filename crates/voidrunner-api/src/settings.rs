@@ -122,7 +122,8 @@ impl ApiSettings {
     }
 }
 
-/// A token bucket: `burst` requests at once, refilled at `requests_per_sec`.
+/// A token bucket: `burst` requests at once, refilled at `requests_per_sec`. In
+/// configuration all three fields are given together.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {

@@ -107,4 +107,11 @@ async fn served_spec_matches_the_routes(b: Backend) {
         assert!(schemas.contains_key(name), "{name}");
     }
     assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+    let create = &spec["paths"]["/api/v1/tasks"]["post"]["responses"];
+    for status in ["201", "400", "401", "413", "415", "422", "429"] {
+        assert!(
+            create.get(status).is_some(),
+            "POST /api/v1/tasks documents {status}"
+        );
+    }
 }
