@@ -45,6 +45,7 @@ pub(crate) async fn trace_request(mut req: Request, next: Next) -> Response {
         http.path = %req.uri().path(),
         user.id = tracing::field::Empty,
     );
+    let probe = matches!(req.uri().path(), "/health" | "/ready");
     let started = Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
     res.headers_mut().insert(REQUEST_ID, header);
@@ -58,6 +59,9 @@ pub(crate) async fn trace_request(mut req: Request, next: Next) -> Response {
                 error.cause = %cause,
                 "request {id} failed: {cause}"
             );
+        } else if probe {
+            // Orchestrators poll the probes every few seconds; keep them out of info logs.
+            tracing::debug!(http.status = status, latency_ms, "request {id} finished");
         } else {
             tracing::info!(http.status = status, latency_ms, "request {id} finished");
         }
