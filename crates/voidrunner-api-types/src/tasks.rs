@@ -355,3 +355,34 @@ pub struct ListTasksQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all: Option<bool>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_distinguishes_absent_from_null() {
+        let absent: UpdateTaskRequest = serde_json::from_str("{}").expect("absent");
+        assert_eq!(absent.description, None);
+        let null: UpdateTaskRequest =
+            serde_json::from_str(r#"{"description":null}"#).expect("null");
+        assert_eq!(null.description, Some(None));
+        let json = serde_json::to_string(&null).expect("serialize");
+        assert_eq!(
+            json, r#"{"description":null}"#,
+            "a client can send the clear"
+        );
+        assert!(serde_json::from_str::<UpdateTaskRequest>(r#"{"x":1}"#).is_err());
+    }
+
+    #[test]
+    fn list_query_serializes_only_given_filters() {
+        let q = ListTasksQuery {
+            limit: Some(5),
+            status: Some(ExecutionStatusDto::Failed),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&q).expect("serialize");
+        assert_eq!(json, serde_json::json!({"limit": 5, "status": "failed"}));
+    }
+}
