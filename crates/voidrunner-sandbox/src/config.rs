@@ -65,11 +65,8 @@ impl SandboxConfig {
                 "alternatives",
                 "ssl/certs",
                 "ssl/openssl.cnf",
-                "ca-certificates.conf",
                 "localtime",
-                "timezone",
                 "nsswitch.conf",
-                "mime.types",
             ]
             .into_iter()
             .map(str::to_owned)

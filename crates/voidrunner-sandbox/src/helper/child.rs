@@ -18,12 +18,12 @@ pub(super) enum Step {
     Fs,
     /// 3. sethostname("sandbox").
     Hostname,
-    /// 4. wait for the helper to move us into the run's cgroup.
-    WaitCgroup,
-    /// 5. unshare(CLONE_NEWUSER | CLONE_NEWCGROUP).
+    /// 4. unshare(CLONE_NEWUSER).
     Unshare,
-    /// 6. wait for the helper to write uid_map/gid_map.
+    /// 5. wait for the helper to write uid_map/gid_map (it joined us to the cgroup before).
     WaitMaps,
+    /// 6. unshare(CLONE_NEWCGROUP).
+    CgroupNs,
     /// 7. setrlimit (index into `ChildPlan::rlimits`).
     Rlimit,
     /// 8. landlock_create_ruleset.
@@ -64,9 +64,9 @@ impl Step {
             Stdio,
             Fs,
             Hostname,
-            WaitCgroup,
             Unshare,
             WaitMaps,
+            CgroupNs,
             Rlimit,
             LandlockCreate,
             LandlockRule,
@@ -268,17 +268,14 @@ pub(super) unsafe fn child_main(plan: &ChildPlan, fds: &ChildFds) -> ! {
             0,
             libc::sethostname(plan.hostname.as_ptr(), plan.hostname.as_bytes().len())
         );
-        // 4. the helper moves us into the cgroup before the cgroup namespace is created
-        wait_for(fds, b'C', Step::WaitCgroup);
-        // 5. user namespace (mounts above stay owned by the initial one) + cgroup namespace
-        check!(
-            Step::Unshare,
-            0,
-            libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWCGROUP)
-        );
+        // 4. user namespace: the mounts above stay owned by the initial user namespace
+        check!(Step::Unshare, 0, libc::unshare(libc::CLONE_NEWUSER));
         libc::write(fds.to_parent, b"U".as_ptr().cast(), 1);
-        // 6. helper writes uid_map/gid_map
+        // 5. the helper has moved us into the run's cgroup (right after clone) and writes
+        //    uid_map/gid_map; one round trip
         wait_for(fds, b'M', Step::WaitMaps);
+        // 6. cgroup namespace rooted at the run's cgroup
+        check!(Step::CgroupNs, 0, libc::unshare(libc::CLONE_NEWCGROUP));
         // 7. rlimits
         for (i, (res, lim)) in plan.rlimits.iter().enumerate() {
             check!(Step::Rlimit, i, libc::setrlimit(*res, lim));

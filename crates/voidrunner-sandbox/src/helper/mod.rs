@@ -269,7 +269,8 @@ impl<'a> Runner<'a> {
         Ok(sup)
     }
 
-    /// Cgroup join, user-namespace maps; the child waits at each step.
+    /// Cgroup join (while the child sets up its mounts), then the user-namespace maps; the
+    /// child waits for `M` before it creates its cgroup namespace and drops privileges.
     fn handshake(&self, pid: i32, to_child: &OwnedFd, from_child: &OwnedFd) -> Result<(), Setup> {
         if let Some(cg) = &self.cgroup {
             cg.add_process(pid)?;
@@ -282,7 +283,6 @@ impl<'a> Runner<'a> {
                 })
             })
         };
-        send(b"C")?;
         match supervise::read_status(from_child.as_raw_fd()) {
             supervise::Status::Ready => {}
             supervise::Status::Failed(step, index, errno) => {

@@ -162,6 +162,18 @@ impl FsBuilder {
         self.mount("", dst, "", flags, "")
     }
 
+    /// A bind without the read-only remount (device nodes keep the host /dev flags).
+    fn bind_only(&mut self, src: &Path, dst: &Path) -> Result<(), SandboxError> {
+        self.parent_dirs(dst)?;
+        self.ops.push(Op::Touch {
+            path: cs(self.at(dst))?,
+        });
+        let s = src
+            .to_str()
+            .ok_or_else(|| SandboxError::Invalid(format!("non-UTF-8 path {}", src.display())))?;
+        self.mount(s, dst, "", libc::MS_BIND, "")
+    }
+
     fn entry(&mut self, e: &RootEntry) -> Result<(), SandboxError> {
         match e {
             RootEntry::Bind { path, dir } => self.bind(path, path, *dir, RO_BIND),
@@ -216,12 +228,7 @@ pub(super) fn fs_ops(req: &HelperRequest) -> Result<Vec<Op>, SandboxError> {
     b.mkdir_all(Path::new("/dev"))?;
     for dev in DEVICES {
         let p = PathBuf::from("/dev").join(dev);
-        b.bind(
-            &p,
-            &p,
-            false,
-            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NOEXEC,
-        )?;
+        b.bind_only(&p, &p)?;
     }
     for (name, target) in [
         ("fd", "/proc/self/fd"),
