@@ -17,19 +17,17 @@ const RUNS: usize = 100;
 const WARMUP: usize = 5;
 
 fn main() -> anyhow::Result<()> {
-    let helper = HelperCommand {
-        program: PathBuf::from(env!("CARGO_BIN_EXE_voidrunner-exec-helper")),
-        args: Vec::new(),
-    };
-    let sandbox = Sandbox::new(SandboxConfig::new(helper))?;
+    let sandbox = Sandbox::new(SandboxConfig::new(helper()?))?;
     let exec = NativeExecutor::new(
         Arc::new(sandbox),
         Arc::new(LanguageRegistry::builtin()),
         NativeConfig::default(),
     );
     let rt = tokio::runtime::Runtime::new()?;
+    report_baselines(&sandbox_for_workspaces()?)?;
     println!(
-        "voidrunner-exec: end-to-end latency through NativeExecutor ({RUNS} sequential runs each)"
+        "end to end through NativeExecutor ({RUNS} sequential runs each, c: {}):",
+        RUNS / 5
     );
     for (language, code) in [
         ("bash", "true\n"),
@@ -55,14 +53,80 @@ fn main() -> anyhow::Result<()> {
             }
         }
         times.sort();
-        println!(
-            "  {language:<10} hello world: p50 {:>7.2} ms  p95 {:>7.2} ms  (n={})",
-            ms(percentile(&times, 50)),
-            ms(percentile(&times, 95)),
-            times.len()
-        );
+        print_line(&format!("executor, {language} hello world"), &times);
     }
     Ok(())
+}
+
+/// The parts that are not the sandboxed run itself: a bare host spawn of the same programs
+/// (no sandbox) and the workspace tmpfs each execution creates and removes.
+fn report_baselines(sandbox: &Sandbox) -> anyhow::Result<()> {
+    println!("baselines ({RUNS} runs each):");
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("main.py");
+    std::fs::write(&script, "print('hello, world')\n")?;
+    for (name, argv) in [
+        (
+            "bash true",
+            vec!["/bin/bash".into(), "-c".into(), "true".into()],
+        ),
+        (
+            "python hello",
+            vec!["/usr/bin/python3".into(), script.display().to_string()],
+        ),
+    ] {
+        let argv: Vec<String> = argv;
+        let times = measure(|| {
+            let status = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .stdout(std::process::Stdio::null())
+                .status()?;
+            anyhow::ensure!(status.success(), "{name}: {status}");
+            Ok(())
+        })?;
+        print_line(&format!("bare host spawn, {name}"), &times);
+    }
+    let times = measure(|| {
+        let ws = sandbox.create_workspace(NativeConfig::default().workspace_bytes)?;
+        ws.write_file("main.py", b"print('hello, world')\n", 0o644)?;
+        drop(ws);
+        Ok(())
+    })?;
+    print_line("workspace create + write + remove", &times);
+    Ok(())
+}
+
+fn sandbox_for_workspaces() -> anyhow::Result<Sandbox> {
+    Ok(Sandbox::new(SandboxConfig::new(helper()?))?)
+}
+
+fn helper() -> anyhow::Result<HelperCommand> {
+    Ok(HelperCommand {
+        program: PathBuf::from(env!("CARGO_BIN_EXE_voidrunner-exec-helper")),
+        args: Vec::new(),
+    })
+}
+
+fn measure(mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Vec<Duration>> {
+    let mut times = Vec::with_capacity(RUNS);
+    for i in 0..WARMUP + RUNS {
+        let started = Instant::now();
+        f()?;
+        if i >= WARMUP {
+            times.push(started.elapsed());
+        }
+    }
+    times.sort();
+    Ok(times)
+}
+
+fn print_line(what: &str, sorted: &[Duration]) {
+    println!(
+        "  {what:<40} p50 {:>7.2} ms  p95 {:>7.2} ms  (n={})",
+        ms(percentile(sorted, 50)),
+        ms(percentile(sorted, 95)),
+        sorted.len()
+    );
 }
 
 async fn execute(exec: &NativeExecutor, language: &str, code: &str) -> Verdict {

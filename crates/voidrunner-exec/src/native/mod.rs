@@ -14,7 +14,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use voidrunner_domain::Verdict;
-use voidrunner_sandbox::{OutputChunk, RunSpec, Sandbox, SandboxVerdict, Stream};
+use voidrunner_sandbox::{OutputChunk, RunSpec, Sandbox, SandboxVerdict, Stream, Workspace};
 
 pub use limits::NativeConfig;
 
@@ -77,11 +77,10 @@ impl NativeExecutor {
         Ok(lang)
     }
 
-    async fn run_phase(&self, run: PhaseRun<'_>) -> PhaseReport {
+    async fn run_phase(&self, phase: Phase, spec: RunSpec, io: &PhaseIo<'_>) -> PhaseReport {
         let (tx, mut rx) = mpsc::channel::<OutputChunk>(CHUNK_CHANNEL);
-        let offset = run.started.elapsed();
-        let phase = run.phase;
-        let sandbox_run = self.sandbox.run(run.spec, tx, run.cancel.clone());
+        let offset = io.started.elapsed();
+        let sandbox_run = self.sandbox.run(spec, tx, io.cancel.clone());
         let forward = async {
             let mut open = true;
             while let Some(chunk) = rx.recv().await {
@@ -97,7 +96,7 @@ impl NativeExecutor {
                     elapsed: offset + chunk.elapsed,
                     phase,
                 };
-                open = run.output.send(event).await.is_ok();
+                open = io.output.send(event).await.is_ok();
             }
         };
         let (result, ()) = tokio::join!(sandbox_run, forward);
@@ -127,10 +126,9 @@ impl NativeExecutor {
     }
 }
 
-/// Arguments of one sandboxed phase.
-struct PhaseRun<'a> {
-    phase: Phase,
-    spec: RunSpec,
+/// What every phase of one execution shares: the start time (output timestamps count from
+/// it), the caller's output channel and the cancellation token.
+struct PhaseIo<'a> {
     started: Instant,
     output: &'a mpsc::Sender<OutputEvent>,
     cancel: &'a CancellationToken,
@@ -186,11 +184,82 @@ fn outcome(verdict: Verdict, phases: Vec<PhaseReport>) -> ExecOutcome {
     }
 }
 
+impl NativeExecutor {
+    /// Creates the workspace and writes the source file, off the async threads (it mounts a
+    /// tmpfs).
+    async fn prepare_workspace(
+        &self,
+        lang: &Language,
+        code: String,
+    ) -> Result<Arc<Workspace>, ExecOutcome> {
+        let sandbox = Arc::clone(&self.sandbox);
+        let size = self.config.workspace_bytes;
+        let file = lang.source_file.clone();
+        let created = tokio::task::spawn_blocking(move || {
+            let ws = sandbox
+                .create_workspace(size)
+                .map_err(|e| format!("workspace: {e}"))?;
+            ws.write_file(&file, code.as_bytes(), 0o644)
+                .map_err(|e| format!("writing {file}: {e}"))?;
+            Ok::<_, String>(ws)
+        })
+        .await;
+        match created {
+            Ok(Ok(ws)) => Ok(Arc::new(ws)),
+            Ok(Err(reason)) => Err(ExecOutcome::sandbox_error(reason)),
+            Err(e) => Err(ExecOutcome::sandbox_error(format!("workspace task: {e}"))),
+        }
+    }
+
+    /// The compile phase (if any) then the run phase, over one workspace.
+    async fn run_phases(
+        &self,
+        lang: &Language,
+        req: ExecRequest,
+        workspace: &Arc<Workspace>,
+        io: PhaseIo<'_>,
+    ) -> ExecOutcome {
+        let paths = lang.template_paths();
+        let mut phases = Vec::with_capacity(2);
+        if let Some(compile) = &lang.compile {
+            let spec = RunSpec {
+                argv: compile.command.expand(&paths),
+                env: env::compose(&compile.env, None),
+                cwd: WORK_DIR.to_owned(),
+                stdin: None,
+                workspace: Some(Arc::clone(workspace)),
+                limits: self.config.compile_limits(&compile.limits),
+            };
+            let report = self.run_phase(Phase::Compile, spec, &io).await;
+            let failure = compile_failure(&report.verdict);
+            phases.push(report);
+            if let Some(verdict) = failure {
+                return outcome(verdict, phases);
+            }
+            if io.cancel.is_cancelled() {
+                return outcome(Verdict::Cancelled, phases);
+            }
+        }
+        let spec = RunSpec {
+            argv: lang.run.expand(&paths),
+            env: env::compose(&lang.env, Some(&req.env)),
+            cwd: WORK_DIR.to_owned(),
+            stdin: req.stdin,
+            workspace: Some(Arc::clone(workspace)),
+            limits: self.config.run_limits(&req.limits),
+        };
+        let report = self.run_phase(Phase::Run, spec, &io).await;
+        let verdict = report.verdict.clone();
+        phases.push(report);
+        outcome(verdict, phases)
+    }
+}
+
 #[async_trait::async_trait]
 impl Executor for NativeExecutor {
     async fn execute(
         &self,
-        req: ExecRequest,
+        mut req: ExecRequest,
         output: mpsc::Sender<OutputEvent>,
         cancel: CancellationToken,
     ) -> ExecOutcome {
@@ -202,64 +271,21 @@ impl Executor for NativeExecutor {
         if cancel.is_cancelled() {
             return ExecOutcome::cancelled();
         }
-        let workspace = match self.sandbox.create_workspace(self.config.workspace_bytes) {
-            Ok(w) => Arc::new(w),
-            Err(e) => return ExecOutcome::sandbox_error(format!("workspace: {e}")),
+        let code = std::mem::take(&mut req.code);
+        let workspace = match self.prepare_workspace(lang, code).await {
+            Ok(ws) => ws,
+            Err(outcome) => return outcome,
         };
-        if let Err(e) = workspace.write_file(&lang.source_file, req.code.as_bytes(), 0o644) {
-            return ExecOutcome::sandbox_error(format!("writing {}: {e}", lang.source_file));
-        }
-        let paths = lang.template_paths();
-        let mut phases = Vec::with_capacity(2);
-
-        if let Some(compile) = &lang.compile {
-            let spec = RunSpec {
-                argv: compile.command.expand(&paths),
-                env: env::compose(&compile.env, None),
-                cwd: WORK_DIR.to_owned(),
-                stdin: None,
-                workspace: Some(Arc::clone(&workspace)),
-                limits: self.config.compile_limits(&compile.limits),
-            };
-            let report = self
-                .run_phase(PhaseRun {
-                    phase: Phase::Compile,
-                    spec,
-                    started,
-                    output: &output,
-                    cancel: &cancel,
-                })
-                .await;
-            let failure = compile_failure(&report.verdict);
-            phases.push(report);
-            if let Some(verdict) = failure {
-                return outcome(verdict, phases);
-            }
-            if cancel.is_cancelled() {
-                return outcome(Verdict::Cancelled, phases);
-            }
-        }
-
-        let spec = RunSpec {
-            argv: lang.run.expand(&paths),
-            env: env::compose(&lang.env, Some(&req.env)),
-            cwd: WORK_DIR.to_owned(),
-            stdin: req.stdin,
-            workspace: Some(Arc::clone(&workspace)),
-            limits: self.config.run_limits(&req.limits),
+        let io = PhaseIo {
+            started,
+            output: &output,
+            cancel: &cancel,
         };
-        let report = self
-            .run_phase(PhaseRun {
-                phase: Phase::Run,
-                spec,
-                started,
-                output: &output,
-                cancel: &cancel,
-            })
-            .await;
-        let verdict = report.verdict.clone();
-        phases.push(report);
-        outcome(verdict, phases)
+        let outcome = self.run_phases(lang, req, &workspace, io).await;
+        // Unmounting is blocking too; the runs holding clones have ended, so this drops the
+        // last reference and nothing of the execution remains once we return.
+        let _ = tokio::task::spawn_blocking(move || drop(workspace)).await;
+        outcome
     }
 }
 
