@@ -14,12 +14,14 @@
 //! [`Store`](crate::Store) and be `Clone` (concurrency cases share it across tasks).
 
 mod auth;
+mod filters;
 mod load;
 mod paging;
 mod tasks;
 mod users;
 
 pub use auth::*;
+pub use filters::*;
 pub use load::*;
 pub use paging::*;
 pub use tasks::*;
