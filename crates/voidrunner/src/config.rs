@@ -42,6 +42,19 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Logging.
     pub log: LogConfig,
+    /// HTTP API: tokens, rate limits, validation caps, resource limit bounds.
+    pub api: voidrunner_api::ApiSettings,
+    /// Language registry.
+    pub languages: LanguagesConfig,
+}
+
+/// `[languages]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LanguagesConfig {
+    /// Operator TOML file merged over the built-in registry (see `voidrunner-exec`'s README):
+    /// add languages, replace built-ins by name, or list names under `disabled`.
+    pub file: Option<PathBuf>,
 }
 
 /// `[server]`
@@ -74,6 +87,9 @@ pub struct StoreConfig {
     pub url: Option<Secret>,
     /// Connection pool size.
     pub max_connections: u32,
+    /// `serve` applies pending migrations at start. Turn off where a deploy step runs
+    /// `voidrunner migrate` once before rolling out many nodes.
+    pub auto_migrate: bool,
 }
 
 impl Default for StoreConfig {
@@ -81,6 +97,7 @@ impl Default for StoreConfig {
         Self {
             url: None,
             max_connections: 10,
+            auto_migrate: true,
         }
     }
 }
@@ -345,7 +362,7 @@ mod tests {
     fn store_url_selects_backend() {
         let cfg = |url: &str| StoreConfig {
             url: Some(Secret(url.into())),
-            max_connections: 1,
+            ..StoreConfig::default()
         };
         let d = Path::new("/d");
         assert_eq!(

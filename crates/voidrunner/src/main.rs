@@ -3,15 +3,29 @@
 
 mod cli;
 mod config;
+mod doctor;
 mod secret;
+mod serve;
 mod telemetry;
 
 use anyhow::Context;
 use clap::Parser;
+use voidrunner_exec::LanguageRegistry;
 
 use cli::{Cli, Command, ConfigCommand};
 
+/// Hidden subcommand that runs the sandbox helper. Checked before anything else so the helper
+/// process stays single-threaded (no async runtime, no logging threads).
+const SANDBOX_HELPER: &str = "__sandbox-helper";
+
 fn main() -> std::process::ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == SANDBOX_HELPER)
+    {
+        let code = voidrunner_sandbox::helper_main();
+        return std::process::ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -34,15 +48,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let cfg = config::load(&layers)?;
     telemetry::init(&cfg.log)?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let registry = match &cfg.languages.file {
+        Some(path) => LanguageRegistry::with_overrides(path)?,
+        None => LanguageRegistry::builtin(),
+    };
     match cli.command {
         Command::Config(ConfigCommand::Show(_)) => {
             println!("{cfg:#?}");
             Ok(())
         }
         Command::Config(ConfigCommand::Example) => Ok(()),
-        Command::Serve(_) | Command::Migrate(_) | Command::Doctor => {
-            runtime.block_on(async { anyhow::bail!("not wired yet") })
+        Command::Doctor => doctor::run(&registry),
+        Command::Migrate(_) => runtime()?.block_on(serve::migrate(&cfg)),
+        Command::Serve(_) => {
+            serve::ensure_data_dir(&cfg.server.data_dir)?;
+            let languages = registry.available().into_iter().map(|l| l.name).collect();
+            runtime()?.block_on(async {
+                let shutdown = serve::shutdown_signal()?;
+                serve::serve(cfg, languages, shutdown).await
+            })
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("starting the async runtime")
 }

@@ -1,0 +1,162 @@
+//! `voidrunner serve` and `voidrunner migrate`: open the configured store, then run the API
+//! until SIGINT/SIGTERM.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use voidrunner_api::{ApiContext, JwtSecret};
+use voidrunner_store::Store;
+use voidrunner_store_postgres::{PostgresOptions, PostgresStore};
+use voidrunner_store_sqlite::{SqliteOptions, SqliteStore};
+
+use crate::config::{Config, StoreTarget};
+use crate::secret::resolve_jwt_secret;
+
+/// Whether opening the store also applies migrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    /// Apply pending migrations (serve, migrate).
+    Apply,
+    /// Leave the schema alone.
+    Skip,
+}
+
+/// Opens the backend the configuration selects.
+pub async fn open_store(cfg: &Config, migrations: Migrations) -> anyhow::Result<Arc<dyn Store>> {
+    let target = cfg.store.target(&cfg.server.data_dir)?;
+    let store: Arc<dyn Store> = match &target {
+        StoreTarget::Sqlite(path) => {
+            let opts = SqliteOptions {
+                max_read_connections: cfg.store.max_connections,
+                ..SqliteOptions::default()
+            };
+            let store = SqliteStore::connect(path, opts)
+                .await
+                .with_context(|| format!("opening SQLite database {}", path.display()))?;
+            if migrations == Migrations::Apply {
+                store
+                    .migrate()
+                    .await
+                    .context("applying SQLite migrations")?;
+            }
+            tracing::info!(store.backend = "sqlite", db.path = %path.display(), "store ready: sqlite {}", path.display());
+            Arc::new(store)
+        }
+        StoreTarget::Postgres(url) => {
+            let opts = PostgresOptions {
+                max_connections: cfg.store.max_connections,
+                ..PostgresOptions::default()
+            };
+            let store = PostgresStore::connect(url, opts)
+                .await
+                .context("connecting to PostgreSQL")?;
+            if migrations == Migrations::Apply {
+                store
+                    .migrate()
+                    .await
+                    .context("applying PostgreSQL migrations")?;
+            }
+            tracing::info!(store.backend = "postgres", "store ready: postgres");
+            Arc::new(store)
+        }
+    };
+    Ok(store)
+}
+
+/// `voidrunner migrate`.
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    let store = open_store(cfg, Migrations::Apply).await?;
+    store
+        .ping()
+        .await
+        .context("checking the store after migrating")?;
+    println!("migrations applied ({})", store.backend_name());
+    Ok(())
+}
+
+/// `voidrunner serve`: runs until `shutdown` resolves (normally SIGINT/SIGTERM), then gives
+/// in-flight requests `server.shutdown_grace_secs` to finish.
+pub async fn serve(
+    cfg: Config,
+    allowed_languages: Vec<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let migrations = if cfg.store.auto_migrate {
+        Migrations::Apply
+    } else {
+        Migrations::Skip
+    };
+    let store = open_store(&cfg, migrations).await?;
+    let secret = resolve_jwt_secret(
+        cfg.auth.jwt_secret.as_ref().map(|s| s.expose()),
+        &cfg.server.data_dir,
+    )?;
+    let mut settings = cfg.api;
+    settings.allowed_languages = resolve_languages(&settings.allowed_languages, allowed_languages)?;
+    let ctx = ApiContext::new(store, settings, JwtSecret::new(secret))
+        .context("invalid [api] configuration")?;
+    let listener = tokio::net::TcpListener::bind(cfg.server.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.server.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(http.addr = %addr, "voidrunner listening on http://{addr}");
+
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: draining in-flight requests");
+        let _ = stop_tx.send(true);
+    };
+    let server = voidrunner_api::serve(listener, ctx, signal);
+    let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
+    let deadline = async move {
+        let _ = stop_rx.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        res = server => res.context("HTTP server failed")?,
+        () = deadline => tracing::warn!(grace_secs = grace.as_secs(), "grace period over: closing remaining connections"),
+    }
+    tracing::info!("voidrunner stopped");
+    Ok(())
+}
+
+/// The registry's available languages are what tasks may use. An operator who lists
+/// `api.allowed_languages` explicitly narrows that list; naming a language the registry cannot
+/// run is a start-up error rather than tasks that can never run.
+fn resolve_languages(configured: &[String], available: Vec<String>) -> anyhow::Result<Vec<String>> {
+    let untouched = voidrunner_api::ApiSettings::default().allowed_languages;
+    if configured.is_empty() || configured == untouched.as_slice() {
+        return Ok(available);
+    }
+    if let Some(missing) = configured.iter().find(|l| !available.contains(l)) {
+        anyhow::bail!(
+            "api.allowed_languages: `{missing}` is not an available language (available: {})",
+            available.join(", ")
+        );
+    }
+    Ok(configured.to_vec())
+}
+
+/// Installs the SIGINT and SIGTERM handlers now (so a signal that arrives during start-up is
+/// not lost to the default action) and returns a future that resolves on either.
+pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+        }
+    })
+}
+
+/// The data directory must exist before SQLite or the key file are created in it.
+pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
