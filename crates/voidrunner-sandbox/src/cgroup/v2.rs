@@ -151,3 +151,85 @@ impl RunCgroup for V2Cgroup {
         rmdir_retry(&self.dir, &kill)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The kernel side cannot run here (no v2 controllers); these tests drive the file logic
+    //! against a plain directory laid out like a delegated cgroup2 subtree.
+    use super::*;
+
+    fn fake_root(controllers: &str) -> tempfile::TempDir {
+        let root = tempfile::tempdir().expect("tempdir");
+        let own = root.path().join("svc");
+        std::fs::create_dir_all(&own).expect("mkdir");
+        std::fs::write(own.join("cgroup.controllers"), controllers).expect("write");
+        root
+    }
+
+    #[test]
+    fn prepare_parent_enables_controllers_and_creates_the_subtree() {
+        let root = fake_root("cpuset cpu io memory pids\n");
+        let plan = prepare_parent(root.path(), Path::new("svc"), "voidrunner").expect("prepare");
+        let parent = root.path().join("svc/voidrunner");
+        assert_eq!(
+            plan,
+            CgroupPlan::V2 {
+                parent: parent.clone(),
+                cpu: true
+            }
+        );
+        let enabled =
+            std::fs::read_to_string(root.path().join("svc/cgroup.subtree_control")).expect("read");
+        assert_eq!(enabled, "+memory +pids +cpu");
+        assert_eq!(
+            std::fs::read_to_string(parent.join("cgroup.subtree_control")).expect("read"),
+            "+memory +pids +cpu"
+        );
+    }
+
+    #[test]
+    fn prepare_parent_requires_memory_and_pids() {
+        let root = fake_root("cpu io\n");
+        let err =
+            prepare_parent(root.path(), Path::new("svc"), "voidrunner").expect_err("must fail");
+        assert!(err.contains("memory"), "{err}");
+    }
+
+    #[test]
+    fn run_leaf_gets_every_limit_and_reads_counters() {
+        let root = fake_root("memory pids\n");
+        let parent = root.path().join("svc");
+        std::fs::create_dir_all(parent.join("run-1")).expect("mkdir");
+        std::fs::write(parent.join("run-1/memory.swap.max"), "max").expect("write");
+        // mkdir_fresh removes a leftover only when it is empty: start from a fresh name.
+        let limits = Limits {
+            memory_bytes: 64 << 20,
+            max_processes: 32,
+            cpu_cores: 0.5,
+            ..Limits::default()
+        };
+        let cg = V2Cgroup::create(&parent, true, "run-2", &limits).expect("create");
+        let read = |f: &str| std::fs::read_to_string(parent.join("run-2").join(f)).expect(f);
+        assert_eq!(read("memory.max"), "67108864");
+        assert_eq!(read("memory.oom.group"), "1");
+        assert_eq!(read("pids.max"), "32");
+        assert_eq!(read("cpu.max"), "50000 100000");
+        std::fs::write(
+            parent.join("run-2/memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n",
+        )
+        .expect("w");
+        std::fs::write(parent.join("run-2/memory.peak"), "1048576\n").expect("w");
+        std::fs::write(
+            parent.join("run-2/cpu.stat"),
+            "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n",
+        )
+        .expect("w");
+        let stats = cg.stats();
+        assert_eq!(stats.oom_kills, 1);
+        assert_eq!(stats.peak_memory_bytes, Some(1 << 20));
+        assert_eq!(stats.cpu_time, Some(Duration::from_micros(2500)));
+        cg.add_process(42).expect("add");
+        assert_eq!(read("cgroup.procs"), "42");
+    }
+}
