@@ -50,6 +50,11 @@ impl NativeExecutor {
         }
     }
 
+    /// The sandbox this executor runs in (for `doctor` and tests: mode, configuration).
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
+    }
+
     /// The registry this executor runs languages from.
     pub fn registry(&self) -> &Arc<LanguageRegistry> {
         &self.registry
