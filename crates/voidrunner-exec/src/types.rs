@@ -31,6 +31,16 @@ pub enum OutputStream {
     Stderr,
 }
 
+impl OutputStream {
+    /// Stable lower-case name (`stdout`, `stderr`), used in log records and APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputStream::Stdout => "stdout",
+            OutputStream::Stderr => "stderr",
+        }
+    }
+}
+
 /// The step of an execution a chunk of output or a report belongs to: compiled languages run
 /// a compiler first, and its output (the error messages) is shown to the user like the
 /// program's own.

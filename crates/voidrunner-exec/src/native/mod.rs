@@ -7,6 +7,8 @@
 
 mod limits;
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +34,8 @@ pub struct NativeExecutor {
     sandbox: Arc<Sandbox>,
     registry: Arc<LanguageRegistry>,
     config: NativeConfig,
+    /// Languages whose host programs exist but are not bound into the sandbox, with why.
+    hidden: BTreeMap<String, String>,
 }
 
 impl NativeExecutor {
@@ -43,10 +47,15 @@ impl NativeExecutor {
         config: NativeConfig,
     ) -> Self {
         registry.detect_all();
+        let hidden = hidden_runtimes(&registry, &sandbox.config().ro_binds);
+        for (language, reason) in &hidden {
+            tracing::warn!(exec.language = %language, "language {language} cannot run natively: {reason}");
+        }
         Self {
             sandbox,
             registry,
             config,
+            hidden,
         }
     }
 
@@ -70,6 +79,12 @@ impl NativeExecutor {
         if lang.executor != ExecutorKind::Native {
             return Err(ExecOutcome::sandbox_error(format!(
                 "language `{}` is configured for the docker executor",
+                lang.name
+            )));
+        }
+        if let Some(reason) = self.hidden.get(&lang.name) {
+            return Err(ExecOutcome::sandbox_error(format!(
+                "language `{}` is unavailable in the sandbox: {reason}",
                 lang.name
             )));
         }
@@ -137,6 +152,33 @@ struct PhaseIo<'a> {
     started: Instant,
     output: &'a mpsc::Sender<OutputEvent>,
     cancel: &'a CancellationToken,
+}
+
+/// Native languages whose host programs lie outside every read-only bind of the sandbox: they
+/// exist on the host (so detection finds them) but a sandboxed `execve` would not.
+fn hidden_runtimes(registry: &LanguageRegistry, ro_binds: &[PathBuf]) -> BTreeMap<String, String> {
+    registry
+        .iter()
+        .filter(|lang| lang.executor == ExecutorKind::Native)
+        .filter_map(|lang| {
+            let outside = lang
+                .host_programs()
+                .into_iter()
+                .find(|p| !ro_binds.iter().any(|bind| p.starts_with(bind)))?;
+            Some((
+                lang.name.clone(),
+                format!(
+                    "{} is outside the sandbox's read-only binds ({})",
+                    outside.display(),
+                    ro_binds
+                        .iter()
+                        .map(|b| b.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ))
+        })
+        .collect()
 }
 
 /// The sandbox's verdict in the domain's words (one to one).
@@ -310,6 +352,19 @@ mod tests {
             Some(Verdict::CompileError { code: 137 })
         );
         assert_eq!(compile_failure(&Verdict::Timeout), Some(Verdict::Timeout));
+    }
+
+    #[test]
+    fn runtimes_outside_the_binds_are_hidden() {
+        let registry = LanguageRegistry::builtin()
+            .merge_toml_str(
+                "[languages.opt]\nsource_file = \"m\"\nrun = [\"/opt/rt/bin/x\", \"{file}\"]\n",
+            )
+            .expect("valid");
+        let binds: Vec<PathBuf> = ["/usr", "/bin"].iter().map(PathBuf::from).collect();
+        let hidden = hidden_runtimes(&registry, &binds);
+        assert_eq!(hidden.keys().collect::<Vec<_>>(), ["opt"]);
+        assert!(hidden["opt"].contains("/opt/rt/bin/x"), "{hidden:?}");
     }
 
     #[test]

@@ -31,22 +31,25 @@ pub enum Availability {
     },
 }
 
+impl std::fmt::Display for Availability {
+    /// Plain words for `voidrunner doctor`: `available, version 3.11.2` or
+    /// `unavailable: runtime /usr/bin/node not found …`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Availability::Available { version } => write!(f, "available, version {version}"),
+            Availability::Unavailable { reason } => write!(f, "unavailable: {reason}"),
+        }
+    }
+}
+
 pub(super) fn detect(lang: &Language) -> Availability {
     if lang.executor == ExecutorKind::Docker {
         return Availability::Unavailable {
             reason: "executor \"docker\" is not supported by this build yet".to_owned(),
         };
     }
-    let mut programs: Vec<&str> = Vec::new();
-    if let Some(r) = &lang.runtime {
-        programs.extend(r.to_str());
-    }
-    if let Some(c) = &lang.compile {
-        programs.extend(c.command.literal_program());
-    }
-    programs.extend(lang.run.literal_program());
-    for program in programs {
-        if let Err(reason) = check_executable(Path::new(program)) {
+    for program in lang.host_programs() {
+        if let Err(reason) = check_executable(program) {
             return Availability::Unavailable { reason };
         }
     }

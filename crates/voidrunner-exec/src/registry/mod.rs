@@ -142,6 +142,19 @@ impl Language {
         }
     }
 
+    /// The host programs this language needs (runtime, compiler, interpreter), i.e. every
+    /// literal argv\[0\]; programs built in the workspace (`{out}`) are not listed.
+    pub fn host_programs(&self) -> Vec<&Path> {
+        let mut programs: Vec<&Path> = Vec::new();
+        programs.extend(self.runtime.as_deref());
+        if let Some(c) = &self.compile {
+            programs.extend(c.command.literal_program().map(Path::new));
+        }
+        programs.extend(self.run.literal_program().map(Path::new));
+        programs.dedup();
+        programs
+    }
+
     /// Paths the templates of this language expand to.
     pub fn template_paths(&self) -> TemplatePaths {
         let out = self.compile.as_ref().map_or("main", |c| c.output.as_str());

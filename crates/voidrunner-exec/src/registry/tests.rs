@@ -214,7 +214,17 @@ fn missing_runtime_marks_language_unavailable_not_an_error() {
         other @ Availability::Available { .. } => panic!("expected unavailable, got {other:?}"),
     }
     assert_eq!(ghost.version(), None);
+    assert!(
+        ghost
+            .availability()
+            .to_string()
+            .starts_with("unavailable: runtime /nonexistent")
+    );
     assert_eq!(r.get("fixed").and_then(Language::version), Some("9.9"));
+    assert_eq!(
+        r.get("fixed").map(|l| l.availability().to_string()),
+        Some("available, version 9.9".to_owned())
+    );
     let docker = r.get("docker-py").expect("parsed");
     assert_eq!(docker.executor, ExecutorKind::Docker);
     assert_eq!(docker.image.as_deref(), Some("python:3.12-slim"));
