@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use voidrunner_domain::{ResourceLimits, Verdict};
 use voidrunner_exec::native::{NativeConfig, NativeExecutor};
 use voidrunner_exec::{ExecRequest, Executor, LanguageRegistry};
-use voidrunner_sandbox::{HelperCommand, Sandbox, SandboxConfig};
+use voidrunner_sandbox::{HelperCommand, RunSpec, Sandbox, SandboxConfig, SandboxVerdict};
 
 const RUNS: usize = 100;
 const WARMUP: usize = 5;
@@ -25,6 +25,7 @@ fn main() -> anyhow::Result<()> {
     );
     let rt = tokio::runtime::Runtime::new()?;
     report_baselines(&sandbox_for_workspaces()?)?;
+    report_raw_sandbox(&rt, exec.sandbox())?;
     println!(
         "end to end through NativeExecutor ({RUNS} sequential runs each, c: {}):",
         RUNS / 5
@@ -93,6 +94,38 @@ fn report_baselines(sandbox: &Sandbox) -> anyhow::Result<()> {
         Ok(())
     })?;
     print_line("workspace create + write + remove", &times);
+    Ok(())
+}
+
+/// `Sandbox::run` directly (no executor): `/bin/true` without and with a workspace, to
+/// separate the sandbox's cost from the executor's.
+fn report_raw_sandbox(rt: &tokio::runtime::Runtime, sandbox: &Sandbox) -> anyhow::Result<()> {
+    for with_workspace in [false, true] {
+        let times = measure(|| {
+            rt.block_on(async {
+                let mut spec = RunSpec::new(["/bin/true"]);
+                if with_workspace {
+                    spec.workspace = Some(Arc::new(sandbox.create_workspace(64 << 20)?));
+                }
+                let (tx, mut rx) = mpsc::channel(16);
+                let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                let result = sandbox.run(spec, tx, CancellationToken::new()).await?;
+                let _ = drain.await;
+                anyhow::ensure!(
+                    result.verdict == SandboxVerdict::Exited(0),
+                    "{:?}",
+                    result.verdict
+                );
+                Ok(())
+            })
+        })?;
+        let what = if with_workspace {
+            "Sandbox::run /bin/true + workspace"
+        } else {
+            "Sandbox::run /bin/true"
+        };
+        print_line(what, &times);
+    }
     Ok(())
 }
 
