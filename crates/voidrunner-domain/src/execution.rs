@@ -151,8 +151,8 @@ impl Verdict {
 pub struct Execution {
     /// Execution id (UUIDv7).
     pub id: ExecutionId,
-    /// The task it runs.
-    pub task_id: TaskId,
+    /// The task it runs; `None` for one-shot runs (`POST /api/v1/run`) with no stored task.
+    pub task_id: Option<TaskId>,
     /// Owner (copied from the task for access checks and per-user quotas).
     pub owner_id: UserId,
     /// Current status.
@@ -173,12 +173,16 @@ pub struct Execution {
     pub attempt: u32,
     /// Infrastructure failures allowed before dead-lettering.
     pub max_attempts: u32,
+    /// Worker that ran the current/last attempt (kept after the lease ends, for display).
+    pub worker_id: Option<String>,
     /// Worker currently holding the lease.
     pub lease_owner: Option<String>,
     /// When the current lease expires unless heartbeated.
     pub lease_until: Option<Timestamp>,
     /// Not claimable before this time (retry backoff).
     pub run_after: Timestamp,
+    /// Set when a user asked to cancel a running execution; the worker running it kills it.
+    pub cancel_requested_at: Option<Timestamp>,
     /// When it was enqueued.
     pub created_at: Timestamp,
     /// When the current/last attempt started.
@@ -189,6 +193,14 @@ pub struct Execution {
     pub verdict: Option<Verdict>,
     /// Exit code when the program exited.
     pub exit_code: Option<i32>,
+    /// Signal number when the program was killed by a signal.
+    pub signal: Option<i32>,
+    /// Standard output (capped at the limit; see `output_truncated`).
+    pub stdout: String,
+    /// Standard error (capped at the limit; see `output_truncated`).
+    pub stderr: String,
+    /// Compiler output for compiled languages.
+    pub compile_output: Option<String>,
     /// Wall time in milliseconds.
     pub wall_time_ms: Option<u64>,
     /// CPU time (user + system) in milliseconds.

@@ -14,6 +14,7 @@
 
 mod auth;
 mod error;
+mod execution;
 mod task;
 
 #[cfg(feature = "conformance")]
@@ -24,6 +25,11 @@ pub use auth::{
     UserCredentials, UserStore,
 };
 pub use error::{StoreError, StoreResult};
+pub use execution::{
+    ClaimRequest, CompleteOutcome, ExecutionCursor, ExecutionPage, ExecutionResult, ExecutionStore,
+    Lease, LeaseStatus, NewExecution, QueueSignals, QueueStats, ReleaseOutcome, ReleaseReason,
+    RetryPolicy, backoff,
+};
 pub use task::{Page, PageRequest, Scope, TaskCursor, TaskFilter, TaskStore};
 
 use voidrunner_domain::Timestamp;
