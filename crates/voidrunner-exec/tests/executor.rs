@@ -192,3 +192,45 @@ fn executor_is_usable_as_a_trait_object() {
     let shared: std::sync::Arc<dyn Executor> = std::sync::Arc::new(executor().clone());
     assert!(format!("{shared:?}").contains("NativeExecutor"));
 }
+
+#[tokio::test]
+async fn large_stdin_round_trips() {
+    let input: String = (0..20_000)
+        .map(|i| format!("line {i:05} of the input\n"))
+        .collect();
+    assert!(input.len() > 400 * 1024);
+    let ran = run(request(
+        "python",
+        "import sys\nsys.stdout.write(sys.stdin.read())\n",
+        Some(&input),
+    ))
+    .await;
+    assert_eq!(
+        ran.outcome.verdict,
+        Verdict::Exited { code: 0 },
+        "{:?}",
+        ran.outcome
+    );
+    assert!(!ran.outcome.output_truncated);
+    assert!(
+        ran.stdout() == input,
+        "stdout differs from stdin ({} bytes)",
+        ran.stdout().len()
+    );
+}
+
+#[tokio::test]
+async fn concurrent_executions_are_isolated() {
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        set.spawn(async move {
+            let code = format!("echo {i} > /work/mine\nsleep 0.2\ncat /work/mine\nls /work\n");
+            (i, run(request("bash", &code, None)).await)
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        let (i, ran) = joined.expect("task");
+        assert_eq!(ran.outcome.verdict, Verdict::Exited { code: 0 }, "{ran:?}");
+        assert_eq!(ran.stdout(), format!("{i}\nmain.sh\nmine\n"));
+    }
+}
