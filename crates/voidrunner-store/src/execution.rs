@@ -264,7 +264,8 @@ pub trait ExecutionStore {
 }
 
 /// In-process fan-out of queue events. Backends own one and feed it: on enqueue/requeue
-/// (`notify_work`) and cancel requests (`notify_cancel`). The PostgreSQL backend also feeds
+/// (`notify_work`), cancel requests (`notify_cancel`) and terminal statuses
+/// (`notify_finished`). The PostgreSQL backend also feeds
 /// it from `LISTEN`, so events from other processes arrive here too.
 ///
 /// Workers follow "subscribe, then poll, then wait": take a `work` receiver, mark it seen,
@@ -274,6 +275,7 @@ pub trait ExecutionStore {
 pub struct QueueSignals {
     work: tokio::sync::watch::Sender<u64>,
     cancel: tokio::sync::broadcast::Sender<ExecutionId>,
+    finished: tokio::sync::broadcast::Sender<ExecutionId>,
 }
 
 impl Default for QueueSignals {
@@ -287,7 +289,23 @@ impl QueueSignals {
     pub fn new() -> Self {
         let (work, _) = tokio::sync::watch::channel(0);
         let (cancel, _) = tokio::sync::broadcast::channel(1024);
-        Self { work, cancel }
+        let (finished, _) = tokio::sync::broadcast::channel(4096);
+        Self {
+            work,
+            cancel,
+            finished,
+        }
+    }
+
+    /// An execution reached a terminal status (completed, cancelled while queued,
+    /// dead-lettered). Waiters (`?wait=true`, streams) re-read the row.
+    pub fn notify_finished(&self, id: ExecutionId) {
+        let _ = self.finished.send(id);
+    }
+
+    /// Receiver for finished signals. A lagging receiver must re-read the rows it waits for.
+    pub fn subscribe_finished(&self) -> tokio::sync::broadcast::Receiver<ExecutionId> {
+        self.finished.subscribe()
     }
 
     /// New work may be claimable.
