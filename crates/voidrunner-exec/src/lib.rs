@@ -9,6 +9,7 @@ pub mod registry;
 mod types;
 
 pub use executor::Executor;
+pub use native::{NativeConfig, NativeExecutor};
 pub use registry::{
     Availability, CompileLimits, CompileStep, ExecutorKind, Language, LanguageInfo,
     LanguageRegistry, RegistryError,
