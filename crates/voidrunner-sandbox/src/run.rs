@@ -57,10 +57,74 @@ impl RunSpec {
     }
 }
 
+/// An idle helper process (the pool lives in [`Sandbox`]).
+#[derive(Debug)]
+pub(crate) struct HelperProc {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: BufReader<tokio::process::ChildStdout>,
+    /// Helper diagnostics (stderr), read until the helper exits.
+    diag: tokio::task::JoinHandle<String>,
+}
+
+/// Idle helpers kept for reuse; more are started on demand under higher concurrency.
+const MAX_IDLE_HELPERS: usize = 16;
+
 impl Sandbox {
+    fn spawn_helper(&self) -> Result<HelperProc, SandboxError> {
+        let helper = &self.config.helper;
+        let mut child = tokio::process::Command::new(&helper.program)
+            .args(&helper.args)
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| SandboxError::SpawnHelper {
+                program: helper.program.clone(),
+                source,
+            })?;
+        let (Some(stdin), Some(stdout), Some(mut stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(SandboxError::Helper("helper pipes missing".into()));
+        };
+        let diag = tokio::spawn(async move {
+            let mut s = Vec::new();
+            let _ = (&mut stderr).take(64 << 10).read_to_end(&mut s).await;
+            String::from_utf8_lossy(&s).into_owned()
+        });
+        Ok(HelperProc {
+            child,
+            stdin,
+            stdout: BufReader::with_capacity(128 << 10, stdout),
+            diag,
+        })
+    }
+
+    /// An idle helper from the pool, or a new one.
+    fn take_helper(&self) -> Result<HelperProc, SandboxError> {
+        let idle = self.helpers.lock().ok().and_then(|mut pool| pool.pop());
+        match idle {
+            Some(h) => Ok(h),
+            None => self.spawn_helper(),
+        }
+    }
+
+    fn return_helper(&self, h: HelperProc) {
+        if let Ok(mut pool) = self.helpers.lock()
+            && pool.len() < MAX_IDLE_HELPERS
+        {
+            pool.push(h);
+        }
+    }
+
     /// Runs one program. Output chunks are sent on `output` as they are produced (a dropped
     /// receiver is ignored). Never panics on program misbehaviour; a broken helper is `Err`,
     /// a sandbox setup failure is [`crate::SandboxVerdict::SandboxError`].
+    ///
+    /// Dropping the future closes the helper's stdin: the helper kills the sandbox, removes
+    /// its cgroup and exits (it is not reused).
     pub async fn run(
         &self,
         spec: RunSpec,
@@ -84,35 +148,19 @@ impl Sandbox {
         let mut line = serde_json::to_vec(&req)
             .map_err(|e| SandboxError::Helper(format!("encode request: {e}")))?;
         line.push(b'\n');
-        let helper = &self.config.helper;
-        let mut child = tokio::process::Command::new(&helper.program)
-            .args(&helper.args)
-            .env_clear()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| SandboxError::SpawnHelper {
-                program: helper.program.clone(),
-                source,
-            })?;
-        let (Some(mut stdin), Some(stdout), Some(mut stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err(SandboxError::Helper("helper pipes missing".into()));
-        };
-        let diag = tokio::spawn(async move {
-            let mut s = Vec::new();
-            let _ = (&mut stderr).take(64 << 10).read_to_end(&mut s).await;
-            String::from_utf8_lossy(&s).into_owned()
-        });
+        let HelperProc {
+            mut child,
+            mut stdin,
+            stdout,
+            diag,
+        } = self.take_helper()?;
         let mut reader = tokio::spawn(read_frames(stdout, output));
-        // A write error means the helper died; its stderr explains why.
-        let mut ok = stdin.write_all(&line).await.is_ok();
-        if let (true, Some(data)) = (ok, &spec.stdin) {
-            ok = stdin.write_all(data).await.is_ok();
+        // A write error means the helper died; the missing result reports it below.
+        if stdin.write_all(&line).await.is_ok()
+            && let Some(data) = &spec.stdin
+        {
+            let _ = stdin.write_all(data).await;
         }
-        let _ = ok;
         let mut cancel_sent = false;
         let frames = loop {
             tokio::select! {
@@ -123,13 +171,21 @@ impl Sandbox {
                 }
             }
         };
-        let frames =
-            frames.map_err(|e| SandboxError::Helper(format!("output reader panicked: {e}")));
-        drop(stdin);
-        let status = child.wait().await;
-        match frames? {
-            Some(result) => Ok(result),
+        let (stdout, result) =
+            frames.map_err(|e| SandboxError::Helper(format!("output reader panicked: {e}")))?;
+        match result {
+            Some(result) => {
+                self.return_helper(HelperProc {
+                    child,
+                    stdin,
+                    stdout,
+                    diag,
+                });
+                Ok(result)
+            }
             None => {
+                drop(stdin);
+                let status = child.wait().await;
                 let diag = diag.await.unwrap_or_default();
                 Err(SandboxError::Helper(format!(
                     "helper exited ({status:?}) without a result: {}",
@@ -140,23 +196,30 @@ impl Sandbox {
     }
 }
 
-/// Reads helper frames until the result; forwards output chunks.
+/// Reads helper frames until the result; forwards output chunks. Gives the reader back for
+/// the next run.
 async fn read_frames(
-    stdout: tokio::process::ChildStdout,
+    mut r: BufReader<tokio::process::ChildStdout>,
     output: mpsc::Sender<OutputChunk>,
-) -> Option<RunResult> {
-    let mut r = BufReader::with_capacity(128 << 10, stdout);
+) -> (BufReader<tokio::process::ChildStdout>, Option<RunResult>) {
     loop {
         let mut h = [0u8; HEADER_LEN];
-        r.read_exact(&mut h).await.ok()?;
+        if r.read_exact(&mut h).await.is_err() {
+            return (r, None);
+        }
         let (tag, elapsed, len) = decode_header(&h);
         let mut data = vec![0u8; len];
-        r.read_exact(&mut data).await.ok()?;
+        if r.read_exact(&mut data).await.is_err() {
+            return (r, None);
+        }
         let stream = match tag {
             TAG_STDOUT => Stream::Stdout,
             TAG_STDERR => Stream::Stderr,
-            TAG_RESULT => return serde_json::from_slice(&data).ok(),
-            _ => return None,
+            TAG_RESULT => {
+                let result = serde_json::from_slice(&data).ok();
+                return (r, result);
+            }
+            _ => return (r, None),
         };
         let _ = output
             .send(OutputChunk {

@@ -44,6 +44,7 @@ pub struct Sandbox {
     pub(crate) root: Vec<RootEntry>,
     pub(crate) root_mount: PathBuf,
     pub(crate) landlock: bool,
+    pub(crate) helpers: std::sync::Mutex<Vec<crate::run::HelperProc>>,
     counter: AtomicU64,
 }
 
@@ -117,6 +118,7 @@ impl Sandbox {
             mode,
             cgroup,
             config,
+            helpers: std::sync::Mutex::new(Vec::new()),
             counter: AtomicU64::new(0),
         })
     }

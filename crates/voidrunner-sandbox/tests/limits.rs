@@ -280,6 +280,19 @@ async fn cancel_kills_the_run() {
         .expect("run");
     assert_eq!(r.verdict, SandboxVerdict::Cancelled);
     assert!(r.wall_time < Duration::from_secs(5));
+    // The helper is reused after a cancel, also when a late cancel arrives after the end.
+    let late = CancellationToken::new();
+    let (tx, _rx) = tokio::sync::mpsc::channel(8);
+    let r = t
+        .sandbox
+        .run(RunSpec::new(["/bin/true"]), tx, late.clone())
+        .await
+        .expect("run");
+    assert_eq!(r.verdict, SandboxVerdict::Exited(0));
+    late.cancel();
+    let o = common::run(&t.sandbox, &["/bin/sh", "-c", "echo again"]).await;
+    assert_eq!(o.result.verdict, SandboxVerdict::Exited(0), "{o:?}");
+    assert_eq!(o.out(), "again\n");
     t.assert_clean();
 }
 

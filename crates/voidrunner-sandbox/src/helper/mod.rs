@@ -24,28 +24,48 @@ use std::time::{Duration, Instant};
 /// Entry point of the hidden helper subcommand. Call it from `main` before any async runtime
 /// or thread exists; returns the process exit code.
 ///
-/// Protocol: see the `protocol` module. stdin = request + program stdin + commands,
-/// stdout = output frames + result frame. Nothing else is written to stdout.
+/// The helper serves runs one after the other (the service keeps a small pool of idle
+/// helpers) and exits when its stdin closes. Protocol: see the `protocol` module. stdin =
+/// request + program stdin + commands, stdout = output frames + result frame per run.
 pub fn helper_main() -> i32 {
-    let mut ctl = Control::default();
-    let req = match ctl.read_request() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("voidrunner sandbox helper: {e}");
-            return 2;
+    reset_scheduling_on_fork();
+    let mut runs = 0u64;
+    loop {
+        let mut ctl = Control::default();
+        let req = match ctl.read_request() {
+            Ok(Some(r)) => r,
+            Ok(None) => return 0,
+            Err(e) => {
+                eprintln!("voidrunner sandbox helper: {e}");
+                return 2;
+            }
+        };
+        runs += 1;
+        let (result, mut out) = match Runner::new(&req, ctl, runs) {
+            Ok(runner) => runner.run(),
+            Err(e) => (error_result(e.to_string()), Vec::new()),
+        };
+        let json = serde_json::to_vec(&result).unwrap_or_default();
+        encode_frame(&mut out, TAG_RESULT, result.wall_time, &json);
+        let _ = crate::sys::set_nonblocking(&std::io::stdout(), false);
+        if crate::sys::write_all(1, &out).is_err() {
+            return 3;
         }
-    };
-    let result = match Runner::new(&req, ctl) {
-        Ok(runner) => runner.run(),
-        Err(e) => (error_result(e.to_string()), Vec::new()),
-    };
-    let (result, mut out) = result;
-    let json = serde_json::to_vec(&result).unwrap_or_default();
-    encode_frame(&mut out, TAG_RESULT, result.wall_time, &json);
-    let _ = crate::sys::set_nonblocking(&std::io::stdout(), false);
-    match crate::sys::write_all(1, &out) {
-        Ok(()) => 0,
-        Err(_) => 3,
+    }
+}
+
+/// Sandboxed programs never inherit a real-time policy or a negative nice value from the
+/// service (`SCHED_RESET_ON_FORK` on the helper): an untrusted program must not be able to
+/// starve the host, and an RT task could not even join a v1 `cpu` cgroup.
+fn reset_scheduling_on_fork() {
+    // SAFETY: sched_getscheduler/sched_getparam/sched_setscheduler on ourselves with a valid
+    // sched_param on the stack.
+    unsafe {
+        let policy = libc::sched_getscheduler(0);
+        let mut param: libc::sched_param = std::mem::zeroed();
+        if policy >= 0 && libc::sched_getparam(0, &mut param) == 0 {
+            libc::sched_setscheduler(0, policy | libc::SCHED_RESET_ON_FORK, &param);
+        }
     }
 }
 
@@ -80,15 +100,25 @@ impl Control {
         Ok(n > 0)
     }
 
-    fn read_request(&mut self) -> Result<HelperRequest, SandboxError> {
+    /// The next request; `None` when stdin closed cleanly between runs. Stale cancel bytes
+    /// (sent just as the previous run ended) are skipped.
+    fn read_request(&mut self) -> Result<Option<HelperRequest>, SandboxError> {
+        let _ = crate::sys::set_nonblocking(&std::io::stdin(), false);
         let line_end = loop {
+            let stale = self
+                .buf
+                .iter()
+                .take_while(|&&b| b == crate::protocol::CMD_CANCEL)
+                .count();
+            self.buf.drain(..stale);
             if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
                 break i;
             }
             if !self.fill()? {
-                return Err(SandboxError::Helper(
-                    "stdin closed before the request".into(),
-                ));
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                return Err(SandboxError::Helper("stdin closed inside a request".into()));
             }
         };
         let req: HelperRequest = serde_json::from_slice(&self.buf[..line_end])
@@ -104,7 +134,7 @@ impl Control {
         }
         self.stdin = self.buf.drain(..want).collect();
         self.cancelled = self.buf.contains(&crate::protocol::CMD_CANCEL);
-        Ok(req)
+        Ok(Some(req))
     }
 }
 
@@ -117,7 +147,7 @@ struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
-    fn new(req: &'a HelperRequest, ctl: Control) -> Result<Self, SandboxError> {
+    fn new(req: &'a HelperRequest, ctl: Control, run: u64) -> Result<Self, SandboxError> {
         let degraded = matches!(req.cgroup, CgroupPlan::None);
         let ll = if req.landlock {
             landlock::abi_version().map(landlock::plan).transpose()?
@@ -126,7 +156,7 @@ impl<'a> Runner<'a> {
         };
         let plan = plan::build(req, degraded, ll)?;
         // SAFETY: getpid cannot fail.
-        let name = format!("run-{}", unsafe { libc::getpid() });
+        let name = format!("run-{}-{run}", unsafe { libc::getpid() });
         let cgroup = create_run_cgroup(&req.cgroup, &name, &req.limits)?;
         Ok(Self {
             req,
