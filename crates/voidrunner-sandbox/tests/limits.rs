@@ -374,3 +374,75 @@ async fn workspace_is_shared_between_runs_and_limited() {
     assert!(!host_path.exists());
     t.assert_clean();
 }
+
+#[tokio::test]
+async fn degraded_mode_is_explicit_and_still_limits_with_rlimits() {
+    // A parent name that cannot be a directory in any hierarchy (it is a file in every
+    // cgroup directory) simulates a host without a writable cgroup tree.
+    let Some(t) = sandbox_with(|c| c.cgroup_parent = "cgroup.procs".to_owned()) else {
+        return;
+    };
+    let Mode::Degraded { reason } = t.sandbox.mode() else {
+        panic!("expected degraded mode, got {:?}", t.sandbox.mode())
+    };
+    assert!(reason.contains("cgroup"), "{reason}");
+    let o = run_with(
+        &t.sandbox,
+        &["/usr/bin/python3", "-c", "try:\n    b = b'x' * (1 << 30)\n    print('survived')\nexcept MemoryError:\n    print('MemoryError')"],
+        Limits { memory_bytes: 256 << 20, ..limits() },
+    )
+    .await;
+    assert_eq!(o.out(), "MemoryError\n", "{o:?}");
+    assert_eq!(o.result.peak_memory_bytes, None);
+    let o = run_with(
+        &t.sandbox,
+        &[
+            "/bin/sh",
+            "-c",
+            "for i in $(seq 1 40); do sleep 2 & done 2>&1 | head -1; echo done",
+        ],
+        Limits {
+            max_processes: 8,
+            ..limits()
+        },
+    )
+    .await;
+    assert!(
+        o.out().contains("fork") || o.out().contains("Resource temporarily unavailable"),
+        "{o:?}"
+    );
+}
+
+#[tokio::test]
+async fn programs_never_inherit_a_realtime_policy() {
+    let Some(t) = sandbox() else { return };
+    // Make this (test) thread SCHED_FIFO: the helper is spawned from it and inherits it.
+    let tid = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name()?.to_str()?.parse::<u32>().ok());
+    let Some(tid) = tid else { return };
+    let set = |args: &[&str]| {
+        std::process::Command::new("/usr/bin/chrt")
+            .args(args)
+            .arg(tid.to_string())
+            .status()
+    };
+    if !set(&["-f", "-p", "10"]).is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: cannot make the test thread real-time");
+        return;
+    }
+    let o = common::run(
+        &t.sandbox,
+        &["/bin/sh", "-c", "grep -E '^policy|^prio' /proc/self/sched"],
+    )
+    .await;
+    let _ = set(&["-o", "-p", "0"]);
+    assert_eq!(o.result.verdict, SandboxVerdict::Exited(0), "{o:?}");
+    assert!(
+        o.out()
+            .contains("policy                                       :                    0"),
+        "{}",
+        o.out()
+    );
+    t.assert_clean();
+}
