@@ -1,16 +1,16 @@
-//! Nothing of an execution outlives `execute`: no workspace mount or directory, no helper or
-//! sandboxed process. A separate test binary, so no other execution of this process runs at
-//! the same time.
+//! Nothing of an execution outlives `execute`: no workspace mount or directory, no sandboxed
+//! process (idle helpers pooled by the sandbox may remain). A separate test binary, so no
+//! other execution of this process runs at the same time.
 
 mod common;
 
 use std::path::Path;
 
-use common::{executor, request, run};
+use common::{execute, executor, request, run};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use voidrunner_domain::Verdict;
-use voidrunner_exec::{Executor, OutputStream, Phase};
+use voidrunner_exec::{OutputStream, Phase};
 
 /// Entries of the workspace root created by this process (`ws-<pid>-<n>`).
 fn own_workspaces(root: &Path) -> Vec<String> {
@@ -36,19 +36,40 @@ fn own_mounts(root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Processes whose parent is this test process (helpers are our children).
-fn own_children() -> Vec<String> {
-    let me = std::process::id().to_string();
+/// Parent pid of every process.
+fn parents() -> Vec<(u32, u32)> {
     std::fs::read_dir("/proc")
         .expect("/proc")
         .filter_map(Result::ok)
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|stat| {
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
             // Fields after the `(comm)`: state, ppid, …
-            stat.rsplit_once(") ")
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .is_some_and(|ppid| ppid == me)
+            let ppid = stat
+                .rsplit_once(") ")?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
         })
+        .collect()
+}
+
+/// Processes started by the sandbox helpers (our children): the sandboxed programs. Idle
+/// helpers themselves may stay, pooled for reuse by the sandbox.
+fn sandboxed_processes() -> Vec<u32> {
+    let all = parents();
+    let me = std::process::id();
+    let helpers: Vec<u32> = all
+        .iter()
+        .filter(|(_, pp)| *pp == me)
+        .map(|(p, _)| *p)
+        .collect();
+    all.iter()
+        .filter(|(_, pp)| helpers.contains(pp))
+        .map(|(p, _)| *p)
         .collect()
 }
 
@@ -76,7 +97,7 @@ async fn nothing_is_left_after_any_kind_of_ending() {
 
     let (tx, mut rx) = mpsc::channel(16);
     let cancel = CancellationToken::new();
-    let execution = executor().execute(
+    let execution = execute(
         request("bash", "echo up\nsleep 30\n", None),
         tx,
         cancel.clone(),
@@ -90,7 +111,7 @@ async fn nothing_is_left_after_any_kind_of_ending() {
             "the running execution's workspace"
         );
         assert!(!own_mounts(&root).is_empty(), "its workspace is mounted");
-        assert!(!own_children().is_empty(), "its helper process runs");
+        assert!(!sandboxed_processes().is_empty(), "its program runs");
         cancel.cancel();
         while rx.recv().await.is_some() {}
     };
@@ -99,5 +120,5 @@ async fn nothing_is_left_after_any_kind_of_ending() {
 
     assert_eq!(own_workspaces(&root), Vec::<String>::new());
     assert_eq!(own_mounts(&root), Vec::<String>::new());
-    assert_eq!(own_children(), Vec::<String>::new());
+    assert_eq!(sandboxed_processes(), Vec::<u32>::new());
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{executor, request, run, run_with};
+use common::{execute, executor, request, run, run_with};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use voidrunner_domain::Verdict;
@@ -66,14 +66,10 @@ async fn output_limit_cuts_and_flags() {
 
 #[tokio::test]
 async fn cancel_kills_the_running_program() {
-    let exec = executor();
     let (tx, mut rx) = mpsc::channel(16);
     let cancel = CancellationToken::new();
     let req = request("bash", "echo ready\nsleep 60\necho never\n", None);
-    let execution = {
-        let cancel = cancel.clone();
-        async move { exec.execute(req, tx, cancel).await }
-    };
+    let execution = execute(req, tx, cancel.clone());
     let canceller = async {
         // Cancel as soon as the program proves it is running.
         let first = rx.recv().await.expect("first output");
@@ -95,7 +91,7 @@ async fn cancel_kills_the_running_program() {
 async fn cancelled_before_start_runs_nothing() {
     let cancel = CancellationToken::new();
     cancel.cancel();
-    let ran = run_with(executor(), request("bash", "echo hi\n", None), cancel).await;
+    let ran = run_with(request("bash", "echo hi\n", None), cancel).await;
     assert_eq!(ran.outcome.verdict, Verdict::Cancelled);
     assert!(ran.outcome.phases.is_empty());
     assert!(ran.events.is_empty());

@@ -25,24 +25,43 @@ pub fn limits() -> ResourceLimits {
     }
 }
 
-/// The executor shared by the tests of one binary (runtime detection happens once).
+/// The executor shared by the tests of one binary: one sandbox, languages detected once,
+/// this crate's helper binary. Like the worker pool, it runs on one long-lived runtime
+/// ([`execute`]): the sandbox's pooled helper processes belong to the runtime that started
+/// them, and every `#[tokio::test]` has its own short-lived runtime.
 pub fn executor() -> &'static NativeExecutor {
-    static EXECUTOR: LazyLock<NativeExecutor> = LazyLock::new(new_executor);
+    static EXECUTOR: LazyLock<NativeExecutor> = LazyLock::new(|| {
+        let helper = HelperCommand {
+            program: PathBuf::from(env!("CARGO_BIN_EXE_voidrunner-exec-helper")),
+            args: Vec::new(),
+        };
+        let sandbox =
+            Sandbox::new(SandboxConfig::new(helper)).expect("sandbox starts on this host");
+        NativeExecutor::new(
+            Arc::new(sandbox),
+            Arc::new(LanguageRegistry::builtin()),
+            NativeConfig::default(),
+        )
+    });
     &EXECUTOR
 }
 
-/// A native executor with the built-in languages and this crate's helper binary.
-pub fn new_executor() -> NativeExecutor {
-    let helper = HelperCommand {
-        program: PathBuf::from(env!("CARGO_BIN_EXE_voidrunner-exec-helper")),
-        args: Vec::new(),
-    };
-    let sandbox = Sandbox::new(SandboxConfig::new(helper)).expect("sandbox starts on this host");
-    NativeExecutor::new(
-        Arc::new(sandbox),
-        Arc::new(LanguageRegistry::builtin()),
-        NativeConfig::default(),
-    )
+/// Runs one execution on the shared runtime; the returned future can be awaited from any
+/// runtime.
+pub fn execute(
+    req: ExecRequest,
+    output: mpsc::Sender<OutputEvent>,
+    cancel: CancellationToken,
+) -> impl Future<Output = ExecOutcome> {
+    static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("test runtime")
+    });
+    let task = RUNTIME.spawn(async move { executor().execute(req, output, cancel).await });
+    async move { task.await.expect("execution task") }
 }
 
 /// A request with default limits and no env.
@@ -87,7 +106,7 @@ impl Ran {
 }
 
 /// Runs `req` to its end, collecting every event.
-pub async fn run_with(exec: &NativeExecutor, req: ExecRequest, cancel: CancellationToken) -> Ran {
+pub async fn run_with(req: ExecRequest, cancel: CancellationToken) -> Ran {
     let (tx, mut rx) = mpsc::channel(16);
     let collector = tokio::spawn(async move {
         let mut events = Vec::new();
@@ -96,12 +115,12 @@ pub async fn run_with(exec: &NativeExecutor, req: ExecRequest, cancel: Cancellat
         }
         events
     });
-    let outcome = exec.execute(req, tx, cancel).await;
+    let outcome = execute(req, tx, cancel).await;
     let events = collector.await.expect("collector task");
     Ran { outcome, events }
 }
 
-/// Runs `req` with a fresh executor and no cancellation.
+/// Runs `req` with the shared executor and no cancellation.
 pub async fn run(req: ExecRequest) -> Ran {
-    run_with(executor(), req, CancellationToken::new()).await
+    run_with(req, CancellationToken::new()).await
 }
