@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
         NativeConfig::default(),
     );
     let rt = tokio::runtime::Runtime::new()?;
-    report_baselines(&sandbox_for_workspaces()?)?;
+    report_baselines(exec.sandbox())?;
     report_raw_sandbox(&rt, exec.sandbox())?;
     println!(
         "end to end through NativeExecutor ({RUNS} sequential runs each, c: {}):",
@@ -127,10 +127,6 @@ fn report_raw_sandbox(rt: &tokio::runtime::Runtime, sandbox: &Sandbox) -> anyhow
         print_line(what, &times);
     }
     Ok(())
-}
-
-fn sandbox_for_workspaces() -> anyhow::Result<Sandbox> {
-    Ok(Sandbox::new(SandboxConfig::new(helper()?))?)
 }
 
 fn helper() -> anyhow::Result<HelperCommand> {
