@@ -125,7 +125,8 @@ fn main() {
     config.workspace_root = dir.path().join("ws");
     config.cgroup_parent = "voidrunner-bench".into();
     let sb = Arc::new(Sandbox::new(config).expect("sandbox"));
-    println!("sandbox mode: {:?}", sb.mode());
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_owned();
+    println!("sandbox mode: {:?}; load average at start: {}", sb.mode(), load());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -157,6 +158,7 @@ fn main() {
         5,
     ));
     println!("throughput python3 -c pass, 2 concurrent runners: {tput_py:.0} runs/s");
+    println!("load average at end: {}", load());
     drop(sb);
     for ctrl in ["memory", "pids", "cpu", "cpuacct"] {
         let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
