@@ -125,8 +125,17 @@ fn main() {
     config.workspace_root = dir.path().join("ws");
     config.cgroup_parent = "voidrunner-bench".into();
     let sb = Arc::new(Sandbox::new(config).expect("sandbox"));
-    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_owned();
-    println!("sandbox mode: {:?}; load average at start: {}", sb.mode(), load());
+    let load = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    println!(
+        "sandbox mode: {:?}; load average at start: {}",
+        sb.mode(),
+        load()
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

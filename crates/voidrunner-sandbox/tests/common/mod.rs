@@ -78,6 +78,15 @@ impl TestSandbox {
     }
 }
 
+impl Drop for TestSandbox {
+    /// Best effort, also when the test failed: remove this test's (empty) parent cgroups.
+    fn drop(&mut self) {
+        for dir in self.cgroup_dirs() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
 /// `None` (with a printed reason) when not root: the sandbox needs root.
 pub fn sandbox() -> Option<TestSandbox> {
     sandbox_with(|_| {})
