@@ -107,3 +107,22 @@ async fn missing_program_is_a_sandbox_error_naming_execve() {
     }
     t.assert_clean();
 }
+
+#[tokio::test]
+async fn only_stdio_is_open_in_the_program() {
+    let Some(t) = sandbox() else { return };
+    let o = sh(&t.sandbox, "ls /proc/self/fd | tr '\\n' ' '").await;
+    // 0 1 2 plus the fd `ls` opened for the directory itself.
+    assert_eq!(o.out(), "0 1 2 3 ", "{o:?}");
+    t.assert_clean();
+}
+
+#[test]
+fn host_report_describes_this_host() {
+    let r = voidrunner_sandbox::Sandbox::host_report();
+    let text = r.to_string();
+    assert!(r.namespaces.iter().all(|(_, ok)| *ok), "{text}");
+    assert!(r.seccomp, "{text}");
+    assert!(text.contains("cgroups: v"), "{text}");
+    assert!(text.contains("guarantees:"), "{text}");
+}

@@ -8,6 +8,7 @@ mod child;
 mod landlock;
 mod plan;
 pub(crate) mod seccomp;
+mod steps;
 mod supervise;
 
 pub(crate) use landlock::abi_version as landlock_abi;
