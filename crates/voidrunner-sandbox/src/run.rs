@@ -102,12 +102,15 @@ impl Sandbox {
         })
     }
 
-    /// An idle helper from the pool, or a new one.
+    /// An idle helper from the pool (skipping any that died while idle), or a new one.
     fn take_helper(&self) -> Result<HelperProc, SandboxError> {
-        let idle = self.helpers.lock().ok().and_then(|mut pool| pool.pop());
-        match idle {
-            Some(h) => Ok(h),
-            None => self.spawn_helper(),
+        loop {
+            let idle = self.helpers.lock().ok().and_then(|mut pool| pool.pop());
+            match idle {
+                Some(mut h) if matches!(h.child.try_wait(), Ok(None)) => return Ok(h),
+                Some(_) => {}
+                None => return self.spawn_helper(),
+            }
         }
     }
 

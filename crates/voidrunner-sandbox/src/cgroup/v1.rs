@@ -38,7 +38,9 @@ pub(super) fn prepare_parents(root: &Path, own: &str, name: &str) -> Result<Cgro
         let dir = root.join(ctrl).join(rel).join(name);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create cgroup {}: {e}", dir.display()))?;
-        Ok(dir)
+        // Co-mounted hierarchies (`cpu,cpuacct` with `cpu` and `cpuacct` symlinks) must be
+        // recognised as one directory.
+        std::fs::canonicalize(&dir).map_err(|e| format!("cannot resolve {}: {e}", dir.display()))
     };
     let memory = parent("memory")?;
     let pids = parent("pids")?;
@@ -83,7 +85,7 @@ impl V1Cgroup {
                     &cpu_quota_us(limits.cpu_cores).to_string(),
                 )?;
             }
-            if let Some(acct) = &cg.cpuacct {
+            if let Some(acct) = cg.cpuacct.as_ref().filter(|a| Some(*a) != cg.cpu.as_ref()) {
                 mkdir_fresh(acct)?;
             }
             Ok(())
@@ -100,7 +102,9 @@ impl V1Cgroup {
             Some(&self.memory),
             Some(&self.pids),
             self.cpu.as_ref(),
-            self.cpuacct.as_ref(),
+            self.cpuacct
+                .as_ref()
+                .filter(|a| Some(*a) != self.cpu.as_ref()),
         ]
         .into_iter()
         .flatten()
@@ -157,5 +161,39 @@ pub(super) fn kill_listed(procs: &Path) {
         for pid in list.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
             crate::sys::kill(pid, libc::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn co_mounted_cpu_and_cpuacct_are_one_directory() {
+        let root = tempfile::tempdir().expect("tempdir");
+        for d in ["memory", "pids", "cpu,cpuacct"] {
+            std::fs::create_dir(root.path().join(d)).expect("mkdir");
+        }
+        std::os::unix::fs::symlink("cpu,cpuacct", root.path().join("cpu")).expect("symlink");
+        std::os::unix::fs::symlink("cpu,cpuacct", root.path().join("cpuacct")).expect("symlink");
+        let own = "4:memory:/svc\n3:pids:/svc\n2:cpu,cpuacct:/svc\n";
+        let CgroupPlan::V1 {
+            memory,
+            pids,
+            cpu,
+            cpuacct,
+        } = prepare_parents(root.path(), own, "vr").expect("plan")
+        else {
+            panic!("not v1");
+        };
+        assert!(memory.ends_with("memory/svc/vr") && pids.ends_with("pids/svc/vr"));
+        assert_eq!(cpu, cpuacct);
+        let cg = V1Cgroup {
+            memory: memory.join("run-1"),
+            pids: pids.join("run-1"),
+            cpu: cpu.map(|p| p.join("run-1")),
+            cpuacct: cpuacct.map(|p| p.join("run-1")),
+        };
+        assert_eq!(cg.dirs().count(), 3);
     }
 }
