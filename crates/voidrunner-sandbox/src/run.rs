@@ -106,10 +106,11 @@ impl Sandbox {
     fn take_helper(&self) -> Result<HelperProc, SandboxError> {
         loop {
             let idle = self.helpers.lock().ok().and_then(|mut pool| pool.pop());
-            match idle {
-                Some(mut h) if matches!(h.child.try_wait(), Ok(None)) => return Ok(h),
-                Some(_) => {}
-                None => return self.spawn_helper(),
+            let Some(mut h) = idle else {
+                return self.spawn_helper();
+            };
+            if matches!(h.child.try_wait(), Ok(None)) {
+                return Ok(h);
             }
         }
     }
