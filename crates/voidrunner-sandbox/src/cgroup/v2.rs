@@ -59,7 +59,7 @@ pub(super) fn prepare_parent(
         vec!["memory", "pids"]
     };
     if let Err(e) = enable(&base, &ctrls) {
-        if e.raw_os_error() != Some(libc::EBUSY) || own_rel.as_os_str().is_empty() {
+        if e.raw_os_error() != Some(libc::EBUSY) {
             return Err(format!(
                 "cannot enable controllers in {}: {e}",
                 base.display()
