@@ -34,8 +34,9 @@ fn enable(dir: &Path, ctrls: &[&str]) -> std::io::Result<()> {
 /// Prepares `<own cgroup>/<name>` with memory, pids (and cpu) enabled for its children.
 ///
 /// The "no internal processes" rule forbids enabling controllers in a cgroup that has
-/// processes (except the root): the service's processes are first moved into a
-/// `supervisor` leaf next to the sandbox subtree.
+/// processes (except the real root): on EBUSY the service's processes are first moved into a
+/// `supervisor` leaf next to the sandbox subtree. This also covers containers, where the
+/// cgroup-namespace root (`0::/`) is not the real root.
 pub(super) fn prepare_parent(
     root: &Path,
     own_rel: &Path,
