@@ -143,8 +143,19 @@ pub fn check_task_name(name: &str) -> Validated<()> {
     check_text("name", name, TASK_NAME_MAX_CHARS)
 }
 
-/// Task description: at most 1000 characters.
+/// Rejects U+0000: PostgreSQL cannot store it in `text` or `jsonb`, so accepting it would
+/// make the same request succeed on SQLite and fail on PostgreSQL. Every stored text field
+/// goes through this (directly or via a stricter check).
+pub fn check_no_nul(field: &str, value: &str) -> Validated<()> {
+    if value.contains('\0') {
+        return Err(ValidationError::new(field, "must not contain NUL (U+0000)"));
+    }
+    Ok(())
+}
+
+/// Task description: at most 1000 characters, no NUL.
 pub fn check_task_description(description: &str) -> Validated<()> {
+    check_no_nul("description", description)?;
     if description.chars().count() > TASK_DESCRIPTION_MAX_CHARS {
         return Err(ValidationError::new(
             "description",
@@ -171,16 +182,35 @@ pub fn check_language(language: &str, allowed: &[String]) -> Validated<()> {
     }
 }
 
-/// Code: non-empty and within the configured byte cap.
+/// Resolves a language name or alias (`py` → `python`) to the enabled registry name that is
+/// stored, so filters and workers only ever see canonical names. An alias counts only when
+/// its target is enabled.
+pub fn resolve_language(
+    language: &str,
+    allowed: &[String],
+    aliases: &BTreeMap<String, String>,
+) -> Validated<String> {
+    if allowed.iter().any(|l| l == language) {
+        return Ok(language.to_owned());
+    }
+    match aliases.get(language) {
+        Some(target) if allowed.iter().any(|l| l == target) => Ok(target.clone()),
+        _ => check_language(language, allowed).map(|()| language.to_owned()),
+    }
+}
+
+/// Code: non-empty, no NUL, within the configured byte cap.
 pub fn check_code(code: &str, caps: &TaskCaps) -> Validated<()> {
     if code.trim().is_empty() {
         return Err(ValidationError::new("code", "must not be empty"));
     }
+    check_no_nul("code", code)?;
     check_bytes("code", code.len(), caps.max_code_bytes)
 }
 
-/// Stdin: within the configured byte cap.
+/// Stdin: no NUL, within the configured byte cap.
 pub fn check_stdin(stdin: &str, caps: &TaskCaps) -> Validated<()> {
+    check_no_nul("stdin", stdin)?;
     check_bytes("stdin", stdin.len(), caps.max_stdin_bytes)
 }
 
@@ -234,7 +264,7 @@ pub fn check_env(env: &BTreeMap<String, String>, caps: &TaskCaps) -> Validated<(
         if value.contains('\0') {
             return Err(ValidationError::new(
                 format!("env.{name}"),
-                "value must not contain NUL",
+                "value must not contain NUL (U+0000)",
             ));
         }
         check_bytes(
@@ -280,13 +310,34 @@ pub fn check_tags(tags: &[String], caps: &TaskCaps) -> Validated<Vec<String>> {
     Ok(out)
 }
 
-/// Metadata: a JSON object whose serialized form fits the byte cap.
+/// Metadata: a JSON object whose serialized form fits the byte cap, with no NUL in any key
+/// or string (PostgreSQL `jsonb` rejects `\u0000`).
 pub fn check_metadata(metadata: &serde_json::Value, caps: &TaskCaps) -> Validated<()> {
     if !metadata.is_object() {
         return Err(ValidationError::new("metadata", "must be a JSON object"));
     }
     let size = serde_json::to_vec(metadata).map_or(usize::MAX, |v| v.len());
-    check_bytes("metadata", size, caps.max_metadata_bytes)
+    check_bytes("metadata", size, caps.max_metadata_bytes)?;
+    if json_has_nul(metadata) {
+        return Err(ValidationError::new(
+            "metadata",
+            "keys and strings must not contain NUL (U+0000)",
+        ));
+    }
+    Ok(())
+}
+
+/// True when any key or string inside `v` contains NUL. Depth is bounded by the size cap
+/// checked first (and by serde_json's recursion limit).
+fn json_has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(json_has_nul),
+        serde_json::Value::Object(map) => {
+            map.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v))
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -346,6 +397,62 @@ mod tests {
         assert!(check_metadata(&serde_json::json!([1]), &caps).is_err());
         let big = serde_json::json!({ "a": "x".repeat(caps.max_metadata_bytes) });
         assert!(check_metadata(&big, &caps).is_err());
+    }
+
+    #[test]
+    fn nul_is_rejected_in_every_text_field() {
+        let caps = TaskCaps::default();
+        assert_eq!(check_task_name("a\0b").expect_err("name").field, "name");
+        assert_eq!(
+            check_task_description("a\0")
+                .expect_err("description")
+                .field,
+            "description"
+        );
+        assert_eq!(check_code("x\0", &caps).expect_err("code").field, "code");
+        assert_eq!(check_stdin("\0", &caps).expect_err("stdin").field, "stdin");
+        let env = BTreeMap::from([("A".to_owned(), "\0".to_owned())]);
+        assert_eq!(check_env(&env, &caps).expect_err("env").field, "env.A");
+        let env = BTreeMap::from([("A\0".to_owned(), "v".to_owned())]);
+        assert_eq!(
+            check_env(&env, &caps).expect_err("env name").field,
+            "env.A\0"
+        );
+        let tags = vec!["a\0".to_owned()];
+        assert_eq!(check_tags(&tags, &caps).expect_err("tag").field, "tags[0]");
+        for m in [
+            serde_json::json!({"a\0": 1}),
+            serde_json::json!({"a": {"b": ["x", "y\0"]}}),
+        ] {
+            assert_eq!(
+                check_metadata(&m, &caps).expect_err("meta").field,
+                "metadata"
+            );
+        }
+        let allowed = vec!["python".to_owned()];
+        let aliases = BTreeMap::new();
+        assert!(resolve_language("python\0", &allowed, &aliases).is_err());
+        assert!(check_code("ok", &caps).is_ok() && check_stdin("", &caps).is_ok());
+    }
+
+    #[test]
+    fn aliases_resolve_to_enabled_names() {
+        let allowed = vec!["python".to_owned(), "bash".to_owned()];
+        let aliases = BTreeMap::from([
+            ("py".to_owned(), "python".to_owned()),
+            ("js".to_owned(), "javascript".to_owned()),
+        ]);
+        assert_eq!(
+            resolve_language("python", &allowed, &aliases).as_deref(),
+            Ok("python")
+        );
+        assert_eq!(
+            resolve_language("py", &allowed, &aliases).as_deref(),
+            Ok("python")
+        );
+        let err = resolve_language("js", &allowed, &aliases).expect_err("target disabled");
+        assert_eq!(err.field, "language");
+        assert!(resolve_language("cobol", &allowed, &aliases).is_err());
     }
 
     #[test]
