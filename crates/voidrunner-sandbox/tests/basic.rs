@@ -126,3 +126,50 @@ fn host_report_describes_this_host() {
     assert!(text.contains("cgroups: v"), "{text}");
     assert!(text.contains("guarantees:"), "{text}");
 }
+
+#[tokio::test]
+async fn setup_failure_names_the_failing_mount() {
+    let gone = tempfile::Builder::new()
+        .prefix("vr-gone-")
+        .tempdir_in("/var/tmp")
+        .expect("dir");
+    let path = gone.path().to_path_buf();
+    let p = path.clone();
+    let Some(t) = sandbox_with(|c| c.ro_binds.push(p)) else {
+        return;
+    };
+    drop(gone);
+    let o = run(&t.sandbox, &["/bin/true"]).await;
+    match &o.result.verdict {
+        SandboxVerdict::SandboxError(msg) => {
+            assert!(
+                msg.contains("mount(") && msg.contains(&*path.to_string_lossy()),
+                "{msg}"
+            )
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // The (reused) helper survives its child's setup failure and reports it again.
+    let o = run(&t.sandbox, &["/bin/true"]).await;
+    assert!(matches!(o.result.verdict, SandboxVerdict::SandboxError(_)));
+    t.assert_clean();
+}
+
+#[tokio::test]
+async fn missing_helper_is_an_error() {
+    let Some(t) = sandbox_with(|c| c.helper.program = "/nonexistent/voidrunner".into()) else {
+        return;
+    };
+    let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    let err = t
+        .sandbox
+        .run(
+            voidrunner_sandbox::RunSpec::new(["/bin/true"]),
+            tx,
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .expect_err("must fail");
+    assert!(err.to_string().contains("/nonexistent/voidrunner"), "{err}");
+    t.assert_clean();
+}
