@@ -56,6 +56,17 @@ impl Sandbox {
                 "the sandbox needs root (it creates mount/pid/net namespaces and cgroups, then drops to an unprivileged uid)".into(),
             ));
         }
+        if config.uid == 0 || config.gid == 0 {
+            return Err(SandboxError::Invalid(
+                "sandboxed programs must not run as uid or gid 0".into(),
+            ));
+        }
+        let cg = &config.cgroup_parent;
+        if cg.is_empty() || cg.contains('/') || cg.starts_with('.') {
+            return Err(SandboxError::Invalid(format!(
+                "cgroup_parent {cg:?} must be a plain directory name"
+            )));
+        }
         for name in &config.etc_files {
             let p = Path::new(name);
             if p.is_absolute() || p.components().any(|c| !matches!(c, Component::Normal(_))) {

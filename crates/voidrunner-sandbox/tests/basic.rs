@@ -173,3 +173,36 @@ async fn missing_helper_is_an_error() {
     assert!(err.to_string().contains("/nonexistent/voidrunner"), "{err}");
     t.assert_clean();
 }
+
+#[test]
+fn dangerous_configurations_are_refused() {
+    if sandbox().is_none() {
+        return;
+    }
+    let helper = voidrunner_sandbox::HelperCommand {
+        program: "/bin/true".into(),
+        args: Vec::new(),
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = || {
+        let mut c = voidrunner_sandbox::SandboxConfig::new(helper.clone());
+        c.workspace_root = dir.path().join("ws");
+        c
+    };
+    let mut root_uid = base();
+    root_uid.uid = 0;
+    let mut shadow = base();
+    shadow.etc_files.push("shadow".into());
+    let mut escape = base();
+    escape.cgroup_parent = "../../elsewhere".into();
+    for (what, config) in [
+        ("uid 0", root_uid),
+        ("shadow", shadow),
+        ("cgroup path", escape),
+    ] {
+        assert!(
+            voidrunner_sandbox::Sandbox::new(config).is_err(),
+            "{what} accepted"
+        );
+    }
+}
