@@ -10,6 +10,10 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Numbers workspaces process-wide: two `Sandbox` values in one process must never pick the
+/// same `ws-<pid>-<n>` directory.
+static WORKSPACE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
 /// Cgroup version in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CgroupVersion {
@@ -45,7 +49,6 @@ pub struct Sandbox {
     pub(crate) root_mount: PathBuf,
     pub(crate) landlock: bool,
     pub(crate) helpers: std::sync::Mutex<Vec<crate::run::HelperProc>>,
-    counter: AtomicU64,
 }
 
 impl Sandbox {
@@ -130,7 +133,6 @@ impl Sandbox {
             cgroup,
             config,
             helpers: std::sync::Mutex::new(Vec::new()),
-            counter: AtomicU64::new(0),
         })
     }
 
@@ -153,7 +155,7 @@ impl Sandbox {
     /// and inode-limited tmpfs under the private workspace root, owned by the sandbox uid,
     /// mounted at `/work` by runs that use it; unmounted and removed on drop.
     pub fn create_workspace(&self, size_bytes: u64) -> Result<Workspace, SandboxError> {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let n = WORKSPACE_COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = self
             .config
             .workspace_root

@@ -448,3 +448,18 @@ async fn programs_never_inherit_a_realtime_policy() {
     );
     t.assert_clean();
 }
+
+#[tokio::test]
+async fn two_sandboxes_in_one_process_get_distinct_workspaces() {
+    let Some(a) = sandbox() else { return };
+    let Some(b) = sandbox() else { return };
+    let wa = a
+        .sandbox
+        .create_workspace(1 << 20)
+        .expect("workspace from the first sandbox");
+    let wb = b
+        .sandbox
+        .create_workspace(1 << 20)
+        .expect("workspace from the second sandbox");
+    assert_ne!(wa.path(), wb.path());
+}
