@@ -102,6 +102,9 @@ CREATE TABLE executions (
     wall_time_ms        bigint,
     cpu_time_ms         bigint,
     peak_memory_bytes   bigint,
+    stdout              text        NOT NULL DEFAULT '',
+    stderr              text        NOT NULL DEFAULT '',
+    compile_output      text,
     output_truncated    boolean     NOT NULL DEFAULT false,
     last_error          text,
     dead_lettered_at    timestamptz
@@ -115,7 +118,8 @@ CREATE INDEX executions_lease ON executions (lease_until) WHERE status = 'runnin
 CREATE INDEX executions_task ON executions (task_id, created_at DESC, id DESC);
 -- Per-user quota (running count) and per-user listing.
 CREATE INDEX executions_owner_status ON executions (owner_id, status);
-CREATE INDEX executions_dead_letter ON executions (dead_lettered_at DESC, id DESC)
+-- Admin dead-letter listing, newest first by the same keyset as every execution listing.
+CREATE INDEX executions_dead_letter ON executions (created_at DESC, id DESC)
     WHERE dead_lettered_at IS NOT NULL;
 
 CREATE TABLE execution_logs (

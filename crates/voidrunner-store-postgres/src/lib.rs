@@ -8,11 +8,16 @@
 
 mod convert;
 mod error;
+mod execution_row;
+mod executions;
+mod queue;
+mod signals;
 mod tasks;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -39,12 +44,17 @@ impl Default for PostgresOptions {
     }
 }
 
-/// The PostgreSQL store. Cheap to clone (the pool is reference counted).
+/// The PostgreSQL store. Cheap to clone (pools and signals are reference counted); the
+/// queue listener stops when the last clone is dropped or [`PostgresStore::close`] is called.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// One connection, held by the `LISTEN` task (see `signals.rs`).
+    listen_pool: PgPool,
     /// The configured schema, created by [`PostgresStore::migrate`] when missing.
     schema: Option<String>,
+    /// Queue signals of this handle, fed locally and by `LISTEN`.
+    hub: Arc<signals::Hub>,
 }
 
 impl PostgresStore {
@@ -59,12 +69,27 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(error::map_sqlx)?;
+        let scope = match &opts.schema {
+            Some(s) => s.clone(),
+            None => sqlx::query_scalar::<_, Option<String>>("SELECT current_schema()::text")
+                .fetch_one(&pool)
+                .await
+                .map_err(error::map_sqlx)?
+                .unwrap_or_else(|| "public".to_owned()),
+        };
+        let listen_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_lazy_with(connect);
+        let hub = signals::Hub::start(listen_pool.clone(), scope).await?;
         Ok(Self {
             pool,
+            listen_pool,
             schema: opts.schema,
+            hub,
         })
     }
 
@@ -114,9 +139,17 @@ impl PostgresStore {
         tx.commit().await.map_err(error::map_sqlx)
     }
 
-    /// Closes the pool, waiting for connections to be returned (graceful shutdown).
+    /// Stops the queue listener and closes the pools, waiting for connections to be returned
+    /// (graceful shutdown). Every clone of this handle stops receiving remote signals.
     pub async fn close(&self) {
+        self.hub.stop();
+        self.listen_pool.close().await;
         self.pool.close().await;
+    }
+
+    /// The schema whose queue events this handle hears (part of every `NOTIFY` payload).
+    fn hub_scope(&self) -> &str {
+        self.hub.scope()
     }
 }
 

@@ -101,6 +101,9 @@ CREATE TABLE executions (
     wall_time_ms        INTEGER,
     cpu_time_ms         INTEGER,
     peak_memory_bytes   INTEGER,
+    stdout              TEXT    NOT NULL DEFAULT '',
+    stderr              TEXT    NOT NULL DEFAULT '',
+    compile_output      TEXT,
     output_truncated    INTEGER NOT NULL DEFAULT 0 CHECK (output_truncated IN (0, 1)),
     last_error          TEXT,
     dead_lettered_at    INTEGER
@@ -113,7 +116,8 @@ CREATE INDEX executions_lease ON executions (lease_until) WHERE status = 'runnin
 CREATE INDEX executions_task ON executions (task_id, created_at DESC, id DESC);
 -- Per-user quota (running count) and per-user listing.
 CREATE INDEX executions_owner_status ON executions (owner_id, status);
-CREATE INDEX executions_dead_letter ON executions (dead_lettered_at DESC, id DESC)
+-- Admin dead-letter listing, newest first by the same keyset as every execution listing.
+CREATE INDEX executions_dead_letter ON executions (created_at DESC, id DESC)
     WHERE dead_lettered_at IS NOT NULL;
 
 CREATE TABLE execution_logs (

@@ -8,18 +8,22 @@
 
 mod convert;
 mod error;
+mod execution_row;
+mod executions;
+mod queue;
 mod tasks;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use voidrunner_store::{Store, StoreError, StoreResult};
+use voidrunner_store::{QueueSignals, Store, StoreError, StoreResult};
 
 /// Embedded migrations (`migrations/`), applied by [`SqliteStore::migrate`].
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -45,13 +49,16 @@ impl Default for SqliteOptions {
     }
 }
 
-/// The SQLite store. Cheap to clone (both pools are reference counted).
+/// The SQLite store. Cheap to clone (pools and signals are reference counted).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Exactly one connection: all writes are serialized here.
     writer: SqlitePool,
     /// Read-only (`query_only`) connections for lookups and listings.
     reader: SqlitePool,
+    /// Queue wake-ups of this process. SQLite is embedded, so every enqueue, cancel and
+    /// finish happens through this handle (or a clone) and is signalled here after commit.
+    signals: Arc<QueueSignals>,
 }
 
 impl SqliteStore {
@@ -89,7 +96,11 @@ impl SqliteStore {
             .await
             .map_err(error::map_sqlx)?;
         tracing::debug!(db.path = %path.display(), "sqlite store connected: {}", path.display());
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            signals: Arc::new(QueueSignals::new()),
+        })
     }
 
     /// Applies pending embedded migrations (idempotent).

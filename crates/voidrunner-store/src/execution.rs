@@ -179,6 +179,8 @@ pub enum ReleaseOutcome {
     Requeued,
     /// Attempts used up: dead-lettered.
     DeadLettered,
+    /// A user had asked to cancel it: finished as `cancelled` instead of running again.
+    Cancelled,
     /// The lease was no longer held: nothing was written.
     LeaseLost,
 }

@@ -37,7 +37,9 @@ use voidrunner_domain::Timestamp;
 /// Everything the service needs from a backend. One object implements all repositories so a
 /// handler can hold a single `Arc<dyn Store>`.
 #[async_trait::async_trait]
-pub trait Store: UserStore + AuthStore + TaskStore + Send + Sync + 'static {
+pub trait Store:
+    UserStore + AuthStore + TaskStore + ExecutionStore + Send + Sync + 'static
+{
     /// Cheap round trip used by `/ready`.
     async fn ping(&self) -> StoreResult<()>;
 

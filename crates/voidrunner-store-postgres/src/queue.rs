@@ -1,0 +1,493 @@
+//! The queue's write side on PostgreSQL: claim, heartbeat, complete, release, reap, and the
+//! shared row transitions (requeue, dead letter, cancel) they and `request_cancel` use.
+//!
+//! A claim is one `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED LIMIT 1)`, so
+//! concurrent claimers never block on each other's row and never get the same row. With a
+//! per-user quota the claimer then takes a transaction-scoped advisory lock on the owner and
+//! re-counts the owner's running rows in a fresh snapshot; over the quota it rolls back and
+//! retries without that owner. Claimers of one owner therefore serialize on that lock between
+//! their claim and their commit, which makes the quota strict cluster-wide.
+
+use sqlx::types::Json;
+use sqlx::{PgConnection, Postgres, Transaction};
+use uuid::Uuid;
+use voidrunner_domain::{Execution, ExecutionId, ExecutionStatus, TaskId, Timestamp, Verdict};
+use voidrunner_store::{
+    ClaimRequest, CompleteOutcome, ExecutionResult, Lease, LeaseStatus, ReleaseOutcome,
+    ReleaseReason, StoreError, StoreResult,
+};
+
+use crate::PostgresStore;
+use crate::error::map_sqlx;
+use crate::execution_row::{COLUMNS, ExecutionRow};
+use crate::signals::{Kind, notify};
+
+/// Reason recorded when the reaper finds an expired lease.
+pub(crate) const LEASE_EXPIRED: &str = "lease expired: the worker stopped heartbeating";
+
+/// Most expired leases handled by one reaper call.
+const REAP_BATCH: i64 = 500;
+
+/// How many owners over quota one claim call skips before giving up for this round.
+const QUOTA_RETRIES: usize = 8;
+
+/// The fields of a running row that decide what a release does to it.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct HeldRow {
+    pub id: Uuid,
+    pub task_id: Option<Uuid>,
+    pub created_at: Timestamp,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub cancel_requested_at: Option<Timestamp>,
+}
+
+/// What happens to a running execution that goes back (released or lease expired).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Back to `queued`; `refund` gives the attempt back (shutdown drain).
+    Requeue {
+        /// Earliest next claim.
+        run_after: Timestamp,
+        /// Do not count this attempt.
+        refund: bool,
+        /// Recorded as `last_error`.
+        error: Option<String>,
+    },
+    /// Attempts used up.
+    DeadLetter {
+        /// Recorded as `last_error` and in the `sandbox_error` verdict.
+        error: String,
+    },
+    /// A user asked to cancel it while it ran: it must not run again.
+    Cancel,
+}
+
+/// The one release rule: a cancel request wins, a shutdown always re-queues without using
+/// the attempt, a failure re-queues until `attempt >= max_attempts`, then dead-letters.
+pub(crate) fn plan(
+    attempt: i32,
+    max_attempts: i32,
+    cancel_requested: bool,
+    reason: ReleaseReason,
+    now: Timestamp,
+) -> Plan {
+    if cancel_requested {
+        return Plan::Cancel;
+    }
+    match reason {
+        ReleaseReason::Shutdown => Plan::Requeue {
+            run_after: now,
+            refund: true,
+            error: None,
+        },
+        ReleaseReason::Failure { error, .. } if attempt >= max_attempts => {
+            Plan::DeadLetter { error }
+        }
+        ReleaseReason::Failure { error, retry_at } => Plan::Requeue {
+            run_after: retry_at,
+            refund: false,
+            error: Some(error),
+        },
+    }
+}
+
+/// Sets the task's `last_execution_status` when this execution is the task's newest, so the
+/// task always shows the state of its latest run whatever order older runs finish in.
+pub(crate) async fn touch_task(
+    conn: &mut PgConnection,
+    task_id: Option<TaskId>,
+    created_at: Timestamp,
+    id: ExecutionId,
+    status: ExecutionStatus,
+) -> StoreResult<()> {
+    let Some(task_id) = task_id else {
+        return Ok(());
+    };
+    sqlx::query(
+        "UPDATE tasks SET last_execution_status = $1 WHERE id = $2 AND NOT EXISTS ( \
+             SELECT 1 FROM executions n WHERE n.task_id = $2 AND (n.created_at, n.id) > ($3, $4))",
+    )
+    .bind(status.as_str())
+    .bind(task_id.as_uuid())
+    .bind(created_at)
+    .bind(id.as_uuid())
+    .execute(conn)
+    .await
+    .map_err(map_sqlx)?;
+    Ok(())
+}
+
+/// Marks a queued or running row `cancelled` (verdict `cancelled`, lease cleared).
+pub(crate) async fn cancel_row(conn: &mut PgConnection, id: Uuid, now: Timestamp) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE executions SET status = 'cancelled', lease_owner = NULL, lease_until = NULL, \
+         finished_at = $1, cancel_requested_at = COALESCE(cancel_requested_at, $1), \
+         verdict = $2 WHERE id = $3",
+    )
+    .bind(now)
+    .bind(Json(Verdict::Cancelled))
+    .bind(id)
+    .execute(conn)
+    .await
+    .map_err(map_sqlx)?;
+    Ok(())
+}
+
+/// Applies a [`Plan`] to a held row inside `tx`, including its `NOTIFY`.
+async fn apply(
+    store: &PostgresStore,
+    tx: &mut Transaction<'static, Postgres>,
+    row: &HeldRow,
+    plan: Plan,
+    now: Timestamp,
+) -> StoreResult<ReleaseOutcome> {
+    let id = ExecutionId(row.id);
+    let (outcome, status) = match plan {
+        Plan::Requeue {
+            run_after,
+            refund,
+            error,
+        } => {
+            sqlx::query(
+                "UPDATE executions SET status = 'queued', lease_owner = NULL, \
+                 lease_until = NULL, run_after = $1, attempt = attempt - $2, \
+                 last_error = COALESCE($3, last_error) WHERE id = $4",
+            )
+            .bind(run_after)
+            .bind(i32::from(refund))
+            .bind(error)
+            .bind(row.id)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_sqlx)?;
+            (ReleaseOutcome::Requeued, ExecutionStatus::Queued)
+        }
+        Plan::DeadLetter { error } => {
+            let verdict = Verdict::SandboxError {
+                reason: error.clone(),
+            };
+            sqlx::query(
+                "UPDATE executions SET status = 'failed', lease_owner = NULL, \
+                 lease_until = NULL, finished_at = $1, dead_lettered_at = $1, \
+                 last_error = $2, verdict = $3 WHERE id = $4",
+            )
+            .bind(now)
+            .bind(error)
+            .bind(Json(verdict))
+            .bind(row.id)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_sqlx)?;
+            (ReleaseOutcome::DeadLettered, ExecutionStatus::Failed)
+        }
+        Plan::Cancel => {
+            cancel_row(tx, row.id, now).await?;
+            (ReleaseOutcome::Cancelled, ExecutionStatus::Cancelled)
+        }
+    };
+    touch_task(tx, row.task_id.map(TaskId), row.created_at, id, status).await?;
+    match outcome {
+        ReleaseOutcome::Requeued => notify(tx, &store.hub, Kind::Work, None).await?,
+        _ => notify(tx, &store.hub, Kind::Finished, Some(id)).await?,
+    }
+    Ok(outcome)
+}
+
+/// Sends the local wake-up matching a release outcome (after commit).
+fn signal(store: &PostgresStore, id: ExecutionId, outcome: ReleaseOutcome) {
+    let signals = &store.hub.signals;
+    match outcome {
+        ReleaseOutcome::Requeued => signals.notify_work(),
+        ReleaseOutcome::DeadLettered | ReleaseOutcome::Cancelled => signals.notify_finished(id),
+        ReleaseOutcome::LeaseLost => {}
+    }
+}
+
+/// The fencing condition: still running, same worker, same attempt.
+const HELD: &str = "id = $1 AND status = 'running' AND lease_owner = $2 AND attempt = $3";
+
+/// Lease length as a PostgreSQL-compatible duration.
+fn lease_delta(lease: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::days(365))
+}
+
+impl PostgresStore {
+    /// See [`voidrunner_store::ExecutionStore::claim_next`].
+    pub(crate) async fn claim(&self, req: &ClaimRequest) -> StoreResult<Option<Execution>> {
+        let sql = format!(
+            "UPDATE executions SET status = 'running', attempt = attempt + 1, \
+                 lease_owner = $1, worker_id = $1, lease_until = $2, started_at = $3 \
+             WHERE id = (SELECT e.id FROM executions e \
+                 WHERE e.status = 'queued' AND e.run_after <= $3 \
+                   AND e.owner_id <> ALL($5) \
+                   AND ($4::bigint IS NULL OR e.owner_id NOT IN ( \
+                       SELECT r.owner_id FROM executions r WHERE r.status = 'running' \
+                       GROUP BY r.owner_id HAVING count(*) >= $4)) \
+                 ORDER BY e.priority DESC, e.created_at, e.id \
+                 LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING {COLUMNS}"
+        );
+        let limit = req.per_user_running_limit.map(i64::from);
+        let mut skipped: Vec<Uuid> = Vec::new();
+        for _ in 0..=QUOTA_RETRIES {
+            let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+            let row = sqlx::query_as::<_, ExecutionRow>(&sql)
+                .bind(&req.worker_id)
+                .bind(req.now + lease_delta(req.lease))
+                .bind(req.now)
+                .bind(limit)
+                .bind(&skipped)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let execution = row.into_execution()?;
+            if let Some(limit) = limit
+                && !self.within_quota(&mut tx, &execution, limit).await?
+            {
+                // Another claimer of this owner committed first: give the row back.
+                tx.rollback().await.map_err(map_sqlx)?;
+                skipped.push(execution.owner_id.as_uuid());
+                continue;
+            }
+            touch_task(
+                &mut tx,
+                execution.task_id,
+                execution.created_at,
+                execution.id,
+                ExecutionStatus::Running,
+            )
+            .await?;
+            tx.commit().await.map_err(map_sqlx)?;
+            return Ok(Some(execution));
+        }
+        Ok(None)
+    }
+
+    /// Serializes this owner's claimers and re-counts in a fresh snapshot (READ COMMITTED
+    /// takes one per statement) that includes every claim committed before the lock was ours.
+    async fn within_quota(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        execution: &Execution,
+        limit: i64,
+    ) -> StoreResult<bool> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!(
+                "voidrunner.quota:{}:{}",
+                self.hub_scope(),
+                execution.owner_id
+            ))
+            .execute(&mut **tx)
+            .await
+            .map_err(map_sqlx)?;
+        let running: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM executions WHERE owner_id = $1 AND status = 'running'",
+        )
+        .bind(execution.owner_id.as_uuid())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(running <= limit)
+    }
+
+    /// See [`voidrunner_store::ExecutionStore::heartbeat`].
+    pub(crate) async fn extend_lease(
+        &self,
+        lease: &Lease,
+        lease_until: Timestamp,
+    ) -> StoreResult<LeaseStatus> {
+        let sql = format!(
+            "UPDATE executions SET lease_until = $4 WHERE {HELD} \
+             RETURNING cancel_requested_at IS NOT NULL"
+        );
+        let cancel: Option<bool> = sqlx::query_scalar(&sql)
+            .bind(lease.execution_id.as_uuid())
+            .bind(&lease.worker_id)
+            .bind(attempt(lease))
+            .bind(lease_until)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        Ok(match cancel {
+            Some(cancel_requested) => LeaseStatus::Held { cancel_requested },
+            None => LeaseStatus::Lost,
+        })
+    }
+
+    /// See [`voidrunner_store::ExecutionStore::complete_execution`].
+    pub(crate) async fn complete(
+        &self,
+        lease: &Lease,
+        r: ExecutionResult,
+    ) -> StoreResult<CompleteOutcome> {
+        let status = r
+            .verdict
+            .status()
+            .and_then(|s| ExecutionStatus::Running.transition(s).ok())
+            .ok_or_else(|| {
+                StoreError::Conflict("a sandbox error is released for retry, not completed".into())
+            })?;
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let sql = format!(
+            "UPDATE executions SET status = $4, verdict = $5, exit_code = $6, signal = $7, \
+                 stdout = $8, stderr = $9, compile_output = $10, output_truncated = $11, \
+                 wall_time_ms = $12, cpu_time_ms = $13, peak_memory_bytes = $14, \
+                 finished_at = $15, lease_owner = NULL, lease_until = NULL \
+             WHERE {HELD} RETURNING {COLUMNS}"
+        );
+        let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let row = sqlx::query_as::<_, ExecutionRow>(&sql)
+            .bind(lease.execution_id.as_uuid())
+            .bind(&lease.worker_id)
+            .bind(attempt(lease))
+            .bind(status.as_str())
+            .bind(Json(&r.verdict))
+            .bind(r.exit_code)
+            .bind(r.signal)
+            .bind(&r.stdout)
+            .bind(&r.stderr)
+            .bind(&r.compile_output)
+            .bind(r.output_truncated)
+            .bind(clamp(r.wall_time_ms))
+            .bind(clamp(r.cpu_time_ms))
+            .bind(r.peak_memory_bytes.map(clamp))
+            .bind(r.finished_at)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        let Some(row) = row else {
+            return Ok(CompleteOutcome::LeaseLost);
+        };
+        let execution = row.into_execution()?;
+        touch_task(
+            &mut tx,
+            execution.task_id,
+            execution.created_at,
+            execution.id,
+            status,
+        )
+        .await?;
+        notify(&mut tx, &self.hub, Kind::Finished, Some(execution.id)).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        self.hub.signals.notify_finished(execution.id);
+        Ok(CompleteOutcome::Completed(Box::new(execution)))
+    }
+
+    /// See [`voidrunner_store::ExecutionStore::release_execution`].
+    pub(crate) async fn release(
+        &self,
+        lease: &Lease,
+        reason: ReleaseReason,
+        now: Timestamp,
+    ) -> StoreResult<ReleaseOutcome> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let sql = format!(
+            "SELECT id, task_id, created_at, attempt, max_attempts, cancel_requested_at \
+             FROM executions WHERE {HELD} FOR UPDATE"
+        );
+        let row = sqlx::query_as::<_, HeldRow>(&sql)
+            .bind(lease.execution_id.as_uuid())
+            .bind(&lease.worker_id)
+            .bind(attempt(lease))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        let Some(row) = row else {
+            return Ok(ReleaseOutcome::LeaseLost);
+        };
+        let p = plan(
+            row.attempt,
+            row.max_attempts,
+            row.cancel_requested_at.is_some(),
+            reason,
+            now,
+        );
+        let outcome = apply(self, &mut tx, &row, p, now).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        signal(self, lease.execution_id, outcome);
+        Ok(outcome)
+    }
+
+    /// See [`voidrunner_store::ExecutionStore::reap_expired_leases`]. At most
+    /// [`REAP_BATCH`] rows per call; rows another reaper is handling are skipped.
+    pub(crate) async fn reap(
+        &self,
+        now: Timestamp,
+        retry_at: &(dyn Fn(u32) -> Timestamp + Send + Sync),
+    ) -> StoreResult<Vec<(ExecutionId, ReleaseOutcome)>> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let rows = sqlx::query_as::<_, HeldRow>(
+            "SELECT id, task_id, created_at, attempt, max_attempts, cancel_requested_at \
+             FROM executions WHERE status = 'running' AND lease_until < $1 \
+             ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(now)
+        .bind(REAP_BATCH)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let mut done = Vec::with_capacity(rows.len());
+        for row in rows {
+            let reason = ReleaseReason::Failure {
+                error: LEASE_EXPIRED.to_owned(),
+                retry_at: retry_at(u32::try_from(row.attempt).unwrap_or(u32::MAX)),
+            };
+            let cancel = row.cancel_requested_at.is_some();
+            let p = plan(row.attempt, row.max_attempts, cancel, reason, now);
+            let outcome = apply(self, &mut tx, &row, p, now).await?;
+            done.push((ExecutionId(row.id), outcome));
+        }
+        tx.commit().await.map_err(map_sqlx)?;
+        for (id, outcome) in &done {
+            signal(self, *id, *outcome);
+        }
+        Ok(done)
+    }
+}
+
+/// A lease's attempt as the column type.
+fn attempt(lease: &Lease) -> i32 {
+    i32::try_from(lease.attempt).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_plan_table() {
+        let now = voidrunner_store::now();
+        let later = now + chrono::Duration::seconds(5);
+        let fail = || ReleaseReason::Failure {
+            error: "boom".into(),
+            retry_at: later,
+        };
+        assert_eq!(
+            plan(1, 3, false, fail(), now),
+            Plan::Requeue {
+                run_after: later,
+                refund: false,
+                error: Some("boom".into())
+            }
+        );
+        assert_eq!(
+            plan(3, 3, false, fail(), now),
+            Plan::DeadLetter {
+                error: "boom".into()
+            }
+        );
+        assert_eq!(
+            plan(3, 3, false, ReleaseReason::Shutdown, now),
+            Plan::Requeue {
+                run_after: now,
+                refund: true,
+                error: None
+            }
+        );
+        assert_eq!(plan(3, 3, true, fail(), now), Plan::Cancel);
+    }
+}
