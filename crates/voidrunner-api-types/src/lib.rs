@@ -7,6 +7,7 @@
 
 mod auth;
 mod error;
+mod executions;
 mod system;
 mod tasks;
 
@@ -15,6 +16,11 @@ pub use auth::{
     LogoutRequest, RefreshRequest, RegisterRequest, RoleDto, TokenResponse, UserResponse,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use executions::{
+    Audience, ExecuteTaskRequest, ExecutionListResponse, ExecutionResponse,
+    ExecutionSummaryResponse, LanguageListResponse, LanguageResponse, ListExecutionsQuery,
+    RunRequest, VerdictDto, WaitQuery,
+};
 pub use system::{HealthResponse, ReadyResponse};
 pub use tasks::{
     CreateTaskRequest, ExecutionStatusDto, LimitsRequest, LimitsResponse, ListTasksQuery,

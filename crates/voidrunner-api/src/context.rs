@@ -63,6 +63,14 @@ pub enum ContextError {
     /// The OpenAPI document could not be serialized (a bug).
     #[error("cannot serialize the OpenAPI document: {0}")]
     OpenApi(String),
+    /// A setting is outside its allowed range.
+    #[error("invalid setting {name}: {message}")]
+    Setting {
+        /// Which setting.
+        name: &'static str,
+        /// What is wrong.
+        message: &'static str,
+    },
     /// A rate limit has a non-positive rate or a zero burst.
     #[error("invalid rate limit {name}: requests_per_sec must be > 0 and burst >= 1")]
     RateLimit {
@@ -111,6 +119,18 @@ impl ApiContext {
             });
         }
         crate::edge::cors::check_origins(&settings.cors_allowed_origins)?;
+        if settings.execution_max_attempts == 0 {
+            return Err(ContextError::Setting {
+                name: "execution_max_attempts",
+                message: "must be at least 1",
+            });
+        }
+        if settings.max_wait_secs == 0 {
+            return Err(ContextError::Setting {
+                name: "max_wait_secs",
+                message: "must be at least 1",
+            });
+        }
         settings
             .limits
             .resolve(&voidrunner_domain::PartialLimits::default())

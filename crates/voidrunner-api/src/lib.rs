@@ -2,14 +2,16 @@
 //! configuration and a store, then calls [`serve`] with its own listener and shutdown signal
 //! (tests do the same on port 0).
 //!
-//! Layout: `routes` is the one route table (also the OpenAPI source); `auth`, `tasks` and
-//! `system` hold handlers; `edge` holds request ids, logging, rate limits and CORS; `error`
+//! Layout: `routes` is the one route table (also the OpenAPI source); `auth`, `tasks`,
+//! `executions` and `system` hold handlers; `edge` holds request ids, logging, rate limits and CORS; `error`
 //! is the one error envelope.
 
 mod auth;
 mod context;
+mod cursor;
 mod edge;
 mod error;
+mod executions;
 mod extract;
 mod routes;
 mod settings;

@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use crate::auth::{api_keys, handlers as auth};
 use crate::context::ApiContext;
 use crate::edge::middleware as edge;
+use crate::executions::{admin, handlers as executions};
 use crate::system;
 use crate::tasks::handlers as tasks;
 
@@ -18,12 +19,14 @@ use crate::tasks::handlers as tasks;
 #[openapi(
     info(
         title = "VoidRunner API",
-        description = "Run untrusted code in a sandbox: accounts, API keys and tasks.",
+        description = "Run untrusted code in a sandbox: accounts, API keys, tasks and executions.",
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Accounts, sessions and API keys"),
         (name = "tasks", description = "Stored code and its run settings"),
+        (name = "executions", description = "Runs of tasks and one-shot code: enqueue, wait, read, cancel"),
+        (name = "admin", description = "Operator endpoints (admins only)"),
         (name = "system", description = "Probes"),
     )
 )]
@@ -66,7 +69,19 @@ pub(crate) fn documented() -> (axum::Router<ApiContext>, utoipa::openapi::OpenAp
             tasks::get_task,
             tasks::update_task,
             tasks::delete_task
-        ));
+        ))
+        .routes(routes!(
+            executions::create_task_execution,
+            executions::list_task_executions
+        ))
+        .routes(routes!(
+            executions::get_execution,
+            executions::cancel_execution
+        ))
+        .routes(routes!(executions::run_code))
+        .routes(routes!(executions::list_languages))
+        .routes(routes!(admin::list_dead_letters))
+        .routes(routes!(admin::requeue_dead_letter));
     let (router, mut spec) = router.split_for_parts();
     add_common_errors(&mut spec);
     (router, spec)

@@ -1,6 +1,7 @@
 //! Operator settings of the HTTP API. The binary fills them from its layered configuration;
 //! every field has a safe default so `ApiSettings::default()` is a working configuration.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -59,6 +60,18 @@ pub struct ApiSettings {
     pub limits: LimitBounds,
     /// Languages tasks may use (filled from the language registry by the binary).
     pub allowed_languages: Vec<String>,
+    /// Other accepted spellings of languages (`py = "python"`): requests may use them, the
+    /// canonical name is stored. An alias whose target is not allowed is ignored.
+    pub language_aliases: BTreeMap<String, String>,
+    /// Runtime version per language name (`python = "3.11.2"`), shown by
+    /// `GET /api/v1/languages`; filled by the binary when it knows them.
+    pub language_versions: BTreeMap<String, String>,
+    /// Claims an execution gets before it is dead-lettered (infrastructure failures only;
+    /// a failing program is a result, never retried). At least 1; default 3.
+    pub execution_max_attempts: u32,
+    /// Longest `?wait=true` wait in seconds (default 60); larger `timeout_secs` are lowered
+    /// to it. At least 1.
+    pub max_wait_secs: u32,
     /// argon2id cost parameters.
     pub password_hashing: PasswordHashSettings,
 }
@@ -96,6 +109,10 @@ impl Default for ApiSettings {
             max_metadata_bytes: caps.max_metadata_bytes,
             limits: LimitBounds::default(),
             allowed_languages: ["python", "javascript", "bash"].map(str::to_owned).to_vec(),
+            language_aliases: BTreeMap::new(),
+            language_versions: BTreeMap::new(),
+            execution_max_attempts: 3,
+            max_wait_secs: 60,
             password_hashing: PasswordHashSettings::default(),
         }
     }

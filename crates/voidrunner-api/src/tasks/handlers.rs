@@ -12,9 +12,10 @@ use voidrunner_store::Scope;
 
 use crate::auth::AuthUser;
 use crate::context::ApiContext;
+use crate::cursor;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, PathId};
-use crate::tasks::{cursor, input, query};
+use crate::tasks::{input, query};
 
 fn own(auth: &AuthUser) -> Scope {
     Scope::Owner(auth.id)
@@ -65,7 +66,7 @@ pub(crate) async fn list_tasks(
     let page = ctx.store().list_tasks(scope, &q.filter, q.page).await?;
     Ok(Json(TaskListResponse {
         items: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next.as_ref().map(cursor::encode),
+        next_cursor: page.next.as_ref().map(cursor::encode_task),
     }))
 }
 

@@ -2,8 +2,8 @@
 
 use voidrunner_api_types::{CreateTaskRequest, UpdateTaskRequest};
 use voidrunner_domain::validation::{
-    PRIORITY_DEFAULT, check_code, check_env, check_language, check_metadata, check_priority,
-    check_stdin, check_tags, check_task_description, check_task_name,
+    PRIORITY_DEFAULT, check_code, check_env, check_metadata, check_priority, check_stdin,
+    check_tags, check_task_description, check_task_name, resolve_language,
 };
 use voidrunner_domain::{NewTask, PartialLimits, TaskId, TaskPatch, Timestamp, UserId};
 
@@ -22,7 +22,7 @@ pub(crate) fn new_task(
     if let Some(d) = &req.description {
         check_task_description(d)?;
     }
-    check_language(&req.language, &s.allowed_languages)?;
+    let language = resolve_language(&req.language, &s.allowed_languages, &s.language_aliases)?;
     check_code(&req.code, &caps)?;
     if let Some(stdin) = &req.stdin {
         check_stdin(stdin, &caps)?;
@@ -44,7 +44,7 @@ pub(crate) fn new_task(
         owner_id: owner,
         name: req.name,
         description: req.description,
-        language: req.language,
+        language,
         code: req.code,
         stdin: req.stdin,
         env,
@@ -69,9 +69,10 @@ pub(crate) fn task_patch(
     if let Some(Some(d)) = &req.description {
         check_task_description(d)?;
     }
-    if let Some(language) = &req.language {
-        check_language(language, &s.allowed_languages)?;
-    }
+    let language = req
+        .language
+        .map(|l| resolve_language(&l, &s.allowed_languages, &s.language_aliases))
+        .transpose()?;
     if let Some(code) = &req.code {
         check_code(code, &caps)?;
     }
@@ -95,7 +96,7 @@ pub(crate) fn task_patch(
     Ok(TaskPatch {
         name: req.name,
         description: req.description,
-        language: req.language,
+        language,
         code: req.code,
         stdin: req.stdin,
         env: req.env,

@@ -1,6 +1,5 @@
 //! `/api/v1/tasks`: CRUD with validation, access scopes and cursor pagination.
 
-pub(crate) mod cursor;
 pub(crate) mod handlers;
 pub(crate) mod input;
 pub(crate) mod query;

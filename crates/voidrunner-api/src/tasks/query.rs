@@ -5,8 +5,8 @@ use serde::Deserialize;
 use voidrunner_domain::ExecutionStatus;
 use voidrunner_store::{PageRequest, TaskFilter};
 
+use crate::cursor;
 use crate::error::{ApiError, ApiResult};
-use crate::tasks::cursor;
 
 /// Default page size.
 pub(crate) const DEFAULT_LIMIT: u32 = 20;
@@ -42,6 +42,10 @@ fn text(field: &str, v: Option<String>) -> ApiResult<Option<String>> {
         Some(s) if s.chars().count() > MAX_FILTER_CHARS => Err(ApiError::invalid_query(
             field,
             format!("must be at most {MAX_FILTER_CHARS} characters"),
+        )),
+        Some(s) if s.contains('\0') => Err(ApiError::invalid_query(
+            field,
+            "must not contain NUL (U+0000)",
         )),
         Some(s) if s.is_empty() => Ok(None),
         other => Ok(other),
@@ -82,7 +86,8 @@ pub(crate) fn parse(raw: Option<&str>) -> ApiResult<ListQuery> {
         .cursor
         .filter(|s| !s.is_empty())
         .map(|s| {
-            cursor::decode(&s).ok_or_else(|| ApiError::invalid_query("cursor", "invalid cursor"))
+            cursor::decode_task(&s)
+                .ok_or_else(|| ApiError::invalid_query("cursor", "invalid cursor"))
         })
         .transpose()?;
     let status = q
@@ -133,6 +138,8 @@ mod tests {
             ("status=done", "status"),
             ("created_before=yesterday", "created_before"),
             ("all=yes", "all"),
+            ("q=a%00b", "q"),
+            ("tag=%00", "tag"),
             ("bogus=1", "bogus"),
         ] {
             assert!(field_of(raw).contains(&format!("\"{field}\"")), "{raw}");
