@@ -1,0 +1,388 @@
+//! Test helpers: a fresh real store (SQLite always, PostgreSQL when
+//! `VOIDRUNNER_TEST_DATABASE_URL` is set), the real native executor over the real sandbox, a
+//! fault executor for failures that cannot be caused for real, and condition waits.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tempfile::TempDir;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use voidrunner_domain::{
+    Execution, ExecutionId, ExecutionStatus, ResourceLimits, Role, UserId, Verdict,
+};
+use voidrunner_exec::{
+    ExecOutcome, ExecRequest, Executor, LanguageRegistry, NativeConfig, NativeExecutor,
+    OutputEvent, OutputStream, Phase, PhaseReport,
+};
+use voidrunner_sandbox::{HelperCommand, Sandbox, SandboxConfig};
+use voidrunner_store::{ExecutionStore, NewExecution, NewUser, Scope, Store};
+use voidrunner_worker::{RetrySettings, WorkerConfig, WorkerPool};
+
+/// The queue half of a store.
+pub type Queue = dyn ExecutionStore + Send + Sync;
+
+/// How long any condition may take before a test fails.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A fresh store of one backend.
+pub struct TestStore {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<Queue>,
+    pub backend: &'static str,
+    _dir: Option<TempDir>,
+}
+
+/// A fresh, migrated SQLite store.
+pub async fn sqlite() -> TestStore {
+    let (store, dir) = voidrunner_store_sqlite::testing::fresh_store().await;
+    let store = Arc::new(store);
+    TestStore {
+        store: store.clone(),
+        queue: store,
+        backend: "sqlite",
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh PostgreSQL schema, or `None` (with a skip line) when no database is configured.
+pub async fn postgres() -> Option<TestStore> {
+    let Ok(url) = std::env::var("VOIDRUNNER_TEST_DATABASE_URL") else {
+        println!("SKIPPED: postgres variant (set VOIDRUNNER_TEST_DATABASE_URL to run it)");
+        return None;
+    };
+    postgres_at(&url).await
+}
+
+#[cfg(any())] // TEMP: until PostgresStore implements ExecutionStore
+async fn postgres_at(url: &str) -> Option<TestStore> {
+    let store = Arc::new(voidrunner_store_postgres::testing::fresh_store(url).await);
+    Some(TestStore {
+        store: store.clone(),
+        queue: store,
+        backend: "postgres",
+        _dir: None,
+    })
+}
+
+#[cfg(all())] // TEMP
+async fn postgres_at(_url: &str) -> Option<TestStore> {
+    println!("SKIPPED: postgres variant (the PostgreSQL queue is not implemented yet)");
+    None
+}
+
+/// Runs the body `$name(TestStore)` once per backend.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::helpers::sqlite().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(store) = crate::helpers::postgres().await {
+                    super::$name(store).await;
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use both_backends;
+
+impl TestStore {
+    /// A new user (executions need an owner).
+    pub async fn user(&self) -> UserId {
+        let id = UserId::new();
+        self.store
+            .create_user(NewUser {
+                id,
+                email: format!("{id}@example.test"),
+                password_hash: "not-a-hash".into(),
+                role: Role::User,
+                admin_if_first: false,
+                created_at: voidrunner_store::now(),
+            })
+            .await
+            .expect("create user");
+        id
+    }
+
+    /// Enqueues a one-shot execution.
+    pub async fn enqueue(&self, job: Job<'_>) -> Execution {
+        self.queue
+            .enqueue_execution(NewExecution {
+                id: ExecutionId::new(),
+                task_id: None,
+                owner_id: job.owner,
+                priority: job.priority,
+                language: job.language.to_owned(),
+                code: job.code.to_owned(),
+                stdin: job.stdin.map(str::to_owned),
+                env: BTreeMap::new(),
+                limits: limits(),
+                max_attempts: job.max_attempts,
+                created_at: voidrunner_store::now(),
+            })
+            .await
+            .expect("enqueue")
+    }
+
+    /// The row now.
+    pub async fn get(&self, id: ExecutionId) -> Execution {
+        self.queue
+            .get_execution(Scope::All, id)
+            .await
+            .expect("get execution")
+    }
+
+    /// Polls the row until `pred` holds; fails the test after [`WAIT`].
+    pub async fn wait_for(
+        &self,
+        id: ExecutionId,
+        what: &str,
+        pred: impl Fn(&Execution) -> bool,
+    ) -> Execution {
+        eventually(what, || async {
+            let e = self.get(id).await;
+            pred(&e).then_some(e)
+        })
+        .await
+    }
+
+    /// Polls the row until it is terminal.
+    pub async fn wait_finished(&self, id: ExecutionId) -> Execution {
+        self.wait_for(id, "execution finished", |e| e.status.is_terminal())
+            .await
+    }
+
+    /// Starts a pool over this store.
+    pub fn pool(
+        &self,
+        executor: Arc<dyn Executor>,
+        node: &str,
+        config: WorkerConfig,
+    ) -> WorkerPool {
+        WorkerPool::start_queue(self.queue.clone(), executor, node.to_owned(), config)
+    }
+}
+
+/// What to enqueue.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    pub owner: UserId,
+    pub language: &'a str,
+    pub code: &'a str,
+    pub stdin: Option<&'a str>,
+    pub priority: u8,
+    pub max_attempts: u32,
+}
+
+impl<'a> Job<'a> {
+    /// A bash program of `owner`, priority 5, 3 attempts.
+    pub fn bash(owner: UserId, code: &'a str) -> Self {
+        Self {
+            owner,
+            language: "bash",
+            code,
+            stdin: None,
+            priority: 5,
+            max_attempts: 3,
+        }
+    }
+}
+
+/// Limits of every test execution.
+pub fn limits() -> ResourceLimits {
+    ResourceLimits {
+        timeout_secs: 20,
+        memory_mb: 256,
+        cpu_cores: 1.0,
+        max_processes: 64,
+        max_output_bytes: 1 << 20,
+    }
+}
+
+/// A config for tests: fast polls and reaper, short backoff, no jitter.
+pub fn config(concurrency: usize) -> WorkerConfig {
+    WorkerConfig {
+        concurrency,
+        per_user_concurrency: None,
+        lease_secs: 30,
+        heartbeat_interval_ms: 10_000,
+        poll_interval_ms: 50,
+        reaper_interval_ms: 50,
+        retry: RetrySettings {
+            base_ms: 50,
+            max_ms: 1_000,
+            jitter: 0.0,
+        },
+        drain_grace_secs: 30,
+    }
+}
+
+/// Polls `probe` every 10 ms until it yields a value; fails the test after [`WAIT`].
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The real native executor over a fresh real sandbox, with this crate's helper binary.
+pub fn native() -> Arc<dyn Executor> {
+    static REGISTRY: LazyLock<Arc<LanguageRegistry>> = LazyLock::new(|| {
+        let registry = LanguageRegistry::builtin();
+        registry.detect_all();
+        Arc::new(registry)
+    });
+    let helper = HelperCommand {
+        program: PathBuf::from(env!("CARGO_BIN_EXE_voidrunner-worker-helper")),
+        args: Vec::new(),
+    };
+    let sandbox = Sandbox::new(SandboxConfig::new(helper)).expect("sandbox starts on this host");
+    Arc::new(NativeExecutor::new(
+        Arc::new(sandbox),
+        Arc::clone(&REGISTRY),
+        NativeConfig::default(),
+    ))
+}
+
+/// Wraps an executor and records which code it was asked to run, to count runs.
+#[derive(Debug)]
+pub struct Counting {
+    pub inner: Arc<dyn Executor>,
+    pub runs: Mutex<Vec<String>>,
+}
+
+impl Counting {
+    pub fn new(inner: Arc<dyn Executor>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            runs: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn runs(&self) -> Vec<String> {
+        self.runs.lock().expect("runs").clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for Counting {
+    async fn execute(
+        &self,
+        req: ExecRequest,
+        output: mpsc::Sender<OutputEvent>,
+        cancel: CancellationToken,
+    ) -> ExecOutcome {
+        self.runs.lock().expect("runs").push(req.code.clone());
+        self.inner.execute(req, output, cancel).await
+    }
+}
+
+/// What the fault executor does with each run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Fails at once with a sandbox error (an infrastructure failure).
+    SandboxError,
+    /// Waits until [`FaultExecutor::open`] or a cancel; then prints the code and exits 0.
+    BlockUntilOpened,
+}
+
+/// Causes faults that cannot be caused for real on demand, and records when it was called.
+#[derive(Debug)]
+pub struct FaultExecutor {
+    fault: Fault,
+    gate: Semaphore,
+    pub calls: Mutex<Vec<Instant>>,
+}
+
+impl FaultExecutor {
+    pub fn new(fault: Fault) -> Arc<Self> {
+        Arc::new(Self {
+            fault,
+            gate: Semaphore::new(0),
+            calls: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Lets one blocked run finish.
+    pub fn open(&self) {
+        self.gate.add_permits(1);
+    }
+
+    pub fn calls(&self) -> Vec<Instant> {
+        self.calls.lock().expect("calls").clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for FaultExecutor {
+    async fn execute(
+        &self,
+        req: ExecRequest,
+        output: mpsc::Sender<OutputEvent>,
+        cancel: CancellationToken,
+    ) -> ExecOutcome {
+        self.calls.lock().expect("calls").push(Instant::now());
+        match self.fault {
+            Fault::SandboxError => ExecOutcome::sandbox_error("injected sandbox failure"),
+            Fault::BlockUntilOpened => {
+                tokio::select! {
+                    () = cancel.cancelled() => ExecOutcome::cancelled(),
+                    permit = self.gate.acquire() => {
+                        permit.expect("gate open").forget();
+                        let _ = output
+                            .send(OutputEvent {
+                                stream: OutputStream::Stdout,
+                                data: Bytes::from(req.code.into_bytes()),
+                                elapsed: Duration::ZERO,
+                                phase: Phase::Run,
+                            })
+                            .await;
+                        exited_zero()
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn exited_zero() -> ExecOutcome {
+    let verdict = Verdict::Exited { code: 0 };
+    ExecOutcome {
+        verdict: verdict.clone(),
+        exit_code: Some(0),
+        wall_time: Duration::from_millis(1),
+        cpu_time: Duration::ZERO,
+        peak_memory_bytes: None,
+        output_truncated: false,
+        phases: vec![PhaseReport {
+            phase: Phase::Run,
+            verdict,
+            wall_time: Duration::from_millis(1),
+            cpu_time: Duration::ZERO,
+            peak_memory_bytes: None,
+            output_truncated: false,
+        }],
+    }
+}
+
+/// Is `status` running?
+pub fn running(e: &Execution) -> bool {
+    e.status == ExecutionStatus::Running
+}
