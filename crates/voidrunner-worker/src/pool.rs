@@ -119,7 +119,6 @@ impl WorkerPool {
     ///
     /// # Panics
     /// Outside a tokio runtime.
-    #[cfg(any())] // TEMP until Store: ExecutionStore lands
     pub fn start(
         store: Arc<dyn Store>,
         executor: Arc<dyn Executor>,
@@ -129,10 +128,8 @@ impl WorkerPool {
         Self::start_queue(store, executor, node_id, config)
     }
 
-    /// [`WorkerPool::start`] over the queue half of a store only, for callers that hold the
-    /// queue as its own trait object.
-    pub fn start_queue(
-        store: Arc<dyn ExecutionStore + Send + Sync>,
+    fn start_queue(
+        store: Arc<Queue>,
         executor: Arc<dyn Executor>,
         node_id: String,
         config: WorkerConfig,

@@ -58,7 +58,6 @@ pub async fn postgres() -> Option<TestStore> {
     postgres_at(&url).await
 }
 
-#[cfg(any())] // TEMP: until PostgresStore implements ExecutionStore
 async fn postgres_at(url: &str) -> Option<TestStore> {
     let store = Arc::new(voidrunner_store_postgres::testing::fresh_store(url).await);
     Some(TestStore {
@@ -67,12 +66,6 @@ async fn postgres_at(url: &str) -> Option<TestStore> {
         backend: "postgres",
         _dir: None,
     })
-}
-
-#[cfg(all())] // TEMP
-async fn postgres_at(_url: &str) -> Option<TestStore> {
-    println!("SKIPPED: postgres variant (the PostgreSQL queue is not implemented yet)");
-    None
 }
 
 /// Runs the body `$name(TestStore)` once per backend.
@@ -168,7 +161,7 @@ impl TestStore {
         node: &str,
         config: WorkerConfig,
     ) -> WorkerPool {
-        WorkerPool::start_queue(self.queue.clone(), executor, node.to_owned(), config)
+        WorkerPool::start(self.store.clone(), executor, node.to_owned(), config)
     }
 }
 
