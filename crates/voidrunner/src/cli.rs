@@ -29,8 +29,10 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP API (and, later, the embedded worker pool).
+    /// Run the HTTP API with an embedded worker pool (`--workers 0` for an API-only node).
     Serve(StoreArgs),
+    /// Run a standalone worker node (no HTTP API), normally against PostgreSQL.
+    Worker(StoreArgs),
     /// Apply database migrations and exit.
     Migrate(StoreArgs),
     /// Configuration helpers.
@@ -62,6 +64,10 @@ pub struct StoreArgs {
     /// Data directory (overrides `server.data_dir`).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Concurrent executions of this node's worker pool; 0 = no pool (overrides
+    /// `worker.concurrency`; default: number of cores).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
 }
 
 impl Cli {
@@ -79,9 +85,10 @@ impl Cli {
             flags.push(("log.level", Value::String(l.clone())));
         }
         let store_args = match &self.command {
-            Command::Serve(a) | Command::Migrate(a) | Command::Config(ConfigCommand::Show(a)) => {
-                Some(a)
-            }
+            Command::Serve(a)
+            | Command::Worker(a)
+            | Command::Migrate(a)
+            | Command::Config(ConfigCommand::Show(a)) => Some(a),
             _ => None,
         };
         if let Some(a) = store_args {
@@ -93,6 +100,10 @@ impl Cli {
             }
             if let Some(d) = &a.data_dir {
                 flags.push(("server.data_dir", Value::String(d.display().to_string())));
+            }
+            if let Some(n) = a.workers {
+                let n = i64::try_from(n).unwrap_or(i64::MAX);
+                flags.push(("worker.concurrency", Value::Integer(n)));
             }
         }
         flags

@@ -46,6 +46,10 @@ pub struct Config {
     pub api: voidrunner_api::ApiSettings,
     /// Language registry.
     pub languages: LanguagesConfig,
+    /// Sandbox identity and scratch space.
+    pub sandbox: crate::engine::SandboxSection,
+    /// Worker pool (embedded in `serve`, or a standalone `worker` node).
+    pub worker: voidrunner_worker::WorkerConfig,
 }
 
 /// `[languages]`

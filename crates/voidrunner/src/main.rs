@@ -4,9 +4,12 @@
 mod cli;
 mod config;
 mod doctor;
+mod engine;
 mod secret;
 mod serve;
 mod telemetry;
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
@@ -62,12 +65,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(_) => runtime()?.block_on(serve::migrate(&cfg)),
         Command::Serve(_) => {
             serve::ensure_data_dir(&cfg.server.data_dir)?;
-            let languages = registry.available().into_iter().map(|l| l.name).collect();
             runtime()?.block_on(async {
                 let shutdown = serve::shutdown_signal()?;
-                serve::serve(cfg, languages, shutdown).await
+                serve::serve(cfg, Arc::new(registry), shutdown).await
             })
         }
+        Command::Worker(_) => runtime()?.block_on(async {
+            let shutdown = serve::shutdown_signal()?;
+            serve::worker(cfg, Arc::new(registry), shutdown).await
+        }),
     }
 }
 

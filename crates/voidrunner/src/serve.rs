@@ -9,11 +9,14 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::watch;
 use voidrunner_api::{ApiContext, JwtSecret};
+use voidrunner_exec::LanguageRegistry;
 use voidrunner_store::Store;
 use voidrunner_store_postgres::{PostgresOptions, PostgresStore};
 use voidrunner_store_sqlite::{SqliteOptions, SqliteStore};
+use voidrunner_worker::WorkerPool;
 
 use crate::config::{Config, StoreTarget};
+use crate::engine::{build_executor, start_pool};
 use crate::secret::resolve_jwt_secret;
 
 /// Whether opening the store also applies migrations.
@@ -67,6 +70,14 @@ pub async fn open_store(cfg: &Config, migrations: Migrations) -> anyhow::Result<
     Ok(store)
 }
 
+fn migrations_for(cfg: &Config) -> Migrations {
+    if cfg.store.auto_migrate {
+        Migrations::Apply
+    } else {
+        Migrations::Skip
+    }
+}
+
 /// `voidrunner migrate`.
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     let store = open_store(cfg, Migrations::Apply).await?;
@@ -78,19 +89,23 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `voidrunner serve`: runs until `shutdown` resolves (normally SIGINT/SIGTERM), then gives
-/// in-flight requests `server.shutdown_grace_secs` to finish.
+/// `voidrunner serve`: runs the API (and the embedded worker pool unless
+/// `worker.concurrency = 0`) until `shutdown` resolves (normally SIGINT/SIGTERM), then gives
+/// in-flight requests `server.shutdown_grace_secs` to finish and drains the pool.
 pub async fn serve(
     cfg: Config,
-    allowed_languages: Vec<String>,
+    registry: Arc<LanguageRegistry>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let migrations = if cfg.store.auto_migrate {
-        Migrations::Apply
+    let store = open_store(&cfg, migrations_for(&cfg)).await?;
+    let allowed_languages = registry.available().into_iter().map(|l| l.name).collect();
+    let pool = if cfg.worker.concurrency > 0 {
+        let executor = build_executor(&cfg.sandbox, registry)?;
+        Some(start_pool(store.clone(), executor, cfg.worker.clone())?)
     } else {
-        Migrations::Skip
+        tracing::info!("no embedded worker pool (worker.concurrency = 0): API-only node");
+        None
     };
-    let store = open_store(&cfg, migrations).await?;
     let secret = resolve_jwt_secret(
         cfg.auth.jwt_secret.as_ref().map(|s| s.expose()),
         &cfg.server.data_dir,
@@ -121,8 +136,41 @@ pub async fn serve(
         res = server => res.context("HTTP server failed")?,
         () = deadline => tracing::warn!(grace_secs = grace.as_secs(), "grace period over: closing remaining connections"),
     }
+    if let Some(pool) = pool {
+        drain(pool).await;
+    }
     tracing::info!("voidrunner stopped");
     Ok(())
+}
+
+/// `voidrunner worker`: a worker node with no HTTP API. Runs until `shutdown`, then drains.
+pub async fn worker(
+    cfg: Config,
+    registry: Arc<LanguageRegistry>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    if cfg.worker.concurrency == 0 {
+        anyhow::bail!("worker.concurrency: a worker node needs at least one slot");
+    }
+    let store = open_store(&cfg, migrations_for(&cfg)).await?;
+    if store.backend_name() == "sqlite" {
+        tracing::warn!(
+            "standalone worker on SQLite: wake-ups from other processes are not delivered, \
+             claims rely on polling (worker.poll_interval_ms); use PostgreSQL for multi-process setups"
+        );
+    }
+    let executor = build_executor(&cfg.sandbox, registry)?;
+    let pool = start_pool(store, executor, cfg.worker.clone())?;
+    shutdown.await;
+    tracing::info!("shutdown requested: draining the worker pool");
+    drain(pool).await;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+async fn drain(pool: WorkerPool) {
+    let report = pool.shutdown().await;
+    tracing::info!(worker.drain = ?report, "worker pool drained: {report:?}");
 }
 
 /// The registry's available languages are what tasks may use. An operator who lists

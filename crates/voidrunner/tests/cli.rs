@@ -1,58 +1,23 @@
 //! End-to-end tests of the `voidrunner` binary itself: zero-configuration start, migrations,
 //! configuration layering and graceful shutdown, on a real port with a real database.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_voidrunner");
+#[expect(dead_code, reason = "the crash tests use the rest of the helpers")]
+mod common;
 
-/// A running `voidrunner serve`, killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-}
+use common::BIN;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `serve` on an OS-chosen port in `dir` with extra args/env and waits for the
-/// "listening" log line, which carries the bound address.
-fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .arg("serve")
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .env_remove("VOIDRUNNER_DATABASE_URL")
-        .env("VOIDRUNNER_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn voidrunner serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .expect("read log");
-        let value: serde_json::Value = serde_json::from_str(&line).expect("json log line");
-        if let Some(addr) = value.get("http.addr").and_then(|a| a.as_str()) {
-            break format!("http://{addr}");
-        }
-    };
-    // Keep draining logs so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, url }
+/// Starts `serve` on an OS-chosen port in `dir`; returns the node (killed on drop).
+fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> common::Node {
+    let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--workers", "0"];
+    all.extend_from_slice(args);
+    let mut env: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    env.push(("VOIDRUNNER_LOG_FORMAT", "json".to_owned()));
+    common::spawn(dir, &all, &env)
 }
 
 fn get_json(url: &str) -> (u16, serde_json::Value) {
@@ -193,6 +158,7 @@ fn postgres_store_when_available() {
         eprintln!("skipped: VOIDRUNNER_TEST_DATABASE_URL is not set");
         return;
     };
+    let base = common::fresh_database(&base);
     let dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(BIN)
         .current_dir(dir.path())

@@ -1,0 +1,100 @@
+//! Builds the execution engine (sandbox + native executor) and the worker pool from the
+//! configuration. Used by `serve` (embedded pool) and `worker` (standalone node).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde::Deserialize;
+use voidrunner_exec::native::{NativeConfig, NativeExecutor};
+use voidrunner_exec::{Executor, LanguageRegistry};
+use voidrunner_sandbox::{HelperCommand, Mode, Sandbox, SandboxConfig};
+use voidrunner_store::Store;
+use voidrunner_worker::{WorkerConfig, WorkerPool};
+
+/// `[sandbox]`: who sandboxed programs run as and where their scratch space lives. The
+/// isolation itself (namespaces, seccomp, read-only root, limits) has no switches.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxSection {
+    /// Unprivileged host uid of sandboxed programs (never 0).
+    pub uid: u32,
+    /// Unprivileged host gid of sandboxed programs (never 0).
+    pub gid: u32,
+    /// Name of VoidRunner's subtree in each cgroup hierarchy.
+    pub cgroup_parent: String,
+    /// Private directory (0700) for per-run workspaces.
+    pub workspace_root: PathBuf,
+    /// Size of the `/work` tmpfs of one execution (source, compiled binary, files written).
+    pub workspace_mb: u64,
+    /// Size of each run's `/tmp` tmpfs.
+    pub tmp_mb: u64,
+    /// Largest file a program may write.
+    pub max_file_size_mb: u64,
+    /// Open file descriptors per process.
+    pub max_open_files: u64,
+}
+
+impl Default for SandboxSection {
+    fn default() -> Self {
+        let native = NativeConfig::default();
+        Self {
+            uid: 65534,
+            gid: 65534,
+            cgroup_parent: "voidrunner".to_owned(),
+            workspace_root: PathBuf::from("/run/voidrunner"),
+            workspace_mb: native.workspace_bytes >> 20,
+            tmp_mb: native.tmp_bytes >> 20,
+            max_file_size_mb: native.max_file_size_bytes >> 20,
+            max_open_files: native.max_open_files,
+        }
+    }
+}
+
+/// Creates the sandbox (helper = this binary's hidden subcommand) and the native executor.
+/// Refuses to start in degraded mode unless the operator said so, because limits would then be
+/// rlimits only.
+pub fn build_executor(
+    section: &SandboxSection,
+    registry: Arc<LanguageRegistry>,
+) -> anyhow::Result<Arc<dyn Executor>> {
+    let helper = HelperCommand::current_exe().context("locating the voidrunner executable")?;
+    let mut cfg = SandboxConfig::new(helper);
+    cfg.uid = section.uid;
+    cfg.gid = section.gid;
+    cfg.cgroup_parent.clone_from(&section.cgroup_parent);
+    cfg.workspace_root.clone_from(&section.workspace_root);
+    let sandbox = Sandbox::new(cfg).context("starting the sandbox (see `voidrunner doctor`)")?;
+    match sandbox.mode() {
+        Mode::Full { cgroup } => {
+            tracing::info!(sandbox.cgroup = ?cgroup, "sandbox ready: full isolation")
+        }
+        Mode::Degraded { reason } => {
+            tracing::warn!(sandbox.reason = %reason, "sandbox DEGRADED: limits are rlimits only: {reason}");
+        }
+    }
+    let native = NativeConfig {
+        workspace_bytes: section.workspace_mb << 20,
+        tmp_bytes: section.tmp_mb << 20,
+        max_file_size_bytes: section.max_file_size_mb << 20,
+        max_open_files: section.max_open_files,
+        ..NativeConfig::default()
+    };
+    Ok(Arc::new(NativeExecutor::new(
+        Arc::new(sandbox),
+        registry,
+        native,
+    )))
+}
+
+/// Starts a worker pool on the current runtime.
+pub fn start_pool(
+    store: Arc<dyn Store>,
+    executor: Arc<dyn Executor>,
+    config: WorkerConfig,
+) -> anyhow::Result<WorkerPool> {
+    config.validate()?;
+    let node_id = voidrunner_worker::default_node_id();
+    tracing::info!(worker.node_id = %node_id, worker.concurrency = config.concurrency, "worker pool {node_id} starting with {} slots", config.concurrency);
+    Ok(WorkerPool::start(store, executor, node_id, config))
+}
