@@ -5,9 +5,9 @@ use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder};
 use voidrunner_domain::{Execution, ExecutionId, ExecutionStatus, TaskId, Timestamp};
 use voidrunner_store::{
-    ClaimRequest, CompleteOutcome, ExecutionCursor, ExecutionPage, ExecutionResult,
-    ExecutionStore, Lease, LeaseStatus, NewExecution, QueueSignals, QueueStats, ReleaseOutcome,
-    ReleaseReason, Scope, StoreError, StoreResult,
+    ClaimRequest, CompleteOutcome, ExecutionCursor, ExecutionPage, ExecutionResult, ExecutionStore,
+    Lease, LeaseStatus, NewExecution, QueueSignals, QueueStats, ReleaseOutcome, ReleaseReason,
+    Scope, StoreError, StoreResult,
 };
 
 use crate::PostgresStore;
@@ -139,7 +139,7 @@ impl ExecutionStore for PostgresStore {
         check.push_bind(task_id.as_uuid());
         push_scope(&mut check, scope);
         check
-            .build_query_scalar::<i64>()
+            .build_query_scalar::<i32>()
             .fetch_one(&self.pool)
             .await
             .map_err(map_sqlx)?;
@@ -227,7 +227,11 @@ impl ExecutionStore for PostgresStore {
                 .map_err(map_sqlx)?;
                 false
             }
-            _ => return Err(StoreError::Conflict("execution already finished".to_owned())),
+            _ => {
+                return Err(StoreError::Conflict(
+                    "execution already finished".to_owned(),
+                ));
+            }
         };
         let row = sqlx::query_as::<_, ExecutionRow>(&format!(
             "SELECT {COLUMNS} FROM executions WHERE id = $1"
@@ -237,7 +241,11 @@ impl ExecutionStore for PostgresStore {
         .await
         .map_err(map_sqlx)?
         .into_execution()?;
-        let kind = if finished { Kind::Finished } else { Kind::Cancel };
+        let kind = if finished {
+            Kind::Finished
+        } else {
+            Kind::Cancel
+        };
         notify(&mut tx, &self.hub, kind, Some(id)).await?;
         tx.commit().await.map_err(map_sqlx)?;
         if finished {

@@ -119,7 +119,11 @@ pub(crate) async fn touch_task(
 }
 
 /// Marks a queued or running row `cancelled` (verdict `cancelled`, lease cleared).
-pub(crate) async fn cancel_row(conn: &mut PgConnection, id: Uuid, now: Timestamp) -> StoreResult<()> {
+pub(crate) async fn cancel_row(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: Timestamp,
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE executions SET status = 'cancelled', lease_owner = NULL, lease_until = NULL, \
          finished_at = $1, cancel_requested_at = COALESCE(cancel_requested_at, $1), \

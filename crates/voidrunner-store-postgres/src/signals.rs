@@ -173,12 +173,7 @@ async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
 }
 
 /// Forwards notifications into `signals` until aborted; reconnects with backoff.
-async fn forward(
-    first: PgListener,
-    pool: PgPool,
-    filter: Filter,
-    signals: Arc<QueueSignals>,
-) {
+async fn forward(first: PgListener, pool: PgPool, filter: Filter, signals: Arc<QueueSignals>) {
     let mut listener = Some(first);
     let mut backoff = MIN_BACKOFF;
     let mut outage = false;

@@ -5,9 +5,9 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite};
 use voidrunner_domain::{Execution, ExecutionId, ExecutionStatus, TaskId, Timestamp};
 use voidrunner_store::{
-    ClaimRequest, CompleteOutcome, ExecutionCursor, ExecutionPage, ExecutionResult,
-    ExecutionStore, Lease, LeaseStatus, NewExecution, QueueSignals, QueueStats, ReleaseOutcome,
-    ReleaseReason, Scope, StoreError, StoreResult,
+    ClaimRequest, CompleteOutcome, ExecutionCursor, ExecutionPage, ExecutionResult, ExecutionStore,
+    Lease, LeaseStatus, NewExecution, QueueSignals, QueueStats, ReleaseOutcome, ReleaseReason,
+    Scope, StoreError, StoreResult,
 };
 
 use crate::SqliteStore;
@@ -224,7 +224,11 @@ impl ExecutionStore for SqliteStore {
                 .map_err(map_sqlx)?;
                 false
             }
-            _ => return Err(StoreError::Conflict("execution already finished".to_owned())),
+            _ => {
+                return Err(StoreError::Conflict(
+                    "execution already finished".to_owned(),
+                ));
+            }
         };
         let row = sqlx::query_as::<_, ExecutionRow>(&format!(
             "SELECT {COLUMNS} FROM executions WHERE id = ?"

@@ -304,7 +304,10 @@ impl SqliteStore {
             .bind(r.output_truncated)
             .bind(i64::try_from(r.wall_time_ms).unwrap_or(i64::MAX))
             .bind(i64::try_from(r.cpu_time_ms).unwrap_or(i64::MAX))
-            .bind(r.peak_memory_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)))
+            .bind(
+                r.peak_memory_bytes
+                    .map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+            )
             .bind(micros(r.finished_at))
             .bind(text(lease.execution_id.as_uuid()))
             .bind(&lease.worker_id)

@@ -14,26 +14,36 @@
 //! [`Store`](crate::Store) and be `Clone` (concurrency cases share it across tasks).
 
 mod auth;
+mod executions;
 mod filters;
+mod leases;
 mod load;
 mod paging;
+mod queue;
 mod tasks;
 mod users;
 
 pub use auth::*;
+pub use executions::*;
 pub use filters::*;
+pub use leases::*;
 pub use load::*;
 pub use paging::*;
+pub use queue::*;
 pub use tasks::*;
 pub use users::*;
 
 use std::collections::BTreeMap;
 
 use voidrunner_domain::{
-    ExecutionStatus, NewTask, ResourceLimits, Role, TaskId, Timestamp, User, UserId,
+    Execution, ExecutionId, ExecutionStatus, NewTask, ResourceLimits, Role, TaskId, Timestamp,
+    User, UserId, Verdict,
 };
 
-use crate::{NewUser, Store, StoreResult};
+use crate::{
+    ClaimRequest, CompleteOutcome, ExecutionResult, Lease, NewExecution, NewUser, Store,
+    StoreResult,
+};
 
 /// Test-only operations a backend exposes so the suite can reach states that later issues'
 /// use-case methods will produce (e.g. a task's last execution status).
@@ -79,6 +89,27 @@ macro_rules! conformance_tests {
             paging_cursor_survives_deleted_anchor,
             task_with_unknown_owner_conflicts,
             concurrent_mixed_writes_all_succeed,
+            enqueue_snapshot_round_trip_and_task_status,
+            enqueue_one_shot_without_task,
+            enqueue_for_foreign_or_deleted_task_is_not_found,
+            executions_scoped_to_owner,
+            task_executions_paging_has_no_gaps_or_dupes,
+            cancel_queued_running_and_finished,
+            queue_stats_count_states,
+            enqueue_signals_work_on_same_store,
+            claim_order_priority_then_fifo,
+            claim_respects_run_after,
+            claim_skips_owner_at_quota,
+            concurrent_claimers_never_share_a_row,
+            concurrent_claimers_respect_quota,
+            heartbeat_extends_and_reports_cancel,
+            stale_worker_cannot_complete,
+            complete_exactly_once,
+            release_failure_requeues_with_backoff,
+            max_attempts_dead_letters_and_requeue_resets,
+            shutdown_release_keeps_attempt_budget,
+            reaper_requeues_only_expired_leases,
+            released_after_cancel_request_is_cancelled,
         );
     };
 }
@@ -153,4 +184,119 @@ pub fn new_task(owner: UserId, name: &str, created_at: Timestamp) -> NewTask {
 /// `base` shifted by `micros` microseconds.
 pub fn at(base: Timestamp, micros: i64) -> Timestamp {
     base + chrono::Duration::microseconds(micros)
+}
+
+/// A new execution of `task` (or a one-shot run when `None`) owned by `owner`.
+pub fn new_execution(
+    owner: UserId,
+    task: Option<TaskId>,
+    priority: u8,
+    created_at: Timestamp,
+) -> NewExecution {
+    NewExecution {
+        id: ExecutionId::new(),
+        task_id: task,
+        owner_id: owner,
+        priority,
+        language: "bash".to_owned(),
+        code: "echo hi".to_owned(),
+        stdin: None,
+        env: BTreeMap::new(),
+        limits: limits(),
+        max_attempts: 3,
+        created_at,
+    }
+}
+
+/// A claim request of `worker` at `now` with a 30 s lease and no quota.
+pub fn claim_at(worker: &str, now: Timestamp) -> ClaimRequest {
+    ClaimRequest {
+        worker_id: worker.to_owned(),
+        now,
+        lease: std::time::Duration::from_secs(30),
+        per_user_running_limit: None,
+    }
+}
+
+/// Claims with [`claim_at`] (panics on a store error: test helper).
+pub async fn claim<S: Store>(store: &S, worker: &str, now: Timestamp) -> Option<Execution> {
+    store
+        .claim_next(&claim_at(worker, now))
+        .await
+        .expect("claim")
+}
+
+/// The lease of a claimed execution.
+pub fn lease_of(e: &Execution) -> Lease {
+    Lease::of(e).expect("claimed execution has a lease owner")
+}
+
+/// A result with this verdict and recognisable output, finished at `at`.
+pub fn result(verdict: Verdict, at: Timestamp) -> ExecutionResult {
+    let exit_code = match &verdict {
+        Verdict::Exited { code } => Some(*code),
+        _ => None,
+    };
+    ExecutionResult {
+        verdict,
+        exit_code,
+        signal: None,
+        stdout: "out ✓\n".to_owned(),
+        stderr: "err\n".to_owned(),
+        compile_output: Some("cc: ok".to_owned()),
+        output_truncated: false,
+        wall_time_ms: 12,
+        cpu_time_ms: 7,
+        peak_memory_bytes: Some(1 << 20),
+        finished_at: at,
+    }
+}
+
+/// Completes with `verdict`, expecting success; returns the final row.
+pub async fn complete<S: Store>(store: &S, e: &Execution, verdict: Verdict) -> Execution {
+    match store
+        .complete_execution(&lease_of(e), result(verdict, crate::now()))
+        .await
+        .expect("complete")
+    {
+        CompleteOutcome::Completed(done) => *done,
+        CompleteOutcome::LeaseLost => panic!("lease lost for {}", e.id),
+    }
+}
+
+/// Runs one execution of `task` through the real queue until it has `status`, so the task's
+/// `last_execution_status` becomes `status`. Needs an otherwise empty queue.
+pub async fn run_to_status<S: Store>(
+    store: &S,
+    task: &voidrunner_domain::Task,
+    status: ExecutionStatus,
+) {
+    let e = store
+        .enqueue_execution(new_execution(task.owner_id, Some(task.id), 5, crate::now()))
+        .await
+        .expect("enqueue");
+    let verdict = match status {
+        ExecutionStatus::Queued => return,
+        ExecutionStatus::Cancelled => {
+            store
+                .request_cancel(crate::Scope::All, e.id, crate::now())
+                .await
+                .expect("cancel");
+            return;
+        }
+        ExecutionStatus::Running => None,
+        ExecutionStatus::Completed => Some(Verdict::Exited { code: 0 }),
+        ExecutionStatus::Failed => Some(Verdict::Exited { code: 1 }),
+        ExecutionStatus::Timeout => Some(Verdict::Timeout),
+    };
+    let running = claim(store, "status-helper", crate::now())
+        .await
+        .expect("claim the execution");
+    assert_eq!(
+        running.id, e.id,
+        "run_to_status needs an otherwise empty queue"
+    );
+    if let Some(v) = verdict {
+        complete(store, &running, v).await;
+    }
 }

@@ -3,7 +3,7 @@
 use voidrunner_domain::ExecutionStatus;
 
 use super::tasks::names;
-use super::{TestHooks, at, create_user, new_task};
+use super::{TestHooks, at, create_user, new_task, run_to_status};
 use crate::{Scope, TaskFilter};
 
 /// Exact language, last execution status and exact tag filters.
@@ -37,10 +37,9 @@ pub async fn filter_by_language_status_and_tag<S: TestHooks>(store: &S) {
         t.language = lang.to_owned();
         t.tags = tags.into_iter().map(str::to_owned).collect();
         let t = store.create_task(t).await.expect("create");
-        store
-            .set_last_execution_status(t.id, status)
-            .await
-            .expect("set status");
+        if let Some(status) = status {
+            run_to_status(store, &t, status).await;
+        }
     }
     let f = |language: Option<&str>, status, tag: Option<&str>| TaskFilter {
         language: language.map(str::to_owned),
