@@ -3,7 +3,7 @@
 //! or nothing written when the lease was lost.
 
 use std::convert::Infallible;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, broadcast, mpsc};
@@ -63,43 +63,55 @@ struct Run<'a> {
     poke: Notify,
 }
 
-/// Runs `execution` (claimed by `worker_id`) to its end and records the outcome.
-pub(crate) async fn run_claimed(
-    shared: &Shared,
-    worker_id: &str,
-    execution: Execution,
-    cancels: broadcast::Receiver<ExecutionId>,
-) {
-    let lease = Lease::of(&execution).unwrap_or_else(|| Lease {
+/// The lease a claim produced (the row names its owner; the claimer's id otherwise).
+pub(crate) fn lease_of(execution: &Execution, worker_id: &str) -> Lease {
+    Lease::of(execution).unwrap_or_else(|| Lease {
         execution_id: execution.id,
         worker_id: worker_id.to_owned(),
         attempt: execution.attempt,
-    });
-    let span = tracing::info_span!(
-        "execution",
-        execution.id = %execution.id,
-        execution.attempt = execution.attempt,
-        worker.id = %worker_id,
-    );
-    let id = execution.id;
-    if let Ok(mut ids) = shared.running_ids.lock() {
-        ids.insert(id);
-    }
-    Counters::bump(&shared.stats.running);
-    let run = Run {
-        shared,
-        lease,
-        token: CancellationToken::new(),
-        stop: Stop::default(),
-        poke: Notify::new(),
-    };
+    })
+}
+
+/// Runs a claimed execution to its end and records the outcome.
+pub(crate) async fn run_claimed(
+    shared: Arc<Shared>,
+    lease: Lease,
+    execution: Execution,
+    cancels: broadcast::Receiver<ExecutionId>,
+) {
+    let span = span(&lease);
+    let run = Run::new(&shared, lease);
     run.run(execution, cancels).instrument(span).await;
-    shared
-        .stats
-        .running
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    if let Ok(mut ids) = shared.running_ids.lock() {
-        ids.remove(&id);
+}
+
+/// Gives back an execution whose run task panicked (a bug): an infrastructure failure,
+/// retried with backoff like a sandbox error.
+pub(crate) async fn release_after_panic(shared: &Shared, lease: Lease, error: String) {
+    let span = span(&lease);
+    let run = Run::new(shared, lease);
+    run.retry_later(format!("worker task failed: {error}"))
+        .instrument(span)
+        .await;
+}
+
+fn span(lease: &Lease) -> tracing::Span {
+    tracing::info_span!(
+        "execution",
+        execution.id = %lease.execution_id,
+        execution.attempt = lease.attempt,
+        worker.id = %lease.worker_id,
+    )
+}
+
+impl<'a> Run<'a> {
+    fn new(shared: &'a Shared, lease: Lease) -> Self {
+        Run {
+            shared,
+            lease,
+            token: CancellationToken::new(),
+            stop: Stop::default(),
+            poke: Notify::new(),
+        }
     }
 }
 
@@ -146,19 +158,22 @@ impl Run<'_> {
         }
         match disposition(&outcome, output, finished_at) {
             Disposition::Complete(result) => self.complete(*result).await,
-            Disposition::Retry { error } => {
-                let delay = voidrunner_store::backoff(
-                    &self.shared.retry,
-                    self.lease.attempt,
-                    rand::random::<f64>(),
-                );
-                let now = voidrunner_store::now();
-                tracing::warn!(error = %error, retry_in_ms = millis(delay), "execution {id}: sandbox error, giving it back for a retry: {error}");
-                let retry_at = after(now, delay);
-                self.release(ReleaseReason::Failure { error, retry_at })
-                    .await;
-            }
+            Disposition::Retry { error } => self.retry_later(error).await,
         }
+    }
+
+    /// Gives the execution back after an infrastructure failure, to be retried after the
+    /// backoff of this attempt.
+    async fn retry_later(&self, error: String) {
+        let delay = voidrunner_store::backoff(
+            &self.shared.retry,
+            self.lease.attempt,
+            rand::random::<f64>(),
+        );
+        tracing::warn!(error = %error, retry_in_ms = millis(delay), "execution {}: infrastructure failure, giving it back for a retry: {error}", self.lease.execution_id);
+        let retry_at = after(voidrunner_store::now(), delay);
+        self.release(ReleaseReason::Failure { error, retry_at })
+            .await;
     }
 
     /// The watchers; never returns (the executor's end stops them).

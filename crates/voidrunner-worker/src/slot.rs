@@ -7,9 +7,11 @@
 //! querying the store on every wake-up.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
+use tokio_util::task::AbortOnDropHandle;
 use voidrunner_domain::{Execution, ExecutionId};
 use voidrunner_store::ClaimRequest;
 
@@ -24,10 +26,40 @@ pub(crate) async fn slot_loop(shared: Arc<Shared>, slot: usize) {
     while let Some((execution, cancels)) =
         next_claim(&shared, &worker_id, &mut work, &mut streak).await
     {
-        crate::run::run_claimed(&shared, &worker_id, execution, cancels).await;
+        run_supervised(&shared, &worker_id, execution, cancels).await;
         shared.slot_freed.notify_one();
     }
     tracing::debug!(worker.id = %worker_id, "worker slot {worker_id} stopped");
+}
+
+/// Runs one execution in its own task, so that a panic (a bug) costs a retry of that
+/// execution, not this slot; keeps the pool's running bookkeeping.
+async fn run_supervised(
+    shared: &Arc<Shared>,
+    worker_id: &str,
+    execution: Execution,
+    cancels: broadcast::Receiver<ExecutionId>,
+) {
+    let lease = crate::run::lease_of(&execution, worker_id);
+    let id = execution.id;
+    if let Ok(mut ids) = shared.running_ids.lock() {
+        ids.insert(id);
+    }
+    shared.stats.running.fetch_add(1, Ordering::Relaxed);
+    let task = AbortOnDropHandle::new(tokio::spawn(crate::run::run_claimed(
+        Arc::clone(shared),
+        lease.clone(),
+        execution,
+        cancels,
+    )));
+    if let Err(e) = task.await {
+        tracing::error!(execution.id = %id, error = %e, "execution {id}: worker task failed: {e}");
+        crate::run::release_after_panic(shared, lease, e.to_string()).await;
+    }
+    shared.stats.running.fetch_sub(1, Ordering::Relaxed);
+    if let Ok(mut ids) = shared.running_ids.lock() {
+        ids.remove(&id);
+    }
 }
 
 /// Claims the next execution, waiting for wake-ups when the queue has nothing claimable.

@@ -14,6 +14,7 @@ both_backends!(
     unknown_language_is_dead_lettered_by_the_real_executor,
     stale_worker_cannot_complete_after_its_lease_expired,
     heartbeat_that_finds_the_lease_lost_cancels_and_writes_nothing,
+    executor_panic_is_retried_and_the_slot_survives,
 );
 
 async fn sandbox_errors_retry_with_backoff_then_dead_letter(t: TestStore) {
@@ -152,4 +153,29 @@ async fn heartbeat_that_finds_the_lease_lost_cancels_and_writes_nothing(t: TestS
     assert_eq!(blocked.calls().len(), 1);
     let report = pool.shutdown().await;
     assert!(report.released.is_empty());
+}
+
+async fn executor_panic_is_retried_and_the_slot_survives(t: TestStore) {
+    let owner = t.user().await;
+    let fault = FaultExecutor::new(Fault::Panic);
+    let pool = t.pool(fault.clone(), "buggy", config(1));
+    for round in 1..=2 {
+        let e = t
+            .enqueue(Job {
+                max_attempts: 2,
+                ..Job::bash(owner, "echo x")
+            })
+            .await;
+        let e = t
+            .wait_for(e.id, "dead-lettered", |e| e.dead_lettered_at.is_some())
+            .await;
+        assert_eq!(e.attempt, 2);
+        assert!(
+            e.last_error.as_deref().is_some_and(|m| m.contains("panic")),
+            "{e:?}"
+        );
+        assert_eq!(fault.calls().len(), 2 * round, "the one slot keeps running");
+    }
+    assert_eq!(pool.stats().running, 0);
+    pool.shutdown().await;
 }

@@ -294,6 +294,8 @@ pub enum Fault {
     SandboxError,
     /// Waits until [`FaultExecutor::open`] or a cancel; then prints the code and exits 0.
     BlockUntilOpened,
+    /// Panics (a bug in an executor).
+    Panic,
 }
 
 /// Causes faults that cannot be caused for real on demand, and records when it was called.
@@ -334,6 +336,7 @@ impl Executor for FaultExecutor {
         self.calls.lock().expect("calls").push(Instant::now());
         match self.fault {
             Fault::SandboxError => ExecOutcome::sandbox_error("injected sandbox failure"),
+            Fault::Panic => panic!("injected executor panic"),
             Fault::BlockUntilOpened => {
                 tokio::select! {
                     () = cancel.cancelled() => ExecOutcome::cancelled(),
