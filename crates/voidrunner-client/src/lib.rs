@@ -11,9 +11,10 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 use voidrunner_api_types::{
     ApiKeyListResponse, CreateApiKeyRequest, CreateTaskRequest, CreatedApiKeyResponse, ErrorBody,
-    ErrorDetail, HealthResponse, ListTasksQuery, LoginRequest, LogoutRequest, ReadyResponse,
-    RefreshRequest, RegisterRequest, TaskListResponse, TaskResponse, TokenResponse,
-    UpdateTaskRequest, UserResponse,
+    ErrorDetail, ExecuteTaskRequest, ExecutionListResponse, ExecutionResponse, HealthResponse,
+    LanguageListResponse, ListExecutionsQuery, ListTasksQuery, LoginRequest, LogoutRequest,
+    ReadyResponse, RefreshRequest, RegisterRequest, RunRequest, TaskListResponse, TaskResponse,
+    TokenResponse, UpdateTaskRequest, UserResponse, WaitQuery,
 };
 
 /// What can go wrong calling the API.
@@ -230,13 +231,7 @@ impl Client {
 
     /// `GET /api/v1/tasks`.
     pub async fn list_tasks(&self, query: &ListTasksQuery) -> ClientResult<TaskListResponse> {
-        let qs = serde_urlencoded::to_string(query)
-            .map_err(|e| ClientError::BaseUrl(format!("query: {e}")))?;
-        let path = if qs.is_empty() {
-            "/api/v1/tasks".to_owned()
-        } else {
-            format!("/api/v1/tasks?{qs}")
-        };
+        let path = with_query("/api/v1/tasks", query)?;
         Self::json(self.request(Method::GET, &path)).await
     }
 
@@ -262,4 +257,78 @@ impl Client {
     pub async fn delete_task(&self, id: Uuid) -> ClientResult<()> {
         Self::empty(self.request(Method::DELETE, &format!("/api/v1/tasks/{id}"))).await
     }
+
+    /// `POST /api/v1/tasks/{id}/executions`: enqueue a run with optional overrides. With
+    /// `wait.wait = Some(true)` the answer is the finished execution when it finished in time
+    /// (check `status`), else the current row.
+    pub async fn execute_task(
+        &self,
+        id: Uuid,
+        req: &ExecuteTaskRequest,
+        wait: &WaitQuery,
+    ) -> ClientResult<ExecutionResponse> {
+        let path = with_query(&format!("/api/v1/tasks/{id}/executions"), wait)?;
+        Self::json(self.post(&path, req)).await
+    }
+
+    /// `POST /api/v1/run`: run code once without a stored task (same `wait` semantics).
+    pub async fn run(&self, req: &RunRequest, wait: &WaitQuery) -> ClientResult<ExecutionResponse> {
+        let path = with_query("/api/v1/run", wait)?;
+        Self::json(self.post(&path, req)).await
+    }
+
+    /// `GET /api/v1/tasks/{id}/executions`.
+    pub async fn list_task_executions(
+        &self,
+        id: Uuid,
+        query: &ListExecutionsQuery,
+    ) -> ClientResult<ExecutionListResponse> {
+        let path = with_query(&format!("/api/v1/tasks/{id}/executions"), query)?;
+        Self::json(self.request(Method::GET, &path)).await
+    }
+
+    /// `GET /api/v1/executions/{id}`.
+    pub async fn get_execution(&self, id: Uuid) -> ClientResult<ExecutionResponse> {
+        Self::json(self.request(Method::GET, &format!("/api/v1/executions/{id}"))).await
+    }
+
+    /// `DELETE /api/v1/executions/{id}`: cancel. The answer is the row: `cancelled` when it
+    /// was queued, still `running` with `cancel_requested` when its worker is killing it.
+    pub async fn cancel_execution(&self, id: Uuid) -> ClientResult<ExecutionResponse> {
+        Self::json(self.request(Method::DELETE, &format!("/api/v1/executions/{id}"))).await
+    }
+
+    /// `GET /api/v1/languages`.
+    pub async fn list_languages(&self) -> ClientResult<LanguageListResponse> {
+        Self::json(self.request(Method::GET, "/api/v1/languages")).await
+    }
+
+    /// `GET /api/v1/admin/dead-letter` (admins).
+    pub async fn list_dead_letters(
+        &self,
+        query: &ListExecutionsQuery,
+    ) -> ClientResult<ExecutionListResponse> {
+        let path = with_query("/api/v1/admin/dead-letter", query)?;
+        Self::json(self.request(Method::GET, &path)).await
+    }
+
+    /// `POST /api/v1/admin/dead-letter/{id}/requeue` (admins).
+    pub async fn requeue_dead_letter(&self, id: Uuid) -> ClientResult<ExecutionResponse> {
+        Self::json(self.request(
+            Method::POST,
+            &format!("/api/v1/admin/dead-letter/{id}/requeue"),
+        ))
+        .await
+    }
+}
+
+/// `path?query`, or `path` when the query serializes to nothing.
+fn with_query<Q: Serialize>(path: &str, query: &Q) -> ClientResult<String> {
+    let qs = serde_urlencoded::to_string(query)
+        .map_err(|e| ClientError::BaseUrl(format!("query: {e}")))?;
+    Ok(if qs.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{qs}")
+    })
 }

@@ -72,8 +72,12 @@ impl Backend {
                     )
                 }
             };
-        let ctx = ApiContext::new(store, settings.clone(), JwtSecret::new(SECRET.to_vec()))
-            .expect("valid test settings");
+        let ctx = ApiContext::new(
+            store.clone(),
+            settings.clone(),
+            JwtSecret::new(SECRET.to_vec()),
+        )
+        .expect("valid test settings");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
@@ -88,6 +92,7 @@ impl Backend {
             http: reqwest::Client::new(),
             base_url,
             settings,
+            store,
             hooks,
             closer: Some(closer),
             _shutdown: tx,
@@ -148,6 +153,8 @@ pub struct TestApp {
     /// Raw HTTP client for edge cases.
     pub http: reqwest::Client,
     pub settings: ApiSettings,
+    /// The server's store, for driving the queue as a worker would (claim, complete).
+    pub store: Arc<dyn Store>,
     hooks: Hook,
     closer: Option<Closer>,
     _shutdown: oneshot::Sender<()>,

@@ -9,7 +9,9 @@ use crate::helpers::{Backend, backend_tests};
 
 backend_tests!(served_spec_matches_the_routes);
 
-/// The public API, as the seed lists it plus API keys and the spec itself.
+/// The public API, as the seed lists it plus API keys, one-shot runs, languages, the admin
+/// dead letter and the spec itself. The seed's `PUT /api/v1/executions/{id}` is deliberately
+/// absent: results are written only by workers (405).
 const EXPECTED: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/ready"),
@@ -27,6 +29,14 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/v1/tasks/{id}"),
     ("put", "/api/v1/tasks/{id}"),
     ("delete", "/api/v1/tasks/{id}"),
+    ("post", "/api/v1/tasks/{id}/executions"),
+    ("get", "/api/v1/tasks/{id}/executions"),
+    ("get", "/api/v1/executions/{id}"),
+    ("delete", "/api/v1/executions/{id}"),
+    ("post", "/api/v1/run"),
+    ("get", "/api/v1/languages"),
+    ("get", "/api/v1/admin/dead-letter"),
+    ("post", "/api/v1/admin/dead-letter/{id}/requeue"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];
@@ -103,10 +113,21 @@ async fn served_spec_matches_the_routes(b: Backend) {
         "TaskResponse",
         "CreateTaskRequest",
         "TokenResponse",
+        "ExecutionResponse",
+        "ExecutionSummaryResponse",
+        "VerdictDto",
+        "RunRequest",
     ] {
         assert!(schemas.contains_key(name), "{name}");
     }
     assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+    let run = &spec["paths"]["/api/v1/run"]["post"]["responses"];
+    for status in ["200", "202", "400", "401", "422", "429"] {
+        assert!(
+            run.get(status).is_some(),
+            "POST /api/v1/run documents {status}"
+        );
+    }
     let create = &spec["paths"]["/api/v1/tasks"]["post"]["responses"];
     for status in ["201", "400", "401", "413", "415", "422", "429"] {
         assert!(
