@@ -80,11 +80,14 @@ impl PostgresStore {
                 .map_err(error::map_sqlx)?
                 .unwrap_or_else(|| "public".to_owned()),
         };
+        // The listener connection is named after the handle, so operators (and tests) can
+        // tell it apart in `pg_stat_activity`.
+        let origin = uuid::Uuid::new_v4().simple().to_string();
         let listen_pool = PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(opts.acquire_timeout)
-            .connect_lazy_with(connect);
-        let hub = signals::Hub::start(listen_pool.clone(), scope).await?;
+            .connect_lazy_with(connect.application_name(&listener_name(&origin)));
+        let hub = signals::Hub::start(listen_pool.clone(), origin, scope).await?;
         Ok(Self {
             pool,
             listen_pool,
@@ -147,10 +150,20 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
+    /// `application_name` of this handle's `LISTEN` connection.
+    pub fn listener_application_name(&self) -> String {
+        listener_name(self.hub.origin())
+    }
+
     /// The schema whose queue events this handle hears (part of every `NOTIFY` payload).
     fn hub_scope(&self) -> &str {
         self.hub.scope()
     }
+}
+
+/// `application_name` of a handle's `LISTEN` connection.
+fn listener_name(origin: &str) -> String {
+    format!("voidrunner-listen-{origin}")
 }
 
 /// Quotes an SQL identifier (doubling embedded quotes), for schema names from configuration.

@@ -74,11 +74,15 @@ impl Drop for Hub {
 impl Hub {
     /// Connects the listener (so that once this returns, notifications committed by anyone
     /// reach this handle) and starts the forwarding task.
-    pub(crate) async fn start(listen_pool: PgPool, scope: String) -> StoreResult<Arc<Hub>> {
+    pub(crate) async fn start(
+        listen_pool: PgPool,
+        origin: String,
+        scope: String,
+    ) -> StoreResult<Arc<Hub>> {
         let listener = listen(&listen_pool).await.map_err(map_sqlx)?;
         let hub = Arc::new(Hub {
             signals: Arc::new(QueueSignals::new()),
-            origin: uuid::Uuid::new_v4().simple().to_string(),
+            origin,
             scope,
             listener: Mutex::new(None),
         });
@@ -107,6 +111,11 @@ impl Hub {
         if let Some(h) = handle {
             h.abort();
         }
+    }
+
+    /// This handle's id in payloads.
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// The schema this hub's notifications are scoped to.

@@ -48,6 +48,27 @@ pub async fn fresh_store(base_url: &str) -> PostgresStore {
     store
 }
 
+/// Another handle on the schema of `store` (its own pools and `LISTEN` connection), as a
+/// second node of the same deployment would have: for tests of cross-process wake-ups.
+///
+/// # Panics
+/// When the database is unreachable or `store` has no schema of its own.
+pub async fn another_handle(base_url: &str, store: &PostgresStore) -> PostgresStore {
+    let opts = PostgresOptions {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(30),
+        schema: Some(
+            store
+                .schema
+                .clone()
+                .expect("a test store has its own schema"),
+        ),
+    };
+    PostgresStore::connect(base_url, opts)
+        .await
+        .expect("connect another handle")
+}
+
 /// Best effort: drops test schemas left behind by runs that ended long ago.
 async fn drop_stale(store: &PostgresStore, now_secs: u64) {
     let Ok(names) = sqlx::query_scalar::<_, String>(
@@ -105,10 +126,4 @@ impl voidrunner_store::conformance::TestHooks for PostgresStore {
             .map_err(crate::error::map_sqlx)?;
         Ok(())
     }
-}
-
-/// The pool, for backend tests that exercise the schema with raw SQL (e.g. queue designs not
-/// yet behind a trait method).
-pub fn pool(store: &PostgresStore) -> &sqlx::PgPool {
-    &store.pool
 }

@@ -1,11 +1,12 @@
-//! PostgreSQL-specific behaviour: connection failures and concurrent migrations by several
-//! nodes. Cases needing a server run only when `VOIDRUNNER_TEST_DATABASE_URL` is set.
+//! PostgreSQL-specific behaviour: connection failures, concurrent migrations by several
+//! nodes, and queue notifications between nodes. Cases needing a server run only when `VOIDRUNNER_TEST_DATABASE_URL` is set.
 
 use std::time::Duration;
 
 use sqlx::Connection as _;
-use voidrunner_store::conformance::create_user;
-use voidrunner_store::{Store, StoreError, UserStore};
+use voidrunner_domain::Verdict;
+use voidrunner_store::conformance::{claim, complete, create_user, new_execution};
+use voidrunner_store::{ExecutionStore, Scope, Store, StoreError, UserStore, now};
 use voidrunner_store_postgres::{PostgresOptions, PostgresStore};
 
 fn database_url() -> Option<String> {
@@ -63,78 +64,136 @@ async fn concurrent_open_migrates_once() {
         .expect("drop schema");
 }
 
-/// The executions schema supports the queue of issue 4 as designed: concurrent claimers with
-/// `FOR UPDATE SKIP LOCKED` each get a distinct row, in priority-then-FIFO order.
+/// Two handles on one schema (two nodes): enqueue, cancel and finish on A wake subscribers
+/// on B through `LISTEN/NOTIFY`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn executions_schema_serves_skip_locked_claims() {
-    use voidrunner_store::TaskStore;
+async fn notifications_cross_handles_of_one_schema() {
+    let Some(url) = database_url() else {
+        return;
+    };
+    let a = voidrunner_store_postgres::testing::fresh_store(&url).await;
+    let b = voidrunner_store_postgres::testing::another_handle(&url, &a).await;
+    let owner = create_user(&a, "nodes@example.com").await;
+    let mut work = b.queue_signals().subscribe_work();
+    let mut cancels = b.queue_signals().subscribe_cancels();
+    work.borrow_and_update();
+
+    a.enqueue_execution(new_execution(owner.id, None, 5, now()))
+        .await
+        .expect("enqueue on a");
+    within(work.changed()).await.expect("work on b");
+    let running = claim(&b, "node-b", now()).await.expect("b claims a's row");
+    a.request_cancel(Scope::All, running.id, now())
+        .await
+        .expect("cancel on a");
+    assert_eq!(
+        within(cancels.recv()).await.expect("cancel on b"),
+        running.id
+    );
+    complete(&b, &running, Verdict::Cancelled).await;
+    let mut finished = b.queue_signals().subscribe_finished();
+    let queued = a
+        .enqueue_execution(new_execution(owner.id, None, 5, now()))
+        .await
+        .expect("enqueue");
+    a.request_cancel(Scope::All, queued.id, now())
+        .await
+        .expect("cancel queued on a");
+    assert_eq!(
+        within(finished.recv()).await.expect("finished on b"),
+        queued.id
+    );
+    a.close().await;
+    b.close().await;
+}
+
+/// Notifications never cross schemas: C (schema T) sees D's event (schema T) first even
+/// though A's event (schema S) was committed before it, and PostgreSQL delivers to each
+/// listener in commit order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_stay_within_their_schema() {
+    let Some(url) = database_url() else {
+        return;
+    };
+    let a = voidrunner_store_postgres::testing::fresh_store(&url).await;
+    let c = voidrunner_store_postgres::testing::fresh_store(&url).await;
+    let d = voidrunner_store_postgres::testing::another_handle(&url, &c).await;
+    let mut finished = c.queue_signals().subscribe_finished();
+    let alice = create_user(&a, "s@example.com").await;
+    let dave = create_user(&d, "t@example.com").await;
+    let x = a
+        .enqueue_execution(new_execution(alice.id, None, 5, now()))
+        .await
+        .expect("x");
+    a.request_cancel(Scope::All, x.id, now())
+        .await
+        .expect("cancel x");
+    let y = d
+        .enqueue_execution(new_execution(dave.id, None, 5, now()))
+        .await
+        .expect("y");
+    d.request_cancel(Scope::All, y.id, now())
+        .await
+        .expect("cancel y");
+    assert_eq!(within(finished.recv()).await.expect("finished"), y.id);
+}
+
+/// Dropping every clone of a store stops its listener task: the signal hub it fed goes away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_stops_when_store_is_dropped() {
     let Some(url) = database_url() else {
         return;
     };
     let store = voidrunner_store_postgres::testing::fresh_store(&url).await;
-    let owner = create_user(&store, "q@example.com").await;
-    let task = store
-        .create_task(voidrunner_store::conformance::new_task(
-            owner.id,
-            "q",
-            voidrunner_store::now(),
-        ))
+    let clone = store.clone();
+    let mut work = store.queue_signals().subscribe_work();
+    drop(store);
+    drop(clone);
+    within(async { while work.changed().await.is_ok() {} }).await;
+}
+
+/// When the listener's connection is killed, it reconnects, wakes workers once (events may
+/// have been missed), and hears other nodes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_reconnects_and_wakes_workers() {
+    let Some(url) = database_url() else {
+        return;
+    };
+    let a = voidrunner_store_postgres::testing::fresh_store(&url).await;
+    let b = voidrunner_store_postgres::testing::another_handle(&url, &a).await;
+    let owner = create_user(&a, "reconnect@example.com").await;
+    let mut work = b.queue_signals().subscribe_work();
+    work.borrow_and_update();
+    let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(b.listener_application_name())
+    .fetch_all(&mut admin)
+    .await
+    .expect("terminate");
+    assert_eq!(killed, vec![true], "exactly one listener connection");
+    within(work.changed())
         .await
-        .expect("task");
-    let pool = voidrunner_store_postgres::testing::pool(&store);
-    let now = voidrunner_store::now();
-    for i in 0..20_i64 {
-        sqlx::query(
-            "INSERT INTO executions (id, task_id, owner_id, status, priority, language, code, \
-             env, limits, max_attempts, run_after, created_at) \
-             VALUES ($1, $2, $3, 'queued', $4, 'bash', $5, '{}', '{}', 3, $6, $6)",
-        )
-        .bind(uuid::Uuid::now_v7())
-        .bind(task.id.as_uuid())
-        .bind(owner.id.as_uuid())
-        .bind(i16::try_from(i % 3).expect("small"))
-        .bind(format!("{i}"))
-        .bind(now + chrono::Duration::microseconds(i))
-        .execute(pool)
+        .expect("wake-up after reconnect");
+    // The new connection listens again: a cancel on A reaches B.
+    let mut cancels = b.queue_signals().subscribe_cancels();
+    a.enqueue_execution(new_execution(owner.id, None, 5, now()))
         .await
-        .expect("insert execution");
-    }
-    let claim = "UPDATE executions SET status = 'running', attempt = attempt + 1, \
-                     lease_owner = $1, worker_id = $1, started_at = now(), \
-                     lease_until = now() + interval '30 seconds' \
-                 WHERE id = (SELECT id FROM executions \
-                             WHERE status = 'queued' AND run_after <= now() \
-                             ORDER BY priority DESC, created_at, id \
-                             LIMIT 1 FOR UPDATE SKIP LOCKED) \
-                 RETURNING code";
-    let workers: Vec<_> = (0..4)
-        .map(|w| {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                let mut got = Vec::new();
-                while let Some(code) = sqlx::query_scalar::<_, String>(claim)
-                    .bind(format!("w{w}"))
-                    .fetch_optional(&pool)
-                    .await
-                    .expect("claim")
-                {
-                    got.push(code.parse::<i64>().expect("code is the index"));
-                }
-                got
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for w in workers {
-        let got = w.await.expect("join");
-        // Each worker sees non-increasing priority: claims follow the queue order.
-        assert!(got.windows(2).all(|p| p[0] % 3 >= p[1] % 3), "{got:?}");
-        all.extend(got);
-    }
-    all.sort_unstable();
+        .expect("enqueue");
+    let running = claim(&a, "a", now()).await.expect("claim");
+    a.request_cancel(Scope::All, running.id, now())
+        .await
+        .expect("cancel");
     assert_eq!(
-        all,
-        (0..20).collect::<Vec<_>>(),
-        "every row claimed exactly once"
+        within(cancels.recv()).await.expect("cancel on b"),
+        running.id
     );
+}
+
+/// Bounded wait: a missing signal fails the test instead of hanging it.
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), f)
+        .await
+        .expect("signal within 10 s")
 }

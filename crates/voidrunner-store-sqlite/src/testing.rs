@@ -37,9 +37,3 @@ impl voidrunner_store::conformance::TestHooks for SqliteStore {
         Ok(())
     }
 }
-
-/// The write pool, for backend tests that exercise the schema with raw SQL (e.g. queue
-/// designs not yet behind a trait method).
-pub fn writer_pool(store: &SqliteStore) -> &sqlx::SqlitePool {
-    &store.writer
-}

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sqlx::Connection as _;
 use voidrunner_store::conformance::{create_user, new_task, new_user};
-use voidrunner_store::{Scope, Store, StoreError, TaskStore, UserStore};
+use voidrunner_store::{Scope, Store, StoreError, TaskStore, UserStore, now};
 use voidrunner_store_sqlite::{SqliteOptions, SqliteStore};
 
 #[tokio::test]
@@ -135,62 +135,43 @@ async fn first_admin_across_two_handles_has_one_winner() {
     assert_eq!(admins, 1);
 }
 
-/// The executions schema supports the queue of issue 4 as designed: claim order is priority
-/// then FIFO, `run_after` hides backed-off rows, and a claim is one conditional UPDATE.
-#[tokio::test]
-async fn executions_schema_serves_priority_fifo_claims() {
-    let (store, _dir) = voidrunner_store_sqlite::testing::fresh_store().await;
-    let owner = create_user(&store, "q@example.com").await;
-    let task = store
-        .create_task(new_task(owner.id, "q", voidrunner_store::now()))
+/// Claimers on two handles of one file (two pools, two writer connections) never claim the
+/// same row: `BEGIN IMMEDIATE` serializes them through SQLite's file lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_across_two_handles_never_share_a_row() {
+    use voidrunner_store::ExecutionStore;
+    let (a, dir) = voidrunner_store_sqlite::testing::fresh_store().await;
+    let b = SqliteStore::open(&dir.path().join("voidrunner.db"), SqliteOptions::default())
         .await
-        .expect("task");
-    let pool = voidrunner_store_sqlite::testing::writer_pool(&store);
-    let now = voidrunner_store::now().timestamp_micros();
-    // (name, priority, created offset, run_after offset)
-    let rows = [
-        ("low-old", 1, 0, 0),
-        ("high-new", 9, 30, 0),
-        ("high-old", 9, 10, 0),
-        ("high-backoff", 10, 5, 1_000_000_000),
-        ("mid", 5, 20, 0),
-    ];
-    for (name, priority, created, run_after) in rows {
-        sqlx::query(
-            "INSERT INTO executions (id, task_id, owner_id, status, priority, language, code, \
-             env, limits, max_attempts, run_after, created_at) \
-             VALUES (?, ?, ?, 'queued', ?, 'bash', ?, '{}', '{}', 3, ?, ?)",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(task.id.to_string())
-        .bind(owner.id.to_string())
-        .bind(priority)
-        .bind(name)
-        .bind(now + run_after)
-        .bind(now + created)
-        .execute(pool)
-        .await
-        .expect("insert execution");
+        .expect("second handle");
+    let owner = create_user(&a, "two@example.com").await;
+    let mut all = std::collections::HashSet::new();
+    for _ in 0..100 {
+        let n = voidrunner_store::conformance::new_execution(owner.id, None, 5, now());
+        all.insert(a.enqueue_execution(n).await.expect("enqueue").id);
     }
-    let mut order = Vec::new();
-    loop {
-        let claimed: Option<String> = sqlx::query_scalar(
-            "UPDATE executions SET status = 'running', attempt = attempt + 1, \
-                 lease_owner = 'w1', worker_id = 'w1', lease_until = ?1 + 30000000, \
-                 started_at = ?1 \
-             WHERE id = (SELECT id FROM executions \
-                         WHERE status = 'queued' AND run_after <= ?1 \
-                         ORDER BY priority DESC, created_at, id LIMIT 1) \
-             RETURNING code",
-        )
-        .bind(now + 100)
-        .fetch_optional(pool)
-        .await
-        .expect("claim");
-        match claimed {
-            Some(code) => order.push(code),
-            None => break,
-        }
+    let claimers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = if w % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                let req = voidrunner_store::conformance::claim_at(&format!("w{w}"), now());
+                let mut got = Vec::new();
+                while let Some(e) = store.claim_next(&req).await.expect("claim") {
+                    got.push(e.id);
+                }
+                got
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for c in claimers {
+        claimed.extend(c.await.expect("join"));
     }
-    assert_eq!(order, ["high-old", "high-new", "mid", "low-old"]);
+    assert_eq!(claimed.len(), all.len());
+    assert_eq!(
+        claimed
+            .into_iter()
+            .collect::<std::collections::HashSet<_>>(),
+        all
+    );
 }
