@@ -17,6 +17,7 @@ use crate::SqliteStore;
 use crate::convert::{micros, text};
 use crate::error::map_sqlx;
 use crate::execution_row::{COLUMNS, ExecutionRow};
+use crate::plan::{Plan, plan};
 
 /// Reason recorded when the reaper finds an expired lease.
 pub(crate) const LEASE_EXPIRED: &str = "lease expired: the worker stopped heartbeating";
@@ -30,56 +31,6 @@ pub(crate) struct HeldRow {
     pub attempt: i64,
     pub max_attempts: i64,
     pub cancel_requested_at: Option<i64>,
-}
-
-/// What happens to a running execution that goes back (released or lease expired).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Plan {
-    /// Back to `queued`; `refund` gives the attempt back (shutdown drain).
-    Requeue {
-        /// Earliest next claim.
-        run_after: Timestamp,
-        /// Do not count this attempt.
-        refund: bool,
-        /// Recorded as `last_error`.
-        error: Option<String>,
-    },
-    /// Attempts used up.
-    DeadLetter {
-        /// Recorded as `last_error` and in the `sandbox_error` verdict.
-        error: String,
-    },
-    /// A user asked to cancel it while it ran: it must not run again.
-    Cancel,
-}
-
-/// The one release rule: a cancel request wins, a shutdown always re-queues without using
-/// the attempt, a failure re-queues until `attempt >= max_attempts`, then dead-letters.
-pub(crate) fn plan(
-    attempt: i64,
-    max_attempts: i64,
-    cancel_requested: bool,
-    reason: ReleaseReason,
-    now: Timestamp,
-) -> Plan {
-    if cancel_requested {
-        return Plan::Cancel;
-    }
-    match reason {
-        ReleaseReason::Shutdown => Plan::Requeue {
-            run_after: now,
-            refund: true,
-            error: None,
-        },
-        ReleaseReason::Failure { error, .. } if attempt >= max_attempts => {
-            Plan::DeadLetter { error }
-        }
-        ReleaseReason::Failure { error, retry_at } => Plan::Requeue {
-            run_after: retry_at,
-            refund: false,
-            error: Some(error),
-        },
-    }
 }
 
 /// Sets the task's `last_execution_status` when this execution is the task's newest, so the
@@ -412,42 +363,3 @@ impl SqliteStore {
 
 /// Most expired leases handled by one reaper call.
 pub(crate) const REAP_BATCH: i64 = 500;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn release_plan_table() {
-        let now = voidrunner_store::now();
-        let later = now + chrono::Duration::seconds(5);
-        let fail = || ReleaseReason::Failure {
-            error: "boom".into(),
-            retry_at: later,
-        };
-        assert_eq!(
-            plan(1, 3, false, fail(), now),
-            Plan::Requeue {
-                run_after: later,
-                refund: false,
-                error: Some("boom".into())
-            }
-        );
-        assert_eq!(
-            plan(3, 3, false, fail(), now),
-            Plan::DeadLetter {
-                error: "boom".into()
-            }
-        );
-        assert_eq!(
-            plan(3, 3, false, ReleaseReason::Shutdown, now),
-            Plan::Requeue {
-                run_after: now,
-                refund: true,
-                error: None
-            }
-        );
-        assert_eq!(plan(3, 3, true, fail(), now), Plan::Cancel);
-        assert_eq!(plan(1, 3, true, ReleaseReason::Shutdown, now), Plan::Cancel);
-    }
-}

@@ -45,11 +45,15 @@ use crate::{
     StoreResult,
 };
 
-/// Test-only operations a backend exposes so the suite can reach states that later issues'
-/// use-case methods will produce (e.g. a task's last execution status).
+/// What the suite needs of a store besides [`Store`]: `Clone` (concurrency cases share it
+/// across tasks) and a raw setter for fixtures the queue cannot produce.
+///
+/// The suite itself reaches every execution status through the real queue
+/// ([`run_to_status`]); `set_last_execution_status` remains only for other crates' tests that
+/// need arbitrary task states (e.g. "no execution yet" after one ran).
 #[async_trait::async_trait]
 pub trait TestHooks: Store + Clone {
-    /// Sets the denormalized `last_execution_status` of a task.
+    /// Sets the denormalized `last_execution_status` of a task, bypassing the queue.
     async fn set_last_execution_status(
         &self,
         task: TaskId,
