@@ -121,6 +121,18 @@ async fn served_spec_matches_the_routes(b: Backend) {
         assert!(schemas.contains_key(name), "{name}");
     }
     assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+    let execute = &spec["paths"]["/api/v1/tasks/{id}/executions"]["post"];
+    assert_ne!(
+        execute["requestBody"]["required"], true,
+        "the overrides body is optional"
+    );
+    let params: Vec<&str> = execute["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(params, ["id", "wait", "timeout_secs"]);
     let run = &spec["paths"]["/api/v1/run"]["post"]["responses"];
     for status in ["200", "202", "400", "401", "422", "429"] {
         assert!(

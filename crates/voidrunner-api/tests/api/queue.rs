@@ -90,18 +90,24 @@ async fn wait_returns_the_finished_execution(b: Backend) {
     let app = b.spawn().await;
     let user = app.user().await;
 
-    // One-shot run.
+    // One-shot run. The answer must come from the finished signal, not from the timeout's
+    // final re-read: it arrives long before the 60 s wait would end.
     let worker = spawn_worker(&app, "hi\n");
+    let asked = std::time::Instant::now();
     let got = app
         .call(
             Method::POST,
-            "/api/v1/run?wait=true&timeout_secs=30",
+            "/api/v1/run?wait=true&timeout_secs=60",
             Some(user.token()),
             Some(json!({"language": "python", "code": "print('hi')"})),
         )
         .await;
     let done = worker.await.expect("worker");
     assert_eq!(got.0, 200, "{}", got.2);
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "woken by the signal, not the timeout"
+    );
     let body = &got.2;
     assert_eq!(body["id"], done.id.to_string());
     assert_eq!(body["status"], "completed");
@@ -120,6 +126,7 @@ async fn wait_returns_the_finished_execution(b: Backend) {
     // A task's run, through the typed client.
     let task = create_task(&user, "t").await;
     let worker = spawn_worker(&app, "task\n");
+    let asked = std::time::Instant::now();
     let e = user
         .client
         .execute_task(
@@ -127,12 +134,16 @@ async fn wait_returns_the_finished_execution(b: Backend) {
             &Default::default(),
             &WaitQuery {
                 wait: Some(true),
-                timeout_secs: Some(30),
+                timeout_secs: Some(60),
             },
         )
         .await
         .expect("execute and wait");
     worker.await.expect("worker");
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "woken by the signal"
+    );
     assert_eq!(e.status, ExecutionStatusDto::Completed);
     assert_eq!(e.stdout, "task\n");
     let t = user.client.get_task(task.id).await.expect("task");
