@@ -27,7 +27,10 @@ pub(crate) async fn slot_loop(shared: Arc<Shared>, slot: usize) {
         next_claim(&shared, &worker_id, &mut work, &mut streak).await
     {
         run_supervised(&shared, &worker_id, execution, cancels).await;
-        shared.slot_freed.notify_one();
+        if shared.config.per_user_concurrency.is_some() {
+            // A quota may have room again; without quotas nothing became claimable.
+            shared.slot_freed.notify_one();
+        }
     }
     tracing::debug!(worker.id = %worker_id, "worker slot {worker_id} stopped");
 }
