@@ -58,6 +58,7 @@ pub(crate) struct Counters {
     pub released_on_shutdown: AtomicU64,
     pub lease_lost: AtomicU64,
     pub reaped: AtomicU64,
+    pub store_errors: AtomicU64,
 }
 
 impl Counters {
@@ -85,6 +86,8 @@ pub struct PoolStats {
     pub lease_lost: u64,
     /// Expired leases (of any node) this pool's reaper re-queued or dead-lettered.
     pub reaped: u64,
+    /// Failed store calls (each retried with backoff); a growing number means an outage.
+    pub store_errors: u64,
 }
 
 /// What [`WorkerPool::shutdown`] did.
@@ -194,6 +197,7 @@ impl WorkerPool {
             released_on_shutdown: get(&c.released_on_shutdown),
             lease_lost: get(&c.lease_lost),
             reaped: get(&c.reaped),
+            store_errors: get(&c.store_errors),
         }
     }
 

@@ -53,6 +53,7 @@ pub(crate) async fn reaper_loop(shared: Arc<Shared>, stop: CancellationToken) {
             }
             Err(e) => {
                 // The next tick retries; a long outage logs once.
+                Counters::bump(&shared.stats.store_errors);
                 let _ = streak.failed(&e);
             }
         }

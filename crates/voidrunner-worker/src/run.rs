@@ -219,6 +219,7 @@ impl Run<'_> {
                     return std::future::pending().await;
                 }
                 Err(e) => {
+                    Counters::bump(&self.shared.stats.store_errors);
                     streak.failed(&e);
                 }
             }
@@ -326,6 +327,7 @@ impl Run<'_> {
                     return Some(v);
                 }
                 Err(e) => {
+                    Counters::bump(&self.shared.stats.store_errors);
                     let wait = streak.failed(&e);
                     if Instant::now() + wait >= deadline {
                         tracing::error!(error = %e, "execution {}: {what} kept failing until the lease ran out; a reaper will re-queue it", self.lease.execution_id);

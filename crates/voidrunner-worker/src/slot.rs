@@ -103,7 +103,10 @@ async fn next_claim(
                 streak.recovered();
                 shared.config.poll_interval()
             }
-            Err(e) => streak.failed(&e),
+            Err(e) => {
+                Counters::bump(&shared.stats.store_errors);
+                streak.failed(&e)
+            }
         };
         drop(cancels);
         if !wait_for_work(shared, work, wait).await {

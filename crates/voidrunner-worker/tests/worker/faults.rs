@@ -15,6 +15,7 @@ both_backends!(
     stale_worker_cannot_complete_after_its_lease_expired,
     heartbeat_that_finds_the_lease_lost_cancels_and_writes_nothing,
     executor_panic_is_retried_and_the_slot_survives,
+    store_outage_is_survived_and_nothing_is_lost,
 );
 
 async fn sandbox_errors_retry_with_backoff_then_dead_letter(t: TestStore) {
@@ -177,5 +178,35 @@ async fn executor_panic_is_retried_and_the_slot_survives(t: TestStore) {
         assert_eq!(fault.calls().len(), 2 * round, "the one slot keeps running");
     }
     assert_eq!(pool.stats().running, 0);
+    pool.shutdown().await;
+}
+
+/// The database fails while a result is being written: the pool logs, backs off, keeps
+/// trying, writes the result once the database is back, and keeps claiming afterwards.
+async fn store_outage_is_survived_and_nothing_is_lost(t: TestStore) {
+    let owner = t.user().await;
+    let gate = FaultExecutor::new(Fault::BlockUntilOpened);
+    let pool = t.pool(gate.clone(), "node", config(1));
+    let e = t.enqueue(Job::bash(owner, "survived")).await;
+    t.wait_for(e.id, "running", running).await;
+    let outage = t.outage(e.id).await;
+    gate.open();
+    eventually("the pool hits the outage", || async {
+        (pool.stats().store_errors >= 1).then_some(())
+    })
+    .await;
+    outage.repair().await;
+    let done = t.wait_finished(e.id).await;
+    assert_eq!(done.status, ExecutionStatus::Completed);
+    assert_eq!((done.stdout.as_str(), done.attempt), ("survived", 1));
+    assert_eq!(pool.stats().completed, 1);
+    let next = t.enqueue(Job::bash(owner, "again")).await;
+    gate.open();
+    assert_eq!(t.wait_finished(next.id).await.stdout, "again");
+    println!(
+        "{}: store errors during the outage: {}",
+        t.backend,
+        pool.stats().store_errors
+    );
     pool.shutdown().await;
 }

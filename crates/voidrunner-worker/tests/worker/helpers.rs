@@ -34,7 +34,14 @@ pub struct TestStore {
     pub store: Arc<dyn Store>,
     pub queue: Arc<Queue>,
     pub backend: &'static str,
+    /// Where the database is, to break it for real in outage tests.
+    location: Location,
     _dir: Option<TempDir>,
+}
+
+enum Location {
+    Sqlite(PathBuf),
+    Postgres(String),
 }
 
 /// A fresh, migrated SQLite store.
@@ -45,6 +52,7 @@ pub async fn sqlite() -> TestStore {
         store: store.clone(),
         queue: store,
         backend: "sqlite",
+        location: Location::Sqlite(dir.path().join("voidrunner.db")),
         _dir: Some(dir),
     }
 }
@@ -64,6 +72,7 @@ async fn postgres_at(url: &str) -> Option<TestStore> {
         store: store.clone(),
         queue: store,
         backend: "postgres",
+        location: Location::Postgres(url.to_owned()),
         _dir: None,
     })
 }
@@ -381,4 +390,85 @@ fn exited_zero() -> ExecOutcome {
 /// Is `status` running?
 pub fn running(e: &Execution) -> bool {
     e.status == ExecutionStatus::Running
+}
+
+/// A real outage of a test store, until [`Outage::repair`]: on SQLite another connection holds
+/// the write lock (writes fail after the busy timeout), on PostgreSQL the executions table is
+/// renamed away (every queue query fails).
+pub enum Outage {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres {
+        conn: sqlx::PgConnection,
+        table: String,
+    },
+}
+
+impl TestStore {
+    /// Breaks the store; `probe` is an execution of this store (finds its PostgreSQL schema).
+    pub async fn outage(&self, probe: ExecutionId) -> Outage {
+        use sqlx::Connection;
+        match &self.location {
+            Location::Sqlite(path) => {
+                let url = format!("sqlite://{}", path.display());
+                let mut conn = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .expect("connect");
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut conn)
+                    .await
+                    .expect("take the write lock");
+                Outage::Sqlite(conn)
+            }
+            Location::Postgres(url) => {
+                let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+                let schemas: Vec<String> = sqlx::query_scalar(
+                    "SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, 'vr_test_') \
+                     AND to_regclass(quote_ident(nspname) || '.executions') IS NOT NULL",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .expect("schemas");
+                for schema in schemas {
+                    let sql = format!("SELECT count(*) FROM \"{schema}\".executions WHERE id = $1");
+                    let found: i64 = sqlx::query_scalar(&sql)
+                        .bind(probe.as_uuid())
+                        .fetch_one(&mut conn)
+                        .await
+                        .unwrap_or(0);
+                    if found == 1 {
+                        let table = format!("\"{schema}\".executions");
+                        sqlx::query(&format!("ALTER TABLE {table} RENAME TO executions_offline"))
+                            .execute(&mut conn)
+                            .await
+                            .expect("rename away");
+                        return Outage::Postgres {
+                            conn,
+                            table: format!("\"{schema}\".executions_offline"),
+                        };
+                    }
+                }
+                panic!("schema of execution {probe} not found");
+            }
+        }
+    }
+}
+
+impl Outage {
+    /// Ends the outage.
+    pub async fn repair(self) {
+        match self {
+            Outage::Sqlite(mut conn) => {
+                sqlx::query("ROLLBACK")
+                    .execute(&mut conn)
+                    .await
+                    .expect("release the write lock");
+            }
+            Outage::Postgres { mut conn, table } => {
+                sqlx::query(&format!("ALTER TABLE {table} RENAME TO executions"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("rename back");
+            }
+        }
+    }
 }
