@@ -202,6 +202,21 @@ mod tests {
     }
 
     #[test]
+    fn partial_config_takes_defaults_and_typos_are_rejected() {
+        let c: WorkerConfig = serde_json::from_str(
+            r#"{"concurrency": 3, "per_user_concurrency": null, "retry": {"base_ms": 10}}"#,
+        )
+        .expect("valid");
+        assert_eq!(c.concurrency, 3);
+        assert_eq!(c.per_user_concurrency, None);
+        assert_eq!(c.retry.base_ms, 10);
+        assert_eq!(c.retry.max_ms, RetrySettings::default().max_ms);
+        assert_eq!(c.lease_secs, 30);
+        let typo = serde_json::from_str::<WorkerConfig>(r#"{"lease_sec": 3}"#);
+        assert!(typo.is_err_and(|e| e.to_string().contains("lease_sec")));
+    }
+
+    #[test]
     fn rejects_bad_jitter_and_zero_quota() {
         let mut c = WorkerConfig::default();
         c.retry.jitter = 1.5;

@@ -77,6 +77,26 @@ async fn postgres_at(url: &str) -> Option<TestStore> {
     })
 }
 
+/// A fresh PostgreSQL schema and a second handle on it (its own pools and `LISTEN`
+/// connection), as a second node of one deployment has; `None` without a database.
+pub async fn postgres_two_nodes() -> Option<(TestStore, Arc<dyn Store>)> {
+    let Ok(url) = std::env::var("VOIDRUNNER_TEST_DATABASE_URL") else {
+        println!("SKIPPED: postgres two-node case (set VOIDRUNNER_TEST_DATABASE_URL to run it)");
+        return None;
+    };
+    let first = voidrunner_store_postgres::testing::fresh_store(&url).await;
+    let second = voidrunner_store_postgres::testing::another_handle(&url, &first).await;
+    let first = Arc::new(first);
+    let t = TestStore {
+        store: first.clone(),
+        queue: first,
+        backend: "postgres",
+        location: Location::Postgres(url),
+        _dir: None,
+    };
+    Some((t, Arc::new(second)))
+}
+
 /// Runs the body `$name(TestStore)` once per backend.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {$(

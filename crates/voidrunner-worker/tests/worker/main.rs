@@ -6,6 +6,7 @@
 mod helpers;
 
 mod cancel;
+mod cluster;
 mod drain;
 mod e2e;
 mod faults;
