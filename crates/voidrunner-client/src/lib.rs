@@ -292,6 +292,17 @@ impl Client {
         Self::json(self.request(Method::GET, &format!("/api/v1/executions/{id}"))).await
     }
 
+    /// `GET /api/v1/executions/{id}?wait=true…`: long-poll until the execution finishes or
+    /// `wait.timeout_secs` is up; the answer is the latest row either way.
+    pub async fn wait_execution(
+        &self,
+        id: Uuid,
+        wait: &WaitQuery,
+    ) -> ClientResult<ExecutionResponse> {
+        let path = with_query(&format!("/api/v1/executions/{id}"), wait)?;
+        Self::json(self.request(Method::GET, &path)).await
+    }
+
     /// `DELETE /api/v1/executions/{id}`: cancel. The answer is the row: `cancelled` when it
     /// was queued, still `running` with `cancel_requested` when its worker is killing it.
     pub async fn cancel_execution(&self, id: Uuid) -> ClientResult<ExecutionResponse> {

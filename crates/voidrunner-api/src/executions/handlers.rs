@@ -117,20 +117,34 @@ pub(crate) async fn list_task_executions(
     }))
 }
 
-/// Gets one execution with its output (the caller's; admins: any).
+/// Gets one execution with its output (the caller's; admins: any). With `wait=true` it
+/// long-polls: answers as soon as the execution finishes, or with its current state when
+/// `timeout_secs` is up (always `200`; look at `status`).
 #[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "executions",
     security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "Execution id")),
+    params(("id" = uuid::Uuid, Path, description = "Execution id"), WaitQuery),
     responses(
         (status = 200, description = "The execution", body = ExecutionResponse),
+        (status = 400, description = "Bad query parameter (`field` names it)", body = ErrorBody),
         (status = 404, description = "No such execution of yours", body = ErrorBody),
     ))]
 pub(crate) async fn get_execution(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     PathId(id): PathId<ExecutionId>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<ExecutionResponse>> {
-    let e = ctx.store().get_execution(read_scope(&auth), id).await?;
+    let wait = query::parse_wait(raw.as_deref(), ctx.settings().max_wait_secs)?;
+    let scope = read_scope(&auth);
+    let store = ctx.store();
+    let e = match wait {
+        None => store.get_execution(scope, id).await?,
+        Some(timeout) => {
+            let mut rx = store.queue_signals().subscribe_finished();
+            let current = store.get_execution(scope, id).await?;
+            wait::until_finished(&ctx, scope, current, &mut rx, timeout).await?
+        }
+    };
     Ok(Json(ExecutionResponse::from_execution(e, audience(&auth))))
 }
 

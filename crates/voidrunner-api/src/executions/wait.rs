@@ -6,9 +6,10 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use voidrunner_api_types::{Audience, ExecutionResponse};
-use voidrunner_domain::Execution;
+use voidrunner_domain::{Execution, ExecutionId};
 use voidrunner_store::{NewExecution, Scope};
 
 use crate::context::ApiContext;
@@ -49,7 +50,32 @@ pub(crate) async fn enqueue(
     let (Some(timeout), Some(rx)) = (wait, finished.as_mut()) else {
         return Ok(respond(StatusCode::ACCEPTED, queued, audience));
     };
-    let (id, scope) = (queued.id, Scope::Owner(queued.owner_id));
+    let scope = Scope::Owner(queued.owner_id);
+    let row = until_finished(ctx, scope, queued, rx, timeout).await?;
+    let status = if row.status.is_terminal() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok(respond(status, row, audience))
+}
+
+/// Waits up to `timeout` for `current` to finish and returns the latest row (terminal, or
+/// as it is when the time is up). `rx` must have been subscribed before `current` was read,
+/// so no finish can fall between the read and the wait. Costs one re-read per signal for
+/// this execution (or per lag), plus one at the deadline.
+pub(crate) async fn until_finished(
+    ctx: &ApiContext,
+    scope: Scope,
+    current: Execution,
+    rx: &mut Receiver<ExecutionId>,
+    timeout: Duration,
+) -> ApiResult<Execution> {
+    if current.status.is_terminal() {
+        return Ok(current);
+    }
+    let store = ctx.store();
+    let id = current.id;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let heard = match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -60,15 +86,9 @@ pub(crate) async fn enqueue(
         if heard {
             let row = store.get_execution(scope, id).await?;
             if row.status.is_terminal() {
-                return Ok(respond(StatusCode::OK, row, audience));
+                return Ok(row);
             }
         }
     }
-    let row = store.get_execution(scope, id).await?;
-    let status = if row.status.is_terminal() {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok(respond(status, row, audience))
+    store.get_execution(scope, id).await.map_err(Into::into)
 }

@@ -18,6 +18,7 @@ use crate::helpers::{
 backend_tests!(
     wait_returns_the_finished_execution,
     wait_without_completion_answers_202_after_the_timeout,
+    get_with_wait_long_polls,
     dead_letters_are_listed_and_requeued_by_admins_only,
 );
 
@@ -32,6 +33,23 @@ pub async fn claim(app: &TestApp) -> Option<Execution> {
         })
         .await
         .expect("claim")
+}
+
+/// A successful result with `stdout`.
+fn exited_ok(stdout: &str) -> ExecutionResult {
+    ExecutionResult {
+        verdict: Verdict::Exited { code: 0 },
+        exit_code: Some(0),
+        signal: None,
+        stdout: stdout.to_owned(),
+        stderr: String::new(),
+        compile_output: None,
+        output_truncated: false,
+        wall_time_ms: 12,
+        cpu_time_ms: 7,
+        peak_memory_bytes: Some(4096),
+        finished_at: voidrunner_store::now(),
+    }
 }
 
 /// A worker in a task: waits for the enqueue's work signal ("subscribe, poll, wait"),
@@ -61,22 +79,7 @@ fn spawn_worker(app: &TestApp, stdout: &'static str) -> tokio::task::JoinHandle<
         };
         let lease = Lease::of(&claimed).expect("claimed rows carry a lease");
         let outcome = store
-            .complete_execution(
-                &lease,
-                ExecutionResult {
-                    verdict: Verdict::Exited { code: 0 },
-                    exit_code: Some(0),
-                    signal: None,
-                    stdout: stdout.to_owned(),
-                    stderr: String::new(),
-                    compile_output: None,
-                    output_truncated: false,
-                    wall_time_ms: 12,
-                    cpu_time_ms: 7,
-                    peak_memory_bytes: Some(4096),
-                    finished_at: voidrunner_store::now(),
-                },
-            )
+            .complete_execution(&lease, exited_ok(stdout))
             .await
             .expect("complete");
         match outcome {
@@ -293,4 +296,77 @@ async fn dead_letters_are_listed_and_requeued_by_admins_only(b: Backend) {
     assert!(page.items.is_empty());
     let claimed = claim(&app).await.expect("claimable after requeue");
     assert_eq!(claimed.id.as_uuid(), e.id);
+}
+
+async fn get_with_wait_long_polls(b: Backend) {
+    let app = b.spawn().await;
+    let user = app.user().await;
+    let e = user
+        .client
+        .run(
+            &RunRequest::new("python", "print(1)"),
+            &WaitQuery::default(),
+        )
+        .await
+        .expect("run");
+    let claimed = claim(&app).await.expect("claim");
+    let path = format!("/api/v1/executions/{}", e.id);
+
+    // Nothing finishes: 200 with the current (running) row once the time is up.
+    let started = std::time::Instant::now();
+    let got = app
+        .call(
+            Method::GET,
+            &format!("{path}?wait=true&timeout_secs=1"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    assert_eq!(got.0, 200, "{}", got.2);
+    assert_eq!(got.2["status"], "running");
+    assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
+
+    // Completed concurrently with a long poll: answered with the final row, promptly
+    // (whichever of the completion and the poll's read comes first).
+    let store = app.store.clone();
+    let lease = Lease::of(&claimed).expect("lease");
+    let completer =
+        tokio::spawn(async move { store.complete_execution(&lease, exited_ok("1\n")).await });
+    let asked = std::time::Instant::now();
+    let got = app
+        .call(
+            Method::GET,
+            &format!("{path}?wait=true&timeout_secs=60"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    completer.await.expect("join").expect("complete");
+    assert_eq!(got.0, 200, "{}", got.2);
+    assert_eq!(got.2["status"], "completed");
+    assert_eq!(got.2["stdout"], "1\n");
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "not held until the timeout"
+    );
+
+    // Already finished: immediate. Bad parameters: 400.
+    let done = app
+        .call(
+            Method::GET,
+            &format!("{path}?wait=true"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    assert_eq!(done.2["status"], "completed");
+    let bad = app
+        .call(
+            Method::GET,
+            &format!("{path}?wait=soon"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    assert_error(&bad, 400, "invalid_query", Some("wait"));
 }
