@@ -172,8 +172,19 @@ impl Run<'_> {
         );
         tracing::warn!(error = %error, retry_in_ms = millis(delay), "execution {}: infrastructure failure, giving it back for a retry: {error}", self.lease.execution_id);
         let retry_at = after(voidrunner_store::now(), delay);
-        self.release(ReleaseReason::Failure { error, retry_at })
-            .await;
+        if self
+            .release(ReleaseReason::Failure { error, retry_at })
+            .await
+            == Some(ReleaseOutcome::Requeued)
+        {
+            // Nobody signals when a backoff runs out: wake this node's claimer then, rather
+            // than at its next fallback poll.
+            let store = Arc::clone(&self.shared.store);
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                store.queue_signals().notify_work();
+            });
+        }
     }
 
     /// The watchers; never returns (the executor's end stops them).
@@ -269,7 +280,8 @@ impl Run<'_> {
     }
 
     /// Gives the execution back; retries store errors while the lease may still be ours.
-    async fn release(&self, reason: ReleaseReason) {
+    /// `None` when the store kept failing.
+    async fn release(&self, reason: ReleaseReason) -> Option<ReleaseOutcome> {
         let id = self.lease.execution_id;
         let shutdown = reason == ReleaseReason::Shutdown;
         let outcome = self
@@ -309,6 +321,7 @@ impl Run<'_> {
             }
             None => {}
         }
+        outcome
     }
 
     /// Calls `op` until it succeeds or the lease has surely expired (then a reaper re-queues
