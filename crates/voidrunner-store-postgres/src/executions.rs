@@ -13,8 +13,8 @@ use voidrunner_store::{
 use crate::PostgresStore;
 use crate::error::map_sqlx;
 use crate::execution_row::{COLUMNS, ExecutionRow};
-use crate::queue::{cancel_row, touch_task};
-use crate::signals::{Kind, notify};
+use crate::queue::{TOUCH_FROM, TOUCH_WHERE, cancel_row, touch_task};
+use crate::signals::{CHANNEL, Kind, notify};
 
 /// Appends `AND owner_id = $n` when the scope is one user.
 fn push_scope(qb: &mut QueryBuilder<'_, Postgres>, scope: Scope) {
@@ -66,26 +66,18 @@ async fn page(
 #[async_trait::async_trait]
 impl ExecutionStore for PostgresStore {
     async fn enqueue_execution(&self, new: NewExecution) -> StoreResult<Execution> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
-        if let Some(task_id) = new.task_id {
-            let live: Option<i32> = sqlx::query_scalar(
-                "SELECT 1 FROM tasks WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL \
-                 FOR NO KEY UPDATE",
-            )
-            .bind(task_id.as_uuid())
-            .bind(new.owner_id.as_uuid())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
-            if live.is_none() {
-                return Err(StoreError::NotFound);
-            }
-        }
+        // One autocommit statement: insert only for a live task of the owner (or no task),
+        // set the task's status, and NOTIFY (evaluated only when a row was inserted).
         let sql = format!(
-            "INSERT INTO executions (id, task_id, owner_id, status, priority, language, code, \
-                 stdin, env, limits, max_attempts, run_after, created_at) \
-             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $11) \
-             RETURNING {COLUMNS}"
+            "WITH ins AS ( \
+               INSERT INTO executions (id, task_id, owner_id, status, priority, language, \
+                   code, stdin, env, limits, max_attempts, run_after, created_at) \
+               SELECT $1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $11 \
+               WHERE $2::uuid IS NULL OR EXISTS (SELECT 1 FROM tasks \
+                   WHERE id = $2 AND owner_id = $3 AND deleted_at IS NULL) \
+               RETURNING {COLUMNS}), \
+             touched AS ({TOUCH_FROM} ins c WHERE {TOUCH_WHERE}) \
+             SELECT {COLUMNS}, pg_notify($12, $13)::text AS notified FROM ins"
         );
         let execution = sqlx::query_as::<_, ExecutionRow>(&sql)
             .bind(new.id.as_uuid())
@@ -99,20 +91,13 @@ impl ExecutionStore for PostgresStore {
             .bind(Json(&new.limits))
             .bind(i32::try_from(new.max_attempts.max(1)).unwrap_or(i32::MAX))
             .bind(new.created_at)
-            .fetch_one(&mut *tx)
+            .bind(CHANNEL)
+            .bind(self.hub.payload(Kind::Work, None))
+            .fetch_optional(&self.pool)
             .await
             .map_err(map_sqlx)?
+            .ok_or(StoreError::NotFound)?
             .into_execution()?;
-        touch_task(
-            &mut tx,
-            new.task_id,
-            new.created_at,
-            new.id,
-            ExecutionStatus::Queued,
-        )
-        .await?;
-        notify(&mut tx, &self.hub, Kind::Work, None).await?;
-        tx.commit().await.map_err(map_sqlx)?;
         self.hub.signals.notify_work();
         Ok(execution)
     }

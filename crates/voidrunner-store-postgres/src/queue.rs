@@ -21,7 +21,7 @@ use crate::PostgresStore;
 use crate::error::map_sqlx;
 use crate::execution_row::{COLUMNS, ExecutionRow};
 use crate::plan::{Plan, plan};
-use crate::signals::{Kind, notify};
+use crate::signals::{CHANNEL, Kind, notify};
 
 /// Reason recorded when the reaper finds an expired lease.
 pub(crate) const LEASE_EXPIRED: &str = "lease expired: the worker stopped heartbeating";
@@ -42,6 +42,14 @@ pub(crate) struct HeldRow {
     pub max_attempts: i32,
     pub cancel_requested_at: Option<Timestamp>,
 }
+
+/// `UPDATE tasks … FROM` head of a data-modifying CTE that sets the status of the task of the
+/// row `c` (an `executions` row set with a `status` column).
+pub(crate) const TOUCH_FROM: &str = "UPDATE tasks t SET last_execution_status = c.status FROM";
+
+/// Condition of [`TOUCH_FROM`]: the task of `c`, when `c` is the task's newest execution.
+pub(crate) const TOUCH_WHERE: &str = "t.id = c.task_id AND NOT EXISTS (SELECT 1 FROM executions n \
+     WHERE n.task_id = c.task_id AND (n.created_at, n.id) > (c.created_at, c.id))";
 
 /// Sets the task's `last_execution_status` when this execution is the task's newest, so the
 /// task always shows the state of its latest run whatever order older runs finish in.
@@ -170,29 +178,49 @@ fn lease_delta(lease: std::time::Duration) -> chrono::Duration {
 impl PostgresStore {
     /// See [`voidrunner_store::ExecutionStore::claim_next`].
     pub(crate) async fn claim(&self, req: &ClaimRequest) -> StoreResult<Option<Execution>> {
+        // One statement claims the row and sets the task's status (a data-modifying CTE), so
+        // without a quota a claim is a single round trip in autocommit.
+        // The quota filter only exists when a quota is set: the running rows it groups are
+        // as many as the cluster's worker slots, but a claim without quota skips them.
+        let quota = if req.per_user_running_limit.is_some() {
+            "AND e.owner_id <> ALL($5) AND e.owner_id NOT IN ( \
+                 SELECT r.owner_id FROM executions r WHERE r.status = 'running' \
+                 GROUP BY r.owner_id HAVING count(*) >= $4)"
+        } else {
+            "AND $4::bigint IS NULL AND cardinality($5::uuid[]) = 0"
+        };
         let sql = format!(
-            "UPDATE executions SET status = 'running', attempt = attempt + 1, \
-                 lease_owner = $1, worker_id = $1, lease_until = $2, started_at = $3 \
-             WHERE id = (SELECT e.id FROM executions e \
-                 WHERE e.status = 'queued' AND e.run_after <= $3 \
-                   AND e.owner_id <> ALL($5) \
-                   AND ($4::bigint IS NULL OR e.owner_id NOT IN ( \
-                       SELECT r.owner_id FROM executions r WHERE r.status = 'running' \
-                       GROUP BY r.owner_id HAVING count(*) >= $4)) \
-                 ORDER BY e.priority DESC, e.created_at, e.id \
-                 LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             RETURNING {COLUMNS}"
+            "WITH claimed AS ( \
+               UPDATE executions SET status = 'running', attempt = attempt + 1, \
+                   lease_owner = $1, worker_id = $1, lease_until = $2, started_at = $3 \
+               WHERE id = (SELECT e.id FROM executions e \
+                   WHERE e.status = 'queued' AND e.run_after <= $3 \
+                     {quota} \
+                   ORDER BY e.priority DESC, e.created_at, e.id \
+                   LIMIT 1 FOR UPDATE SKIP LOCKED) \
+               RETURNING {COLUMNS}), \
+             touched AS ({TOUCH_FROM} claimed c WHERE {TOUCH_WHERE}) \
+             SELECT {COLUMNS} FROM claimed"
         );
-        let limit = req.per_user_running_limit.map(i64::from);
+        let query = |skipped: &[Uuid]| {
+            sqlx::query_as::<_, ExecutionRow>(&sql)
+                .bind(req.worker_id.clone())
+                .bind(req.now + lease_delta(req.lease))
+                .bind(req.now)
+                .bind(req.per_user_running_limit.map(i64::from))
+                .bind(skipped.to_vec())
+        };
+        let Some(limit) = req.per_user_running_limit.map(i64::from) else {
+            let row = query(&[])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+            return row.map(ExecutionRow::into_execution).transpose();
+        };
         let mut skipped: Vec<Uuid> = Vec::new();
         for _ in 0..=QUOTA_RETRIES {
             let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
-            let row = sqlx::query_as::<_, ExecutionRow>(&sql)
-                .bind(&req.worker_id)
-                .bind(req.now + lease_delta(req.lease))
-                .bind(req.now)
-                .bind(limit)
-                .bind(&skipped)
+            let row = query(&skipped)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(map_sqlx)?;
@@ -200,22 +228,12 @@ impl PostgresStore {
                 return Ok(None);
             };
             let execution = row.into_execution()?;
-            if let Some(limit) = limit
-                && !self.within_quota(&mut tx, &execution, limit).await?
-            {
+            if !self.within_quota(&mut tx, &execution, limit).await? {
                 // Another claimer of this owner committed first: give the row back.
                 tx.rollback().await.map_err(map_sqlx)?;
                 skipped.push(execution.owner_id.as_uuid());
                 continue;
             }
-            touch_task(
-                &mut tx,
-                execution.task_id,
-                execution.created_at,
-                execution.id,
-                ExecutionStatus::Running,
-            )
-            .await?;
             tx.commit().await.map_err(map_sqlx)?;
             return Ok(Some(execution));
         }
@@ -286,13 +304,17 @@ impl PostgresStore {
             .ok_or_else(|| {
                 StoreError::Conflict("a sandbox error is released for retry, not completed".into())
             })?;
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        // One autocommit statement: record the result, set the task's status, and NOTIFY
+        // (only when a row was updated: the notify is evaluated per returned row).
         let sql = format!(
-            "UPDATE executions SET status = $4, verdict = $5, exit_code = $6, signal = $7, \
-                 stdout = $8, stderr = $9, compile_output = $10, output_truncated = $11, \
-                 wall_time_ms = $12, cpu_time_ms = $13, peak_memory_bytes = $14, \
-                 finished_at = $15, lease_owner = NULL, lease_until = NULL \
-             WHERE {HELD} RETURNING {COLUMNS}"
+            "WITH done AS ( \
+               UPDATE executions SET status = $4, verdict = $5, exit_code = $6, signal = $7, \
+                   stdout = $8, stderr = $9, compile_output = $10, output_truncated = $11, \
+                   wall_time_ms = $12, cpu_time_ms = $13, peak_memory_bytes = $14, \
+                   finished_at = $15, lease_owner = NULL, lease_until = NULL \
+               WHERE {HELD} RETURNING {COLUMNS}), \
+             touched AS ({TOUCH_FROM} done c WHERE {TOUCH_WHERE}) \
+             SELECT {COLUMNS}, pg_notify($16, $17)::text AS notified FROM done"
         );
         let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let row = sqlx::query_as::<_, ExecutionRow>(&sql)
@@ -311,23 +333,15 @@ impl PostgresStore {
             .bind(clamp(r.cpu_time_ms))
             .bind(r.peak_memory_bytes.map(clamp))
             .bind(r.finished_at)
-            .fetch_optional(&mut *tx)
+            .bind(CHANNEL)
+            .bind(self.hub.payload(Kind::Finished, Some(lease.execution_id)))
+            .fetch_optional(&self.pool)
             .await
             .map_err(map_sqlx)?;
         let Some(row) = row else {
             return Ok(CompleteOutcome::LeaseLost);
         };
         let execution = row.into_execution()?;
-        touch_task(
-            &mut tx,
-            execution.task_id,
-            execution.created_at,
-            execution.id,
-            status,
-        )
-        .await?;
-        notify(&mut tx, &self.hub, Kind::Finished, Some(execution.id)).await?;
-        tx.commit().await.map_err(map_sqlx)?;
         self.hub.signals.notify_finished(execution.id);
         Ok(CompleteOutcome::Completed(Box::new(execution)))
     }

@@ -164,14 +164,18 @@ impl SqliteStore {
         let now = micros(req.now);
         let mut tx = self.begin_immediate().await?;
         // The quota subquery is uncorrelated: it is computed once over the (few) running rows.
+        // Present only with a quota: without one a claim does not look at running rows.
+        let quota = if req.per_user_running_limit.is_some() {
+            "AND e.owner_id NOT IN (SELECT r.owner_id FROM executions r \
+                 WHERE r.status = 'running' GROUP BY r.owner_id HAVING count(*) >= ?4)"
+        } else {
+            "AND ?4 IS NULL"
+        };
         let sql = format!(
             "UPDATE executions SET status = 'running', attempt = attempt + 1, \
                  lease_owner = ?1, worker_id = ?1, lease_until = ?2, started_at = ?3 \
              WHERE id = (SELECT e.id FROM executions e \
-                 WHERE e.status = 'queued' AND e.run_after <= ?3 \
-                   AND (?4 IS NULL OR e.owner_id NOT IN ( \
-                       SELECT r.owner_id FROM executions r WHERE r.status = 'running' \
-                       GROUP BY r.owner_id HAVING count(*) >= ?4)) \
+                 WHERE e.status = 'queued' AND e.run_after <= ?3 {quota} \
                  ORDER BY e.priority DESC, e.created_at, e.id LIMIT 1) \
              RETURNING {COLUMNS}"
         );

@@ -14,6 +14,7 @@
 //! [`Store`](crate::Store) and be `Clone` (concurrency cases share it across tasks).
 
 mod auth;
+pub mod bench;
 mod executions;
 mod filters;
 mod leases;
