@@ -8,6 +8,7 @@
 mod auth;
 mod error;
 mod executions;
+mod languages;
 mod system;
 mod tasks;
 
@@ -18,9 +19,9 @@ pub use auth::{
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use executions::{
     Audience, ExecuteTaskRequest, ExecutionListResponse, ExecutionResponse,
-    ExecutionSummaryResponse, LanguageListResponse, LanguageResponse, ListExecutionsQuery,
-    RunRequest, VerdictDto, WaitQuery,
+    ExecutionSummaryResponse, ListExecutionsQuery, RunRequest, VerdictDto, WaitQuery,
 };
+pub use languages::{LanguageListResponse, LanguageResponse};
 pub use system::{HealthResponse, ReadyResponse};
 pub use tasks::{
     CreateTaskRequest, ExecutionStatusDto, LimitsRequest, LimitsResponse, ListTasksQuery,

@@ -15,16 +15,13 @@ use voidrunner_domain::ExecutionStatus;
 use crate::helpers::{
     Backend, assert_client_error, assert_error, backend_tests, create_task, task_req,
 };
-use crate::queue::claim;
 
 backend_tests!(
     enqueue_returns_the_queued_snapshot,
     overrides_are_validated_against_the_maxima,
     task_executions_page_newest_first,
     other_users_executions_are_404_like_missing,
-    cancel_queued_never_runs_and_twice_is_409,
     tasks_rerun_any_number_of_times_in_any_state,
-    put_never_writes_results,
 );
 
 fn exec_path(task: uuid::Uuid) -> String {
@@ -337,67 +334,6 @@ async fn other_users_executions_are_404_like_missing(b: Backend) {
     assert_eq!(still.status, ExecutionStatusDto::Queued, "untouched");
 }
 
-async fn cancel_queued_never_runs_and_twice_is_409(b: Backend) {
-    let app = b.spawn().await;
-    let user = app.user().await;
-    let task = create_task(&user, "t").await;
-    let e = user
-        .client
-        .execute_task(
-            task.id,
-            &ExecuteTaskRequest::default(),
-            &WaitQuery::default(),
-        )
-        .await
-        .expect("enqueue");
-    let path = format!("/api/v1/executions/{}", e.id);
-    let got = app
-        .call(Method::DELETE, &path, Some(user.token()), None)
-        .await;
-    assert_eq!(got.0, 200, "{}", got.2);
-    assert_eq!(got.2["status"], "cancelled");
-    assert!(got.2["finished_at"].is_string());
-    let got = app
-        .call(Method::DELETE, &path, Some(user.token()), None)
-        .await;
-    assert_error(&got, 409, "conflict", None);
-
-    // A worker finds nothing to claim: the cancelled row never runs.
-    assert!(
-        claim(&app).await.is_none(),
-        "cancelled executions are not claimable"
-    );
-    let row = user.client.get_execution(e.id).await.expect("get");
-    assert_eq!(row.status, ExecutionStatusDto::Cancelled);
-    assert_eq!(row.attempt, 0);
-    let t = user.client.get_task(task.id).await.expect("task");
-    assert_eq!(t.last_execution_status, Some(ExecutionStatusDto::Cancelled));
-
-    // A running execution: 202, cancel requested, still running until its worker stops it.
-    let e2 = user
-        .client
-        .execute_task(
-            task.id,
-            &ExecuteTaskRequest::default(),
-            &WaitQuery::default(),
-        )
-        .await
-        .expect("enqueue");
-    let claimed = claim(&app).await.expect("claimable");
-    assert_eq!(claimed.id.as_uuid(), e2.id);
-    let got = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/executions/{}", e2.id),
-            Some(user.token()),
-            None,
-        )
-        .await;
-    assert_eq!(got.0, 202, "{}", got.2);
-    assert_eq!(got.2["status"], "running");
-    assert_eq!(got.2["cancel_requested"], true);
-}
-
 async fn tasks_rerun_any_number_of_times_in_any_state(b: Backend) {
     let app = b.spawn().await;
     let user = app.user().await;
@@ -440,33 +376,4 @@ async fn tasks_rerun_any_number_of_times_in_any_state(b: Backend) {
         .expect("list");
     assert_eq!(page.items.len(), 12);
     assert!(page.next_cursor.is_none());
-}
-
-async fn put_never_writes_results(b: Backend) {
-    let app = b.spawn_with(|s| s.first_user_admin = true).await;
-    let admin = app.user().await;
-    let user = app.user().await;
-    let task = create_task(&user, "t").await;
-    let e = user
-        .client
-        .execute_task(
-            task.id,
-            &ExecuteTaskRequest::default(),
-            &WaitQuery::default(),
-        )
-        .await
-        .expect("enqueue");
-    let path = format!("/api/v1/executions/{}", e.id);
-    let forged = json!({"status": "completed", "stdout": "forged", "exit_code": 0});
-    for who in [&user, &admin] {
-        let got = app
-            .call(Method::PUT, &path, Some(who.token()), Some(forged.clone()))
-            .await;
-        assert_error(&got, 405, "method_not_allowed", None);
-        let allow = got.1["allow"].to_str().expect("allow");
-        assert!(allow.contains("GET") && allow.contains("DELETE"), "{allow}");
-        assert!(!allow.contains("PUT"), "{allow}");
-    }
-    let row = user.client.get_execution(e.id).await.expect("get");
-    assert_eq!(row, e, "unchanged");
 }

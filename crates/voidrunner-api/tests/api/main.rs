@@ -5,6 +5,7 @@ mod helpers;
 
 mod api_keys;
 mod auth;
+mod cancel;
 mod edge;
 mod executions;
 mod jwt;
