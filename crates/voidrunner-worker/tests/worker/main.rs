@@ -3,6 +3,7 @@
 //! that cannot be caused for real. No sleeps as synchronisation: every wait polls a condition
 //! with a deadline.
 
+mod executors;
 mod helpers;
 
 mod cancel;
