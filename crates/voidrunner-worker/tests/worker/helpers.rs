@@ -290,34 +290,17 @@ impl TestStore {
                 Outage::Sqlite(conn)
             }
             Location::Postgres(url) => {
+                let schema = postgres_schema_of(url, probe).await;
                 let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
-                let schemas: Vec<String> = sqlx::query_scalar(
-                    "SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, 'vr_test_') \
-                     AND to_regclass(quote_ident(nspname) || '.executions') IS NOT NULL",
-                )
-                .fetch_all(&mut conn)
-                .await
-                .expect("schemas");
-                for schema in schemas {
-                    let sql = format!("SELECT count(*) FROM \"{schema}\".executions WHERE id = $1");
-                    let found: i64 = sqlx::query_scalar(&sql)
-                        .bind(probe.as_uuid())
-                        .fetch_one(&mut conn)
-                        .await
-                        .unwrap_or(0);
-                    if found == 1 {
-                        let table = format!("\"{schema}\".executions");
-                        sqlx::query(&format!("ALTER TABLE {table} RENAME TO executions_offline"))
-                            .execute(&mut conn)
-                            .await
-                            .expect("rename away");
-                        return Outage::Postgres {
-                            conn,
-                            table: format!("\"{schema}\".executions_offline"),
-                        };
-                    }
+                let table = format!("\"{schema}\".executions");
+                sqlx::query(&format!("ALTER TABLE {table} RENAME TO executions_offline"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("rename away");
+                Outage::Postgres {
+                    conn,
+                    table: format!("\"{schema}\".executions_offline"),
                 }
-                panic!("schema of execution {probe} not found");
             }
         }
     }
@@ -341,4 +324,66 @@ impl Outage {
             }
         }
     }
+}
+
+/// The test schema holding execution `probe` (test stores do not expose their schema).
+async fn postgres_schema_of(url: &str, probe: ExecutionId) -> String {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, 'vr_test_') \
+         AND to_regclass(quote_ident(nspname) || '.executions') IS NOT NULL",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("schemas");
+    for schema in schemas {
+        let sql = format!("SELECT count(*) FROM \"{schema}\".executions WHERE id = $1");
+        let found: i64 = sqlx::query_scalar(&sql)
+            .bind(probe.as_uuid())
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or(0);
+        if found == 1 {
+            return schema;
+        }
+    }
+    panic!("schema of execution {probe} not found");
+}
+
+impl TestStore {
+    /// How another process opens this store (see [`open_address`]); `probe` is one of its
+    /// executions.
+    pub async fn address(&self, probe: ExecutionId) -> String {
+        match &self.location {
+            Location::Sqlite(path) => format!("sqlite:{}", path.display()),
+            Location::Postgres(url) => {
+                format!("postgres:{}@{url}", postgres_schema_of(url, probe).await)
+            }
+        }
+    }
+}
+
+/// Opens the store at an [`TestStore::address`], as another process does.
+pub async fn open_address(address: &str) -> Arc<dyn Store> {
+    if let Some(path) = address.strip_prefix("sqlite:") {
+        let store = voidrunner_store_sqlite::SqliteStore::open(
+            std::path::Path::new(path),
+            voidrunner_store_sqlite::SqliteOptions::default(),
+        )
+        .await
+        .expect("open sqlite");
+        return Arc::new(store);
+    }
+    let rest = address.strip_prefix("postgres:").expect("known address");
+    let (schema, url) = rest.split_once('@').expect("schema@url");
+    let opts = voidrunner_store_postgres::PostgresOptions {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(30),
+        schema: Some(schema.to_owned()),
+    };
+    let store = voidrunner_store_postgres::PostgresStore::connect(url, opts)
+        .await
+        .expect("connect postgres");
+    Arc::new(store)
 }

@@ -8,6 +8,7 @@ mod helpers;
 
 mod cancel;
 mod cluster;
+mod crash;
 mod drain;
 mod e2e;
 mod faults;
