@@ -15,7 +15,12 @@
 //!   changes nothing, so an execution completes exactly once.
 //! - Program failures are results (`complete_execution`); only infrastructure failures are
 //!   released for retry, and after `max_attempts` claims the row is dead-lettered
-//!   (`status = failed`, `dead_lettered_at`, `last_error`).
+//!   (`status = failed`, verdict `sandbox_error`, `dead_lettered_at`, `last_error`).
+//! - A running execution with a pending cancel request that comes back without a result
+//!   (released, or its lease expired) is finished `cancelled` ([`ReleaseOutcome::Cancelled`]),
+//!   never run again.
+//! - Every status change sets the task's `last_execution_status` in the same transaction when
+//!   the execution is the task's newest, so the task shows its latest run.
 
 use std::time::Duration;
 
