@@ -98,7 +98,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = open_store(&cfg, migrations_for(&cfg)).await?;
-    let allowed_languages = registry.available().into_iter().map(|l| l.name).collect();
+    let available = registry.available();
     let pool = if cfg.worker.concurrency > 0 {
         let executor = build_executor(&cfg.sandbox, registry)?;
         Some(start_pool(store.clone(), executor, cfg.worker.clone())?)
@@ -111,7 +111,16 @@ pub async fn serve(
         &cfg.server.data_dir,
     )?;
     let mut settings = cfg.api;
-    settings.allowed_languages = resolve_languages(&settings.allowed_languages, allowed_languages)?;
+    let names = available.iter().map(|l| l.name.clone()).collect();
+    settings.allowed_languages = resolve_languages(&settings.allowed_languages, names)?;
+    for lang in available {
+        for alias in &lang.aliases {
+            settings
+                .language_aliases
+                .insert(alias.clone(), lang.name.clone());
+        }
+        settings.language_versions.insert(lang.name, lang.version);
+    }
     let ctx = ApiContext::new(store, settings, JwtSecret::new(secret))
         .context("invalid [api] configuration")?;
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)

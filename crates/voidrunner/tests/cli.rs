@@ -49,6 +49,23 @@ fn serve_needs_no_configuration() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600, "generated key is owner-only");
+    let (status, body) = get_json(&format!("{}/api/v1/languages", server.url));
+    assert_eq!(status, 200, "{body}");
+    let text = body.to_string();
+    for lang in ["python", "javascript", "bash", "c", "cpp"] {
+        assert!(
+            text.contains(&format!("\"{lang}\"")),
+            "{lang} served from the registry: {text}"
+        );
+    }
+    assert!(
+        text.contains("\"py\""),
+        "aliases come from the registry: {text}"
+    );
+    assert!(
+        text.contains("3.11"),
+        "versions come from the host runtimes: {text}"
+    );
     let (status, body) = get_json(&format!("{}/api/v1/openapi.json", server.url));
     assert_eq!(status, 200);
     assert!(
