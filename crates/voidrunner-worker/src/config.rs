@@ -15,7 +15,8 @@ pub struct WorkerConfig {
     /// Executions this node runs at once (one slot each). Default: the number of cores.
     pub concurrency: usize,
     /// At most this many `running` executions per user across the whole cluster, so one user
-    /// cannot starve the others; `None` = no quota. Default: `Some(4)`.
+    /// cannot starve the others; `None` or `0` = no quota (`0` because TOML has no null).
+    /// Default: `Some(4)`.
     pub per_user_concurrency: Option<u32>,
     /// Lease length: a worker that stops heartbeating loses its executions after this long,
     /// and the reaper re-queues them. Default: 30.
@@ -131,13 +132,12 @@ impl WorkerConfig {
         if self.retry.base_ms == 0 || self.retry.max_ms < self.retry.base_ms {
             return err("retry", "need 0 < base_ms <= max_ms");
         }
-        if self.per_user_concurrency == Some(0) {
-            return err(
-                "per_user_concurrency",
-                "0 would block everyone; omit it for no quota",
-            );
-        }
         Ok(())
+    }
+
+    /// The per-user quota to claim with (`0` means none).
+    pub fn per_user_limit(&self) -> Option<u32> {
+        self.per_user_concurrency.filter(|n| *n > 0)
     }
 
     /// Lease length.
@@ -217,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn rejects_bad_jitter_and_zero_quota() {
+    fn rejects_bad_jitter_and_zero_quota_means_none() {
         let mut c = WorkerConfig::default();
         c.retry.jitter = 1.5;
         assert_eq!(c.validate().map_err(|e| e.field), Err("retry.jitter"));
@@ -225,9 +225,8 @@ mod tests {
             per_user_concurrency: Some(0),
             ..WorkerConfig::default()
         };
-        assert_eq!(
-            c.validate().map_err(|e| e.field),
-            Err("per_user_concurrency")
-        );
+        c.validate().expect("0 = no quota");
+        assert_eq!(c.per_user_limit(), None);
+        assert_eq!(WorkerConfig::default().per_user_limit(), Some(4));
     }
 }

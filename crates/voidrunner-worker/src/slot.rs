@@ -27,7 +27,7 @@ pub(crate) async fn slot_loop(shared: Arc<Shared>, slot: usize) {
         next_claim(&shared, &worker_id, &mut work, &mut streak).await
     {
         run_supervised(&shared, &worker_id, execution, cancels).await;
-        if shared.config.per_user_concurrency.is_some() {
+        if shared.config.per_user_limit().is_some() {
             // A quota may have room again; without quotas nothing became claimable.
             shared.slot_freed.notify_one();
         }
@@ -90,7 +90,7 @@ async fn next_claim(
             worker_id: worker_id.to_owned(),
             now: voidrunner_store::now(),
             lease: shared.config.lease(),
-            per_user_running_limit: shared.config.per_user_concurrency,
+            per_user_running_limit: shared.config.per_user_limit(),
         };
         // Never raced against shutdown: a claim that commits must be run or released.
         let wait = match shared.store.claim_next(&req).await {
