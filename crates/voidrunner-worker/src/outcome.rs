@@ -67,12 +67,23 @@ impl OutputCapture {
     /// `compile_output` is `Some`, possibly empty).
     pub fn finish(self, compiled: bool) -> CapturedOutput {
         CapturedOutput {
-            stdout: String::from_utf8_lossy(&self.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
-            compile_output: (compiled || !self.compile.is_empty())
-                .then(|| String::from_utf8_lossy(&self.compile).into_owned()),
+            stdout: decode(&self.stdout),
+            stderr: decode(&self.stderr),
+            compile_output: (compiled || !self.compile.is_empty()).then(|| decode(&self.compile)),
             truncated: self.truncated,
         }
+    }
+}
+
+/// Program output as stored text: lossy UTF-8, and NUL replaced by U+FFFD because PostgreSQL
+/// text cannot hold it (a program printing `\0` must still get its result recorded, on every
+/// backend alike).
+fn decode(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text.into_owned()
     }
 }
 
@@ -239,5 +250,17 @@ mod tests {
             panic!("result expected");
         };
         assert!(r.output_truncated);
+    }
+
+    #[test]
+    fn nul_bytes_never_reach_the_store() {
+        let mut cap = OutputCapture::new(1024);
+        cap.push(&event(Phase::Run, OutputStream::Stdout, b"a\0b\xff"));
+        cap.push(&event(Phase::Run, OutputStream::Stderr, b"\0"));
+        cap.push(&event(Phase::Compile, OutputStream::Stderr, b"x\0"));
+        let out = cap.finish(true);
+        assert_eq!(out.stdout, "a\u{FFFD}b\u{FFFD}");
+        assert_eq!(out.stderr, "\u{FFFD}");
+        assert_eq!(out.compile_output.as_deref(), Some("x\u{FFFD}"));
     }
 }
