@@ -33,7 +33,14 @@ fn token(rng: &mut Rng) -> Vec<u8> {
 /// Log-like lines: words, numbers, newlines; optionally a secret every ~64 KiB.
 fn output(rng: &mut Rng, secrets: &[Vec<u8>], with_hits: bool) -> Vec<u8> {
     let words: [&[u8]; 8] = [
-        b"step", b"ok", b"processing", b"item", b"value=", b"done", b"token", b"test",
+        b"step",
+        b"ok",
+        b"processing",
+        b"item",
+        b"value=",
+        b"done",
+        b"token",
+        b"test",
     ];
     let mut out = Vec::with_capacity(TOTAL + 256);
     let mut next_hit = 65_536;
@@ -78,7 +85,11 @@ fn run(count: usize, with_hits: bool) {
     }
     println!(
         "{count:>3} secrets, {:<14} {:>8.1} MB/s  ({} MB in {:.3} s, best of 3, output {} bytes)",
-        if with_hits { "hit per 64 KiB" } else { "no occurrence" },
+        if with_hits {
+            "hit per 64 KiB"
+        } else {
+            "no occurrence"
+        },
         TOTAL as f64 / best / 1e6,
         TOTAL / 1_000_000,
         best,

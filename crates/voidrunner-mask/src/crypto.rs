@@ -63,7 +63,9 @@ impl SecretKey {
             .chain_update(b"voidrunner-mask key id v1\0")
             .chain_update(bytes.as_ref())
             .finalize();
-        let id = KeyId(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]));
+        let id = KeyId(u32::from_be_bytes([
+            digest[0], digest[1], digest[2], digest[3],
+        ]));
         Self { bytes, id }
     }
 
@@ -249,7 +251,10 @@ mod tests {
         assert_ne!(a, b, "each seal uses a fresh nonce");
         assert_eq!(a.len(), HEADER_LEN + 16 + TAG_LEN);
         assert_eq!(sb.open(&a).expect("open").as_slice(), b"hunter2-password");
-        assert_eq!(sb.open(&sb.seal(b"").expect("seal")).expect("open").len(), 0);
+        assert_eq!(
+            sb.open(&sb.seal(b"").expect("seal")).expect("open").len(),
+            0
+        );
         assert_eq!(SecretBox::key_id_of(&a), Ok(sb.current_key_id()));
     }
 
@@ -262,7 +267,10 @@ mod tests {
             bad[i] ^= 0x01;
             assert!(sb.open(&bad).is_err(), "flip at byte {i} went unnoticed");
         }
-        assert_eq!(sb.open(&sealed[..sealed.len() - 1]), Err(CryptoError::Authentication));
+        assert_eq!(
+            sb.open(&sealed[..sealed.len() - 1]),
+            Err(CryptoError::Authentication)
+        );
         assert_eq!(sb.open(&sealed[..10]), Err(CryptoError::Malformed));
     }
 
@@ -272,11 +280,16 @@ mod tests {
             .seal(b"value")
             .expect("seal");
         let other = SecretBox::new(&SecretKey::generate());
-        assert!(matches!(other.open(&sealed), Err(CryptoError::UnknownKey { .. })));
+        assert!(matches!(
+            other.open(&sealed),
+            Err(CryptoError::UnknownKey { .. })
+        ));
 
         let key = SecretKey::generate();
         let sb = SecretBox::new(&key);
-        let bound = sb.seal_with_context(b"value", b"task-1/API_KEY").expect("seal");
+        let bound = sb
+            .seal_with_context(b"value", b"task-1/API_KEY")
+            .expect("seal");
         assert_eq!(
             sb.open_with_context(&bound, b"task-2/API_KEY"),
             Err(CryptoError::Authentication)
@@ -294,7 +307,10 @@ mod tests {
         let new = SecretKey::generate();
         let sealed_old = SecretBox::new(&old).seal(b"value").expect("seal");
         let rotated = SecretBox::new(&new).with_previous_keys([&old]);
-        assert_eq!(rotated.open(&sealed_old).expect("open").as_slice(), b"value");
+        assert_eq!(
+            rotated.open(&sealed_old).expect("open").as_slice(),
+            b"value"
+        );
         let resealed = rotated.seal(b"value").expect("seal");
         assert_eq!(SecretBox::key_id_of(&resealed), Ok(new.id()));
         assert!(SecretBox::new(&old).open(&resealed).is_err());
@@ -306,7 +322,10 @@ mod tests {
         let sb = SecretBox::new(&key);
         let mut sealed = sb.seal(b"value").expect("seal");
         sealed[0] = 9;
-        assert_eq!(sb.open(&sealed), Err(CryptoError::UnsupportedVersion { version: 9 }));
+        assert_eq!(
+            sb.open(&sealed),
+            Err(CryptoError::UnsupportedVersion { version: 9 })
+        );
         let shown = format!("{key:?} {sb:?}");
         assert!(!shown.contains("7, 7"), "{shown}");
         assert!(shown.contains(&format!("{}", key.id().0)), "{shown}");

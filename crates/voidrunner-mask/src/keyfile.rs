@@ -69,18 +69,12 @@ pub fn load_or_create_key(path: &Path) -> Result<SecretKey, KeyFileError> {
         fs::create_dir_all(dir).map_err(io("creating directory", dir))?;
     }
     let key = SecretKey::generate();
-    let name = path.file_name().map_or_else(
-        || "key".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let temp = path.with_file_name(format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        key.id()
-    ));
-    let result = write_new(&temp, key.bytes()).and_then(|()| {
-        fs::hard_link(&temp, path).map_err(io("linking", path))
-    });
+    let name = path
+        .file_name()
+        .map_or_else(|| "key".into(), |n| n.to_string_lossy().into_owned());
+    let temp = path.with_file_name(format!(".{name}.tmp-{}-{}", std::process::id(), key.id()));
+    let result = write_new(&temp, key.bytes())
+        .and_then(|()| fs::hard_link(&temp, path).map_err(io("linking", path)));
     // The temporary name is never needed again, whatever happened.
     let _ = fs::remove_file(&temp);
     match result {
@@ -124,12 +118,13 @@ fn read_key(path: &Path) -> Result<SecretKey, KeyFileError> {
         });
     }
     let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-    file.read_exact(bytes.as_mut()).map_err(|e| match e.kind() {
-        ErrorKind::UnexpectedEof => KeyFileError::WrongLength {
-            path: path.to_path_buf(),
-        },
-        _ => io("reading", path)(e),
-    })?;
+    file.read_exact(bytes.as_mut())
+        .map_err(|e| match e.kind() {
+            ErrorKind::UnexpectedEof => KeyFileError::WrongLength {
+                path: path.to_path_buf(),
+            },
+            _ => io("reading", path)(e),
+        })?;
     let mut extra = [0u8; 1];
     if file.read(&mut extra).map_err(io("reading", path))? != 0 {
         return Err(KeyFileError::WrongLength {
@@ -152,7 +147,13 @@ mod tests {
         let second = load_or_create_key(&path).expect("load");
         assert_eq!(first.id(), second.id());
         let sealed = SecretBox::new(&first).seal(b"value").expect("seal");
-        assert_eq!(SecretBox::new(&second).open(&sealed).expect("open").as_slice(), b"value");
+        assert_eq!(
+            SecretBox::new(&second)
+                .open(&sealed)
+                .expect("open")
+                .as_slice(),
+            b"value"
+        );
         let meta = fs::metadata(&path).expect("meta");
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         assert_eq!(meta.len(), KEY_LEN as u64);
@@ -170,7 +171,10 @@ mod tests {
             let handles: Vec<_> = (0..8)
                 .map(|_| s.spawn(|| load_or_create_key(&path).expect("key").id()))
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("join")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("join"))
+                .collect()
         });
         assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     }

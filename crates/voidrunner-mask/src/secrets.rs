@@ -242,7 +242,10 @@ impl Inner {
             [] => return false,
             [a] => return bit(&self.first_byte, usize::from(*a)),
             [a, b, ..] => {
-                if !bit(&self.first_pair[..], usize::from(*a) * 256 + usize::from(*b)) {
+                if !bit(
+                    &self.first_pair[..],
+                    usize::from(*a) * 256 + usize::from(*b),
+                ) {
                     return false;
                 }
             }
@@ -318,6 +321,9 @@ impl SecretRegistry {
     fn lock(&self) -> std::sync::MutexGuard<'_, SecretSet> {
         // A panic while holding the lock cannot leave the set half-updated: `extend` only
         // assigns after every fallible step.
-        self.shared.set.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared
+            .set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -109,8 +109,7 @@ impl StreamMasker {
         };
         // Every occurrence starting before `decided` lies wholly in `data` (one that would run
         // past the end needs a proper-prefix tail, which starts at or after `decided`).
-        self.matcher
-            .occurrences(data, decided, &mut self.scratch);
+        self.matcher.occurrences(data, decided, &mut self.scratch);
         // Invariant: bytes before `covered` are released or hidden; plain ones start there.
         let mut covered = self.covered;
         for &(start, end) in &self.scratch {
