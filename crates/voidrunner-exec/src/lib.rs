@@ -2,6 +2,7 @@
 //! [`LanguageRegistry`] that says how each language compiles and runs, and the native executor
 //! over `voidrunner-sandbox`.
 
+pub mod docker;
 pub mod env;
 mod executor;
 pub mod native;
@@ -9,6 +10,7 @@ pub mod registry;
 mod types;
 
 pub use executor::Executor;
+pub use docker::{DockerConfig, DockerExecutor, DockerReport, RoutingExecutor, doctor_report};
 pub use native::{NativeConfig, NativeExecutor};
 pub use registry::{
     Availability, CompileLimits, CompileStep, ExecutorKind, Language, LanguageInfo,

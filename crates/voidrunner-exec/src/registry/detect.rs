@@ -44,8 +44,14 @@ impl std::fmt::Display for Availability {
 
 pub(super) fn detect(lang: &Language) -> Availability {
     if lang.executor == ExecutorKind::Docker {
-        return Availability::Unavailable {
-            reason: "executor \"docker\" is not supported by this build yet".to_owned(),
+        // The runtime lives in the image, not on this host: never run host programs for it.
+        // Whether the engine answers and the image exists is checked per execution (a
+        // `SandboxError`, retried elsewhere) and reported by `voidrunner doctor`.
+        return Availability::Available {
+            version: match &lang.version_source {
+                VersionSource::Fixed(v) => v.clone(),
+                VersionSource::Command(_) => image_version(lang.image.as_deref().unwrap_or("")),
+            },
         };
     }
     for program in lang.host_programs() {
@@ -62,6 +68,13 @@ pub(super) fn detect(lang: &Language) -> Availability {
             Err(reason) => Availability::Unavailable { reason },
         },
     }
+}
+
+/// The tag of an image reference (`3.11` of `voidrunner/python:3.11`), `latest` without one.
+fn image_version(image: &str) -> String {
+    let name = image.rsplit('/').next().unwrap_or(image);
+    let name = name.split('@').next().unwrap_or(name);
+    name.split_once(':').map_or("latest", |(_, tag)| tag).to_owned()
 }
 
 fn check_executable(path: &Path) -> Result<(), String> {
@@ -148,7 +161,14 @@ pub(super) fn parse_version(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_version;
+    use super::{image_version, parse_version};
+
+    #[test]
+    fn image_tags_are_versions() {
+        assert_eq!(image_version("voidrunner/python:3.11"), "3.11");
+        assert_eq!(image_version("registry:5000/x/py"), "latest");
+        assert_eq!(image_version("py"), "latest");
+    }
 
     #[test]
     fn versions_from_real_outputs() {

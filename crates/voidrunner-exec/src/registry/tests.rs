@@ -228,9 +228,10 @@ fn missing_runtime_marks_language_unavailable_not_an_error() {
     let docker = r.get("docker-py").expect("parsed");
     assert_eq!(docker.executor, ExecutorKind::Docker);
     assert_eq!(docker.image.as_deref(), Some("python:3.12-slim"));
-    assert!(docker.version().is_none());
+    // The runtime is in the image: the host's python is never run, the tag is the version.
+    assert_eq!(docker.version(), Some("3.12-slim"));
     let names: Vec<_> = r.available().into_iter().map(|i| i.name).collect();
-    assert_eq!(names, ["fixed"]);
+    assert_eq!(names, ["docker-py", "fixed"]);
     assert_eq!(r.report().len(), 3);
 }
 
