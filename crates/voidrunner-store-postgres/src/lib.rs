@@ -10,6 +10,7 @@ mod convert;
 mod error;
 mod execution_row;
 mod executions;
+mod logs;
 mod plan;
 mod queue;
 mod signals;

@@ -168,7 +168,8 @@ fn signal(store: &PostgresStore, id: ExecutionId, outcome: ReleaseOutcome) {
 }
 
 /// The fencing condition: still running, same worker, same attempt.
-const HELD: &str = "id = $1 AND status = 'running' AND lease_owner = $2 AND attempt = $3";
+pub(crate) const HELD: &str =
+    "id = $1 AND status = 'running' AND lease_owner = $2 AND attempt = $3";
 
 /// Lease length as a PostgreSQL-compatible duration.
 fn lease_delta(lease: std::time::Duration) -> chrono::Duration {

@@ -40,6 +40,9 @@ pub(crate) enum Kind {
     Cancel,
     /// An execution reached a terminal status.
     Finished,
+    /// Events of an execution's log were committed (sent by the log trigger and by chunk
+    /// appends, origin `db`; the id field is `<execution id>/<last seq>`).
+    Log,
 }
 
 impl Kind {
@@ -48,6 +51,7 @@ impl Kind {
             Kind::Work => "work",
             Kind::Cancel => "cancel",
             Kind::Finished => "finished",
+            Kind::Log => "log",
         }
     }
 }
@@ -155,12 +159,19 @@ struct Filter {
 
 impl Filter {
     /// Parses a payload meant for this handle (same scope, another origin).
+    #[cfg(test)]
     fn accept(&self, payload: &str) -> Option<(Kind, Option<ExecutionId>)> {
+        self.accept_with_seq(payload).map(|(k, id, _)| (k, id))
+    }
+
+    /// Like [`Filter::accept`], plus the seq of `log` payloads (0 for other kinds).
+    fn accept_with_seq(&self, payload: &str) -> Option<(Kind, Option<ExecutionId>, u64)> {
         let mut parts = payload.splitn(4, ' ');
         let kind = match parts.next()? {
             "work" => Kind::Work,
             "cancel" => Kind::Cancel,
             "finished" => Kind::Finished,
+            "log" => Kind::Log,
             _ => return None,
         };
         let origin = parts.next()?;
@@ -169,8 +180,12 @@ impl Filter {
         if scope != self.scope || origin == self.origin {
             return None;
         }
+        let (id, seq) = match id.split_once('/') {
+            Some((id, seq)) if kind == Kind::Log => (id, seq.parse().ok()?),
+            _ => (id, 0),
+        };
         let id = id.parse::<ExecutionId>().ok();
-        Some((kind, id))
+        Some((kind, id, seq))
     }
 }
 
@@ -208,10 +223,11 @@ async fn forward(first: PgListener, pool: PgPool, filter: Filter, signals: Arc<Q
             continue;
         };
         match l.try_recv().await {
-            Ok(Some(n)) => match filter.accept(n.payload()) {
-                Some((Kind::Work, _)) => signals.notify_work(),
-                Some((Kind::Cancel, Some(id))) => signals.notify_cancel(id),
-                Some((Kind::Finished, Some(id))) => signals.notify_finished(id),
+            Ok(Some(n)) => match filter.accept_with_seq(n.payload()) {
+                Some((Kind::Work, _, _)) => signals.notify_work(),
+                Some((Kind::Cancel, Some(id), _)) => signals.notify_cancel(id),
+                Some((Kind::Finished, Some(id), _)) => signals.notify_finished(id),
+                Some((Kind::Log, Some(id), seq)) => signals.notify_log(id, seq),
                 _ => {}
             },
             Ok(None) => {
@@ -255,5 +271,10 @@ mod tests {
         assert_eq!(f.accept("work other - s1 x"), None);
         assert_eq!(f.accept("bogus other - s1"), None);
         assert_eq!(f.accept("work"), None);
+        assert_eq!(
+            f.accept_with_seq(&format!("log db {id}/42 s1")),
+            Some((Kind::Log, Some(id), 42))
+        );
+        assert_eq!(f.accept_with_seq(&format!("log db {id}/x s1")), None);
     }
 }

@@ -138,6 +138,10 @@ pub(crate) async fn cancel_row(
 
 /// Sends the wake-up matching a release outcome (after commit).
 pub(crate) fn signal(store: &SqliteStore, id: ExecutionId, outcome: ReleaseOutcome) {
+    if outcome != ReleaseOutcome::LeaseLost {
+        // A status event was written by the trigger: wake streams.
+        store.signals.notify_log(id, 0);
+    }
     match outcome {
         ReleaseOutcome::Requeued => store.signals.notify_work(),
         ReleaseOutcome::DeadLettered | ReleaseOutcome::Cancelled => {
@@ -148,7 +152,7 @@ pub(crate) fn signal(store: &SqliteStore, id: ExecutionId, outcome: ReleaseOutco
 }
 
 /// The fencing condition: still running, same worker, same attempt.
-const HELD: &str = "id = ? AND status = 'running' AND lease_owner = ? AND attempt = ?";
+pub(crate) const HELD: &str = "id = ? AND status = 'running' AND lease_owner = ? AND attempt = ?";
 
 /// Lease length as microseconds.
 fn lease_micros(lease: std::time::Duration) -> i64 {
@@ -200,6 +204,8 @@ impl SqliteStore {
         )
         .await?;
         tx.commit().await.map_err(map_sqlx)?;
+        // The `running` status event (written by the trigger) is committed: wake streams.
+        self.signals.notify_log(execution.id, 0);
         Ok(Some(execution))
     }
 

@@ -19,6 +19,7 @@ mod executions;
 mod filters;
 mod leases;
 mod load;
+mod logs;
 mod paging;
 mod queue;
 mod tasks;
@@ -29,6 +30,7 @@ pub use executions::*;
 pub use filters::*;
 pub use leases::*;
 pub use load::*;
+pub use logs::*;
 pub use paging::*;
 pub use queue::*;
 pub use tasks::*;
@@ -68,6 +70,10 @@ macro_rules! conformance_tests {
     ($fixture:expr) => {
         $crate::__conformance_cases!($fixture;
             ping_and_backend_name,
+            log_records_status_and_chunks_in_order,
+            log_append_needs_the_lease,
+            log_keeps_attempts_apart_across_a_retry,
+            log_commits_are_signalled,
             user_round_trip_and_lookup,
             duplicate_email_conflicts,
             admin_if_first_only_for_first_user,

@@ -283,6 +283,7 @@ pub struct QueueSignals {
     work: tokio::sync::watch::Sender<u64>,
     cancel: tokio::sync::broadcast::Sender<ExecutionId>,
     finished: tokio::sync::broadcast::Sender<ExecutionId>,
+    logs: tokio::sync::broadcast::Sender<crate::LogSignal>,
 }
 
 impl Default for QueueSignals {
@@ -297,10 +298,12 @@ impl QueueSignals {
         let (work, _) = tokio::sync::watch::channel(0);
         let (cancel, _) = tokio::sync::broadcast::channel(1024);
         let (finished, _) = tokio::sync::broadcast::channel(4096);
+        let (logs, _) = tokio::sync::broadcast::channel(4096);
         Self {
             work,
             cancel,
             finished,
+            logs,
         }
     }
 
@@ -313,6 +316,21 @@ impl QueueSignals {
     /// Receiver for finished signals. A lagging receiver must re-read the rows it waits for.
     pub fn subscribe_finished(&self) -> tokio::sync::broadcast::Receiver<ExecutionId> {
         self.finished.subscribe()
+    }
+
+    /// Events up to `last_seq` of an execution's log are committed (see [`crate::LogStore`]).
+    /// Never blocks: a full channel makes slow receivers lag, and they re-read the store.
+    pub fn notify_log(&self, execution_id: ExecutionId, last_seq: u64) {
+        let _ = self.logs.send(crate::LogSignal {
+            execution_id,
+            last_seq,
+        });
+    }
+
+    /// Receiver for log signals. Take it BEFORE reading the log; a lagging receiver must
+    /// re-read the logs it follows.
+    pub fn subscribe_logs(&self) -> tokio::sync::broadcast::Receiver<crate::LogSignal> {
+        self.logs.subscribe()
     }
 
     /// New work may be claimable.

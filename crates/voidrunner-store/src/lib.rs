@@ -15,6 +15,7 @@
 mod auth;
 mod error;
 mod execution;
+mod logs;
 mod task;
 
 #[cfg(feature = "conformance")]
@@ -30,6 +31,7 @@ pub use execution::{
     Lease, LeaseStatus, NewExecution, QueueSignals, QueueStats, ReleaseOutcome, ReleaseReason,
     RetryPolicy, backoff,
 };
+pub use logs::{AppendOutcome, LogChunk, LogEvent, LogSignal, LogStore, LogStream};
 pub use task::{Page, PageRequest, Scope, TaskCursor, TaskFilter, TaskStore};
 
 use voidrunner_domain::Timestamp;
@@ -38,7 +40,7 @@ use voidrunner_domain::Timestamp;
 /// handler can hold a single `Arc<dyn Store>`.
 #[async_trait::async_trait]
 pub trait Store:
-    UserStore + AuthStore + TaskStore + ExecutionStore + Send + Sync + 'static
+    UserStore + AuthStore + TaskStore + ExecutionStore + LogStore + Send + Sync + 'static
 {
     /// Cheap round trip used by `/ready`.
     async fn ping(&self) -> StoreResult<()>;

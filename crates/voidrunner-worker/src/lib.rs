@@ -11,6 +11,7 @@
 //! or many, may share one store.
 
 mod config;
+mod logs;
 mod outcome;
 mod pool;
 mod reaper;

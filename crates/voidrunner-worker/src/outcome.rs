@@ -38,8 +38,9 @@ impl OutputCapture {
         }
     }
 
-    /// Appends one chunk, cutting at the cap.
-    pub fn push(&mut self, event: &OutputEvent) {
+    /// Appends one chunk, cutting at the cap; answers how many leading bytes were kept (the
+    /// same part goes to the event log, so stored logs respect the cap too).
+    pub fn push(&mut self, event: &OutputEvent) -> usize {
         let (buf, room) = match event.phase {
             Phase::Compile => {
                 let room = self.cap.saturating_sub(self.compile.len());
@@ -61,6 +62,7 @@ impl OutputCapture {
         if take < event.data.len() {
             self.truncated = true;
         }
+        take
     }
 
     /// Decodes what was kept. `compiled` says whether a compile phase ran (then

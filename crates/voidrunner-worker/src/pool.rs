@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use voidrunner_domain::ExecutionId;
 use voidrunner_exec::Executor;
-use voidrunner_store::{ExecutionStore, RetryPolicy, Store};
+use voidrunner_store::{RetryPolicy, Store};
 
 use crate::WorkerConfig;
 
@@ -19,7 +19,7 @@ use crate::WorkerConfig;
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// The queue half of the store, which is all the pool uses.
-pub(crate) type Queue = dyn ExecutionStore + Send + Sync;
+pub(crate) type Queue = dyn voidrunner_store::Store;
 
 /// What the slots, the runs and the reaper share.
 pub(crate) struct Shared {

@@ -10,12 +10,12 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use voidrunner_domain::{Execution, ExecutionId, Timestamp, Verdict};
-use voidrunner_exec::{ExecRequest, OutputEvent, Phase};
+use voidrunner_exec::{ExecRequest, Phase};
 use voidrunner_store::{
     CompleteOutcome, ExecutionResult, Lease, LeaseStatus, ReleaseOutcome, ReleaseReason,
 };
 
-use crate::outcome::{Disposition, OutputCapture, disposition};
+use crate::outcome::{Disposition, disposition};
 use crate::pool::{Counters, Shared};
 use crate::streak::ErrorStreak;
 
@@ -134,7 +134,7 @@ impl Run<'_> {
         let execute = async {
             tokio::join!(
                 self.shared.executor.execute(req, tx, self.token.clone()),
-                capture(rx, cap)
+                crate::logs::capture(rx, cap, &*self.shared.store, &self.lease)
             )
         };
         let (outcome, capture) = tokio::select! {
@@ -351,15 +351,6 @@ impl Run<'_> {
             }
         }
     }
-}
-
-/// Collects output events until the executor drops its sender.
-async fn capture(mut rx: mpsc::Receiver<OutputEvent>, cap_bytes: u64) -> OutputCapture {
-    let mut capture = OutputCapture::new(cap_bytes);
-    while let Some(event) = rx.recv().await {
-        capture.push(&event);
-    }
-    capture
 }
 
 /// `now + d`, at the stores' microsecond precision.
