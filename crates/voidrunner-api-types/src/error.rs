@@ -56,6 +56,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 422: the JSON is well-formed but a field is invalid, missing or unknown.
     ValidationFailed,
+    /// 416: the `Range` asks for bytes past the end; `Content-Range: bytes */<length>`.
+    RangeNotSatisfiable,
     /// 429: rate limit exceeded; see `Retry-After`.
     RateLimited,
     /// 500: something failed on our side; details are in the server log.
@@ -83,6 +85,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::ValidationFailed => "validation_failed",
+            Self::RangeNotSatisfiable => "range_not_satisfiable",
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",

@@ -9,6 +9,7 @@ mod auth;
 mod error;
 mod executions;
 mod languages;
+mod logs;
 mod system;
 mod tasks;
 
@@ -22,6 +23,7 @@ pub use executions::{
     ExecutionSummaryResponse, ListExecutionsQuery, RunRequest, VerdictDto, WaitQuery,
 };
 pub use languages::{LanguageListResponse, LanguageResponse};
+pub use logs::{LogChunkListResponse, LogChunkResponse, LogEncoding, LogsQuery, StreamQuery};
 pub use system::{HealthResponse, ReadyResponse};
 pub use tasks::{
     CreateTaskRequest, ExecutionStatusDto, LimitsRequest, LimitsResponse, ListTasksQuery,

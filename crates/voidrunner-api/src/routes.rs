@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use crate::auth::{api_keys, handlers as auth};
 use crate::context::ApiContext;
 use crate::edge::middleware as edge;
-use crate::executions::{admin, handlers as executions};
+use crate::executions::{admin, handlers as executions, logs, stream};
 use crate::system;
 use crate::tasks::handlers as tasks;
 
@@ -78,6 +78,8 @@ pub(crate) fn documented() -> (axum::Router<ApiContext>, utoipa::openapi::OpenAp
             executions::get_execution,
             executions::cancel_execution
         ))
+        .routes(routes!(logs::get_execution_logs))
+        .routes(routes!(stream::stream_execution))
         .routes(routes!(executions::run_code))
         .routes(routes!(executions::list_languages))
         .routes(routes!(admin::list_dead_letters))

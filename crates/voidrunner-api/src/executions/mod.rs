@@ -5,5 +5,8 @@
 pub(crate) mod admin;
 pub(crate) mod handlers;
 pub(crate) mod input;
+pub(crate) mod logs;
 pub(crate) mod query;
+pub(crate) mod range;
+pub(crate) mod stream;
 pub(crate) mod wait;

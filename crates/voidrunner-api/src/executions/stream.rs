@@ -1,0 +1,221 @@
+//! `GET /api/v1/executions/{id}/stream`: the execution's event log as Server-Sent Events.
+//!
+//! Replays every event after `Last-Event-ID` (or `?after=`) from the store, then follows:
+//! it waits for a log or finished signal naming the execution (or [`POLL`] as a fallback,
+//! which also covers lagged receivers and other SQLite processes), and re-reads
+//! `seq > last_sent` from the store each time — so no event is skipped or sent twice,
+//! whatever signals were lost. It ends after the terminal status event.
+//!
+//! Memory per client is bounded: at most one page of events is held, and the next page is
+//! read only when the client's response has taken the previous one (backpressure of the
+//! client's own connection). Workers never wait for streams: they write to the store and
+//! send a non-blocking signal.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use serde::Deserialize;
+use tokio::sync::broadcast::{self, error::RecvError};
+use voidrunner_api_types::{ErrorBody, StreamQuery};
+use voidrunner_domain::{ExecutionId, ExecutionStatus};
+use voidrunner_store::{LogEvent, LogSignal, LogStream, Scope};
+
+use crate::auth::AuthUser;
+use crate::context::ApiContext;
+use crate::error::{ApiError, ApiResult};
+use crate::executions::handlers::read_scope;
+use crate::executions::logs::{PAGE, chunk_response};
+use crate::extract::PathId;
+
+/// Fallback re-read period when no signal arrives.
+pub(crate) const POLL: Duration = Duration::from_secs(1);
+/// Keep-alive comment period.
+pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStream {
+    after: Option<String>,
+}
+
+/// Where to resume: `Last-Event-ID` wins over `?after=`; 0 = from the start.
+fn resume_point(headers: &HeaderMap, raw: Option<&str>) -> ApiResult<u64> {
+    if let Some(v) = headers.get("last-event-id") {
+        return v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or_else(|| ApiError::invalid_query("Last-Event-ID", "must be an event id"));
+    }
+    let q: RawStream = serde_urlencoded::from_str(raw.unwrap_or_default())
+        .map_err(|_| ApiError::invalid_query("query", "unknown or duplicated query parameter"))?;
+    match q.after {
+        None => Ok(0),
+        Some(s) => s
+            .parse::<u64>()
+            .map_err(|_| ApiError::invalid_query("after", "must be an event id")),
+    }
+}
+
+/// Follows an execution's event log, one event at a time.
+struct Follow {
+    ctx: ApiContext,
+    id: ExecutionId,
+    scope: Scope,
+    last_sent: u64,
+    buffer: VecDeque<LogEvent>,
+    logs: broadcast::Receiver<LogSignal>,
+    finished: broadcast::Receiver<ExecutionId>,
+    done: bool,
+}
+
+/// A status event's data: the stored JSON summary plus its seq; and whether it is terminal.
+fn status_event(e: &LogEvent) -> (serde_json::Value, bool) {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&e.data).unwrap_or_else(|_| serde_json::json!({}));
+    let terminal = v
+        .get("status")
+        .and_then(|s| s.as_str())
+        .and_then(ExecutionStatus::parse)
+        .is_some_and(|s| s.is_terminal());
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("seq".into(), e.seq.into());
+    }
+    (v, terminal)
+}
+
+/// The SSE event of a stored event (`id` = seq, `event` = stream name).
+fn sse_event(e: LogEvent) -> (Event, bool) {
+    let seq = e.seq.to_string();
+    let kind = e.stream.as_str();
+    let (data, terminal) = if e.stream == LogStream::Status {
+        status_event(&e)
+    } else {
+        let chunk = chunk_response(e);
+        (serde_json::to_value(chunk).unwrap_or_default(), false)
+    };
+    let event = Event::default().id(seq).event(kind).data(data.to_string());
+    (event, terminal)
+}
+
+impl Follow {
+    /// The next event, or `None` after the terminal one.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some(e) = self.buffer.pop_front() {
+                self.last_sent = e.seq;
+                let (event, terminal) = sse_event(e);
+                self.done = terminal;
+                return Some(event);
+            }
+            match self
+                .ctx
+                .store()
+                .read_logs(self.id, self.last_sent, PAGE)
+                .await
+            {
+                Ok(page) if !page.is_empty() => {
+                    self.buffer.extend(page);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "stream of execution {}: reading the log failed: {e}; retrying", self.id);
+                }
+            }
+            if !self.wait().await {
+                // No signal within the poll period: an execution with no terminal event in
+                // its log (written before logs existed) ends when its row is terminal.
+                let store = self.ctx.store();
+                if let Ok(row) = store.get_execution(self.scope, self.id).await
+                    && row.status.is_terminal()
+                    && store
+                        .read_logs(self.id, self.last_sent, 1)
+                        .await
+                        .is_ok_and(|p| p.is_empty())
+                {
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Waits for a signal naming this execution (`true`) or the poll period (`false`).
+    async fn wait(&mut self) -> bool {
+        let id = self.id;
+        let last = self.last_sent;
+        let deadline = tokio::time::Instant::now() + POLL;
+        loop {
+            let woke = tokio::select! {
+                r = self.logs.recv() => match r {
+                    Ok(s) => s.execution_id == id && (s.last_seq == 0 || s.last_seq > last),
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => false,
+                },
+                r = self.finished.recv() => match r {
+                    Ok(done) => done == id,
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => false,
+                },
+                () = tokio::time::sleep_until(deadline) => return false,
+            };
+            if woke {
+                return true;
+            }
+        }
+    }
+}
+
+/// Streams an execution's events (the caller's; admins: any) as Server-Sent Events:
+/// `status` (JSON summary: `status`, `attempt`, and when terminal `verdict`, `exit_code`,
+/// measurements), `stdout`/`stderr`/`compile` (a chunk: `data` with `encoding`). Each event's
+/// `id` is its seq; resume with `Last-Event-ID` (or `?after=`). Ends after the terminal
+/// status event; keep-alive comments every 15 s.
+#[utoipa::path(get, path = "/api/v1/executions/{id}/stream", tag = "executions",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Execution id"), StreamQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event id")),
+    responses(
+        (status = 200, description = "`text/event-stream` of the execution's events", content_type = "text/event-stream"),
+        (status = 400, description = "Bad `after` or `Last-Event-ID`", body = ErrorBody),
+        (status = 404, description = "No such execution of yours", body = ErrorBody),
+    ))]
+pub(crate) async fn stream_execution(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    PathId(id): PathId<ExecutionId>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let after = resume_point(&headers, raw.as_deref())?;
+    let scope = read_scope(&auth);
+    // Subscribe before the first read so no commit can fall between read and wait.
+    let signals = ctx.store().queue_signals();
+    let logs = signals.subscribe_logs();
+    let finished = signals.subscribe_finished();
+    ctx.store().get_execution(scope, id).await?;
+    let follow = Follow {
+        ctx: ctx.clone(),
+        id,
+        scope,
+        last_sent: after,
+        buffer: VecDeque::new(),
+        logs,
+        finished,
+        done: false,
+    };
+    let stream =
+        futures::stream::unfold(
+            follow,
+            |mut f| async move { f.next().await.map(|e| (Ok(e), f)) },
+        );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
