@@ -13,6 +13,8 @@ mod openapi;
 mod pagination;
 mod queue;
 mod run;
+mod sse;
+mod stream;
 mod system;
 mod tasks;
 mod validation;

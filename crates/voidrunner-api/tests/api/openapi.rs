@@ -33,6 +33,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/v1/tasks/{id}/executions"),
     ("get", "/api/v1/executions/{id}"),
     ("delete", "/api/v1/executions/{id}"),
+    ("get", "/api/v1/executions/{id}/logs"),
+    ("get", "/api/v1/executions/{id}/stream"),
     ("post", "/api/v1/run"),
     ("get", "/api/v1/languages"),
     ("get", "/api/v1/admin/dead-letter"),
