@@ -9,8 +9,8 @@ pub mod native;
 pub mod registry;
 mod types;
 
-pub use executor::Executor;
 pub use docker::{DockerConfig, DockerExecutor, DockerReport, RoutingExecutor, doctor_report};
+pub use executor::Executor;
 pub use native::{NativeConfig, NativeExecutor};
 pub use registry::{
     Availability, CompileLimits, CompileStep, ExecutorKind, Language, LanguageInfo,

@@ -14,7 +14,6 @@ use voidrunner_domain::{ResourceLimits, Verdict};
 use voidrunner_exec::docker::{DockerConfig, DockerExecutor, LABEL_MANAGED, LABEL_NODE};
 use voidrunner_exec::{ExecOutcome, ExecRequest, Executor, LanguageRegistry, OutputStream};
 
-
 const LANGUAGES: &str = r#"
 [languages.py]
 source_file = "main.py"
@@ -110,9 +109,15 @@ async fn run(exec: &DockerExecutor, req: ExecRequest) -> Ran {
 async fn leftovers(exec: &DockerExecutor) -> Vec<String> {
     let filters = HashMap::from([(
         "label",
-        vec![format!("{LABEL_MANAGED}=true"), format!("{LABEL_NODE}={}", exec.config().node_id)],
+        vec![
+            format!("{LABEL_MANAGED}=true"),
+            format!("{LABEL_NODE}={}", exec.config().node_id),
+        ],
     )]);
-    let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    let opts = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
     exec.docker()
         .list_containers(Some(opts))
         .await
@@ -124,54 +129,111 @@ async fn leftovers(exec: &DockerExecutor) -> Vec<String> {
 
 #[tokio::test]
 async fn hello_world_stdin_and_exit_codes() {
-    let Some(exec) = executor("hello_world_stdin_and_exit_codes").await else { return };
+    let Some(exec) = executor("hello_world_stdin_and_exit_codes").await else {
+        return;
+    };
     let r = run(&exec, request("py", "print('hello from docker')", None)).await;
-    assert_eq!(r.outcome.verdict, Verdict::Exited { code: 0 }, "{}", r.stderr);
+    assert_eq!(
+        r.outcome.verdict,
+        Verdict::Exited { code: 0 },
+        "{}",
+        r.stderr
+    );
     assert_eq!(r.stdout, "hello from docker\n");
     assert_eq!(r.outcome.exit_code, Some(0));
     assert!(r.outcome.wall_time > Duration::ZERO);
 
     let code = "import sys\nname = sys.stdin.readline().strip()\nprint('hi', name)\nprint('rest', sys.stdin.read().split())\nsys.exit(3)";
     let r = run(&exec, request("py", code, Some("ada\nb c\n"))).await;
-    assert_eq!(r.outcome.verdict, Verdict::Exited { code: 3 }, "{}", r.stderr);
+    assert_eq!(
+        r.outcome.verdict,
+        Verdict::Exited { code: 3 },
+        "{}",
+        r.stderr
+    );
     assert_eq!(r.stdout, "hi ada\nrest ['b', 'c']\n");
 
-    let r = run(&exec, request("sh", "echo out; echo err >&2; id -u; exit 7", None)).await;
+    let r = run(
+        &exec,
+        request("sh", "echo out; echo err >&2; id -u; exit 7", None),
+    )
+    .await;
     assert_eq!(r.outcome.verdict, Verdict::Exited { code: 7 });
     assert_eq!(r.stdout, "out\n1000\n");
     assert_eq!(r.stderr, "err\n");
 
-    let r = run(&exec, request("py", "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)", None)).await;
-    assert!(matches!(r.outcome.verdict, Verdict::Signaled { signal: 11 } | Verdict::Exited { .. }), "{:?}", r.outcome);
+    let r = run(
+        &exec,
+        request(
+            "py",
+            "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)",
+            None,
+        ),
+    )
+    .await;
+    assert!(
+        matches!(
+            r.outcome.verdict,
+            Verdict::Signaled { signal: 11 } | Verdict::Exited { .. }
+        ),
+        "{:?}",
+        r.outcome
+    );
 }
 
 #[tokio::test]
 async fn memory_bomb_is_a_memory_limit() {
-    let Some(exec) = executor("memory_bomb_is_a_memory_limit").await else { return };
-    let mut req = request("py", "x = []\nwhile True:\n    x.append(' ' * (1 << 20))", None);
+    let Some(exec) = executor("memory_bomb_is_a_memory_limit").await else {
+        return;
+    };
+    let mut req = request(
+        "py",
+        "x = []\nwhile True:\n    x.append(' ' * (1 << 20))",
+        None,
+    );
     req.limits.memory_mb = 64;
     let r = run(&exec, req).await;
-    assert_eq!(r.outcome.verdict, Verdict::MemoryLimit, "{:?} {}", r.outcome, r.stderr);
+    assert_eq!(
+        r.outcome.verdict,
+        Verdict::MemoryLimit,
+        "{:?} {}",
+        r.outcome,
+        r.stderr
+    );
     let peak = r.outcome.peak_memory_bytes.expect("peak memory measured");
     assert!(peak > 32 << 20 && peak <= 65 << 20, "peak {peak}");
 }
 
 #[tokio::test]
 async fn fork_bomb_is_contained() {
-    let Some(exec) = executor("fork_bomb_is_contained").await else { return };
+    let Some(exec) = executor("fork_bomb_is_contained").await else {
+        return;
+    };
     let code = "import os, time\nn = 0\nerr = None\nfor _ in range(200):\n    try:\n        if os.fork() == 0:\n            time.sleep(30)\n            os._exit(0)\n        n += 1\n    except OSError as e:\n        err = e\n        break\nprint(n, err is not None)";
     let mut req = request("py", code, None);
     req.limits.max_processes = 16;
     let r = run(&exec, req).await;
-    assert_eq!(r.outcome.verdict, Verdict::Exited { code: 0 }, "{}", r.stderr);
-    let n: u32 = r.stdout.split_whitespace().next().and_then(|n| n.parse().ok()).expect("count");
+    assert_eq!(
+        r.outcome.verdict,
+        Verdict::Exited { code: 0 },
+        "{}",
+        r.stderr
+    );
+    let n: u32 = r
+        .stdout
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("count");
     assert!(n < 16, "forked {n}");
     assert!(r.stdout.trim_end().ends_with("True"), "{}", r.stdout);
 }
 
 #[tokio::test]
 async fn no_network_and_read_only_root() {
-    let Some(exec) = executor("no_network_and_read_only_root").await else { return };
+    let Some(exec) = executor("no_network_and_read_only_root").await else {
+        return;
+    };
     let code = r#"
 import socket
 for fam in (socket.AF_INET, socket.AF_INET6):
@@ -193,8 +255,17 @@ open("/work/ok", "w").write("x")
 print("tmp and work writable")
 "#;
     let r = run(&exec, request("py", code, None)).await;
-    assert_eq!(r.outcome.verdict, Verdict::Exited { code: 0 }, "{}", r.stderr);
-    assert!(!r.stdout.contains("connected") && !r.stdout.contains("wrote"), "{}", r.stdout);
+    assert_eq!(
+        r.outcome.verdict,
+        Verdict::Exited { code: 0 },
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stdout.contains("connected") && !r.stdout.contains("wrote"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(r.stdout.matches("net blocked").count(), 2, "{}", r.stdout);
     assert_eq!(r.stdout.matches("ro /").count(), 3, "{}", r.stdout);
     assert!(r.stdout.contains("tmp and work writable"), "{}", r.stdout);
@@ -202,16 +273,30 @@ print("tmp and work writable")
 
 #[tokio::test]
 async fn timeout_and_output_cap() {
-    let Some(exec) = executor("timeout_and_output_cap").await else { return };
+    let Some(exec) = executor("timeout_and_output_cap").await else {
+        return;
+    };
     let mut req = request("sh", "echo started; while :; do :; done", None);
     req.limits.timeout_secs = 2;
     let r = run(&exec, req).await;
     assert_eq!(r.outcome.verdict, Verdict::Timeout);
     assert_eq!(r.stdout, "started\n");
-    assert!(r.outcome.wall_time >= Duration::from_secs(2), "{:?}", r.outcome.wall_time);
-    assert!(r.outcome.cpu_time > Duration::from_millis(500), "cpu {:?}", r.outcome.cpu_time);
+    assert!(
+        r.outcome.wall_time >= Duration::from_secs(2),
+        "{:?}",
+        r.outcome.wall_time
+    );
+    assert!(
+        r.outcome.cpu_time > Duration::from_millis(500),
+        "cpu {:?}",
+        r.outcome.cpu_time
+    );
 
-    let mut req = request("py", "import sys\nwhile True:\n    sys.stdout.write('y' * 1000)", None);
+    let mut req = request(
+        "py",
+        "import sys\nwhile True:\n    sys.stdout.write('y' * 1000)",
+        None,
+    );
     req.limits.max_output_bytes = 10_000;
     let r = run(&exec, req).await;
     assert_eq!(r.outcome.verdict, Verdict::OutputLimit);
@@ -221,18 +306,26 @@ async fn timeout_and_output_cap() {
 
 #[tokio::test]
 async fn cancel_kills_and_removes_the_container() {
-    let Some(exec) = executor("cancel_kills_and_removes_the_container").await else { return };
+    let Some(exec) = executor("cancel_kills_and_removes_the_container").await else {
+        return;
+    };
     let cancel = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(16);
     let task = {
         let (exec, cancel) = (exec.clone(), cancel.clone());
-        tokio::spawn(async move { exec.execute(request("sh", "echo up; sleep 60", None), tx, cancel).await })
+        tokio::spawn(async move {
+            exec.execute(request("sh", "echo up; sleep 60", None), tx, cancel)
+                .await
+        })
     };
     let first = rx.recv().await.expect("output before cancel");
     assert_eq!(&first.data[..], b"up\n");
     assert_eq!(leftovers(&exec).await.len(), 1, "the task's container runs");
     cancel.cancel();
-    let outcome = tokio::time::timeout(Duration::from_secs(20), task).await.expect("ends").expect("task");
+    let outcome = tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("ends")
+        .expect("task");
     assert_eq!(outcome.verdict, Verdict::Cancelled);
     assert!(outcome.wall_time < Duration::from_secs(30));
     assert!(leftovers(&exec).await.is_empty());
@@ -240,11 +333,19 @@ async fn cancel_kills_and_removes_the_container() {
 
 #[tokio::test]
 async fn dropped_execution_is_removed_and_orphans_are_reaped() {
-    let Some(exec) = executor("dropped_execution_is_removed_and_orphans_are_reaped").await else { return };
+    let Some(exec) = executor("dropped_execution_is_removed_and_orphans_are_reaped").await else {
+        return;
+    };
     let (tx, mut rx) = mpsc::channel(16);
     let exec2 = exec.clone();
     let task = tokio::spawn(async move {
-        exec2.execute(request("sh", "echo up; sleep 60", None), tx, CancellationToken::new()).await
+        exec2
+            .execute(
+                request("sh", "echo up; sleep 60", None),
+                tx,
+                CancellationToken::new(),
+            )
+            .await
     });
     rx.recv().await.expect("running");
     // Like a crashed worker: the future is dropped mid-run.
@@ -258,7 +359,9 @@ async fn dropped_execution_is_removed_and_orphans_are_reaped() {
 
 #[tokio::test]
 async fn running_container_has_every_security_setting() {
-    let Some(exec) = executor("inspect").await else { return };
+    let Some(exec) = executor("inspect").await else {
+        return;
+    };
     let (tx, mut rx) = mpsc::channel(16);
     let task = {
         let exec = exec.clone();
@@ -271,7 +374,11 @@ async fn running_container_has_every_security_setting() {
     rx.recv().await.expect("running");
     let ids = leftovers(&exec).await;
     assert_eq!(ids.len(), 1);
-    let info = exec.docker().inspect_container(&ids[0], None).await.expect("inspect");
+    let info = exec
+        .docker()
+        .inspect_container(&ids[0], None)
+        .await
+        .expect("inspect");
     task.abort();
     let _ = task.await;
     let config = info.config.expect("config");
@@ -283,9 +390,18 @@ async fn running_container_has_every_security_setting() {
     assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
     assert!(host.cap_add.unwrap_or_default().is_empty());
     let opts = host.security_opt.expect("security opts");
-    assert!(opts.iter().any(|o| o.starts_with("no-new-privileges")), "{opts:?}");
-    let seccomp = opts.iter().find(|o| o.starts_with("seccomp=")).expect("seccomp opt");
-    assert!(seccomp.contains("\"defaultAction\":\"SCMP_ACT_ERRNO\""), "inline profile, not a path");
+    assert!(
+        opts.iter().any(|o| o.starts_with("no-new-privileges")),
+        "{opts:?}"
+    );
+    let seccomp = opts
+        .iter()
+        .find(|o| o.starts_with("seccomp="))
+        .expect("seccomp opt");
+    assert!(
+        seccomp.contains("\"defaultAction\":\"SCMP_ACT_ERRNO\""),
+        "inline profile, not a path"
+    );
     assert_eq!(host.memory, Some(96 << 20));
     assert_eq!(host.memory_swap, host.memory);
     assert_eq!(host.pids_limit, Some(24));
@@ -293,10 +409,21 @@ async fn running_container_has_every_security_setting() {
     assert_eq!(host.privileged, Some(false));
     assert!(host.binds.unwrap_or_default().is_empty());
     assert!(host.mounts.unwrap_or_default().is_empty());
-    assert!(info.mounts.unwrap_or_default().is_empty(), "no volumes or binds");
+    assert!(
+        info.mounts.unwrap_or_default().is_empty(),
+        "no volumes or binds"
+    );
     let tmpfs = host.tmpfs.expect("tmpfs");
-    assert!(tmpfs["/tmp"].contains("size=") && tmpfs["/work"].contains("uid=1000"), "{tmpfs:?}");
-    let ulimits: Vec<_> = host.ulimits.expect("ulimits").into_iter().filter_map(|u| u.name).collect();
+    assert!(
+        tmpfs["/tmp"].contains("size=") && tmpfs["/work"].contains("uid=1000"),
+        "{tmpfs:?}"
+    );
+    let ulimits: Vec<_> = host
+        .ulimits
+        .expect("ulimits")
+        .into_iter()
+        .filter_map(|u| u.name)
+        .collect();
     for name in ["nofile", "fsize", "cpu"] {
         assert!(ulimits.iter().any(|u| u == name), "{ulimits:?}");
     }
@@ -311,10 +438,64 @@ async fn running_container_has_every_security_setting() {
 async fn no_container_of_any_test_is_left_behind() {
     // Runs alongside the others: whatever they leave is theirs to remove, so this one checks
     // that every *finished* execution of its own left nothing, many times in a row.
-    let Some(exec) = executor("many").await else { return };
+    let Some(exec) = executor("many").await else {
+        return;
+    };
     for i in 0..5 {
         let r = run(&exec, request("sh", &format!("echo {i}"), None)).await;
         assert_eq!(r.stdout, format!("{i}\n"));
         assert!(leftovers(&exec).await.is_empty(), "after run {i}");
     }
+}
+
+#[tokio::test]
+async fn routing_sends_docker_languages_to_docker() {
+    use voidrunner_exec::RoutingExecutor;
+    let Some(exec) = executor("routing").await else {
+        return;
+    };
+    let registry = Arc::new(LanguageRegistry::from_toml_str(LANGUAGES).expect("valid"));
+    let docker: Arc<dyn Executor> = Arc::new(exec.clone());
+    // The "native" side is never reached for docker languages.
+    let routed = RoutingExecutor::new(Arc::clone(&registry), Arc::clone(&docker), Some(docker));
+    let (tx, _rx) = mpsc::channel(16);
+    let out = routed
+        .execute(request("sh", "exit 4", None), tx, CancellationToken::new())
+        .await;
+    assert_eq!(out.verdict, Verdict::Exited { code: 4 });
+    let without = RoutingExecutor::new(registry, Arc::new(exec), None);
+    let (tx, _rx) = mpsc::channel(16);
+    let out = without
+        .execute(request("sh", "exit 4", None), tx, CancellationToken::new())
+        .await;
+    match out.verdict {
+        Verdict::SandboxError { reason } => assert!(reason.contains("not configured"), "{reason}"),
+        other => panic!("expected a sandbox error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn doctor_reports_engine_and_images() {
+    let Some(exec) = executor("doctor").await else {
+        return;
+    };
+    let registry = LanguageRegistry::from_toml_str(&format!(
+        "{LANGUAGES}\n[languages.ghost]\nsource_file = \"m\"\nrun = [\"/x\"]\nexecutor = \"docker\"\nimage = \"voidrunner/none:0\"\n"
+    ))
+    .expect("valid");
+    let report = voidrunner_exec::doctor_report(&registry, &exec.config().socket).await;
+    assert!(report.engine.is_ok(), "{report}");
+    let present: Vec<_> = report
+        .images
+        .iter()
+        .map(|i| (i.language.as_str(), i.present))
+        .collect();
+    assert_eq!(present, [("ghost", false), ("py", true), ("sh", true)]);
+    let text = report.to_string();
+    assert!(text.contains("voidrunner/none:0 MISSING"), "{text}");
+    let down = voidrunner_exec::doctor_report(&registry, "unix:///nonexistent.sock").await;
+    assert!(
+        down.engine.is_err() && down.to_string().contains("NOT reachable"),
+        "{down}"
+    );
 }

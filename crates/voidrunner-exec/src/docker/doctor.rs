@@ -52,7 +52,10 @@ pub async fn doctor_report(registry: &LanguageRegistry, socket: &str) -> DockerR
     if report.engine.is_err() {
         return report;
     }
-    for lang in registry.iter().filter(|l| l.executor == ExecutorKind::Docker) {
+    for lang in registry
+        .iter()
+        .filter(|l| l.executor == ExecutorKind::Docker)
+    {
         let Some(image) = &lang.image else { continue };
         report.images.push(ImageStatus {
             language: lang.name.clone(),

@@ -111,7 +111,8 @@ pub async fn connect(socket: &str) -> Result<Docker, DockerError> {
         socket: socket.to_owned(),
         source,
     };
-    let docker = Docker::connect_with_unix(socket, 120, bollard::API_DEFAULT_VERSION).map_err(err)?;
+    let docker =
+        Docker::connect_with_unix(socket, 120, bollard::API_DEFAULT_VERSION).map_err(err)?;
     docker.negotiate_version().await.map_err(err)
 }
 
@@ -146,12 +147,12 @@ impl DockerExecutor {
     /// that is older than [`DockerConfig::orphan_age`] whatever its node: what a crashed or
     /// `kill -9`ed worker left behind. Returns how many were removed.
     pub async fn reap_orphans(&self) -> Result<usize, DockerError> {
-        run::reap_orphans(&self.docker, &self.config).await.map_err(|source| {
-            DockerError::Engine {
+        run::reap_orphans(&self.docker, &self.config)
+            .await
+            .map_err(|source| DockerError::Engine {
                 socket: self.config.socket.clone(),
                 source,
-            }
-        })
+            })
     }
 
     fn language(&self, name: &str) -> Result<(&Language, &str), ExecOutcome> {

@@ -41,7 +41,10 @@ impl Executor for RoutingExecutor {
         output: mpsc::Sender<OutputEvent>,
         cancel: CancellationToken,
     ) -> ExecOutcome {
-        let kind = self.registry.get(&req.language).map(|l| (l.executor, l.name.clone()));
+        let kind = self
+            .registry
+            .get(&req.language)
+            .map(|l| (l.executor, l.name.clone()));
         match kind {
             Some((ExecutorKind::Docker, name)) => match &self.docker {
                 Some(d) => d.execute(req, output, cancel).await,

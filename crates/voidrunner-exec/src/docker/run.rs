@@ -71,7 +71,10 @@ impl Drop for RemoveGuard {
 }
 
 async fn remove_force(docker: &Docker, id: &str) {
-    let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+    let opts = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
     if let Err(e) = docker.remove_container(id, Some(opts)).await {
         tracing::warn!(docker.container = %id, error = %e, "removing container {id}: {e}");
     }
@@ -146,7 +149,11 @@ enum KillReason {
 
 impl ContainerRun<'_> {
     /// Creates, runs and removes one container; never leaves it behind.
-    pub async fn run(self, body: bollard::models::ContainerCreateBody, input: Vec<u8>) -> ExecOutcome {
+    pub async fn run(
+        self,
+        body: bollard::models::ContainerCreateBody,
+        input: Vec<u8>,
+    ) -> ExecOutcome {
         let started = Instant::now();
         let id = match self.docker.create_container(None, body).await {
             Ok(r) => r.id,
@@ -164,7 +171,12 @@ impl ContainerRun<'_> {
         }
     }
 
-    async fn supervise(&self, id: &str, input: Vec<u8>, started: Instant) -> Result<PhaseReport, String> {
+    async fn supervise(
+        &self,
+        id: &str,
+        input: Vec<u8>,
+        started: Instant,
+    ) -> Result<PhaseReport, String> {
         let opts = AttachContainerOptionsBuilder::new()
             .stream(true)
             .stdin(true)
@@ -184,7 +196,11 @@ impl ContainerRun<'_> {
             .map_err(|e| format!("starting the container: {e}"))?;
         let run_started = Instant::now();
         let metrics = Arc::new(Mutex::new(Sample::default()));
-        let sampler = tokio::spawn(sample(self.docker.clone(), id.to_owned(), Arc::clone(&metrics)));
+        let sampler = tokio::spawn(sample(
+            self.docker.clone(),
+            id.to_owned(),
+            Arc::clone(&metrics),
+        ));
         // A program that never reads its stdin must not block the supervisor: the writer is
         // its own task, aborted at the end.
         let writer = tokio::spawn(async move {
@@ -239,11 +255,14 @@ impl ContainerRun<'_> {
                     }
                 }
             };
-            if let Some(r) = new_reason {
-                if reason.is_none() {
-                    reason = Some(r);
-                    kill(self.docker, id).await;
-                }
+            if let Some(r) = new_reason
+                && reason.is_none()
+            {
+                reason = Some(r);
+                // Not awaited here: the engine finishes a kill only once the container's
+                // output is drained, so this loop must keep reading meanwhile.
+                let (docker, id) = (self.docker.clone(), id.to_owned());
+                tokio::spawn(async move { kill(&docker, &id).await });
             }
         }
         let wall_time = run_started.elapsed();
@@ -319,9 +338,15 @@ fn outcome(report: PhaseReport) -> ExecOutcome {
 }
 
 /// See [`super::DockerExecutor::reap_orphans`].
-pub(super) async fn reap_orphans(docker: &Docker, cfg: &DockerConfig) -> Result<usize, BollardError> {
+pub(super) async fn reap_orphans(
+    docker: &Docker,
+    cfg: &DockerConfig,
+) -> Result<usize, BollardError> {
     let filters = HashMap::from([("label", vec![format!("{LABEL_MANAGED}=true")])]);
-    let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    let opts = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -336,7 +361,10 @@ pub(super) async fn reap_orphans(docker: &Docker, cfg: &DockerConfig) -> Result<
             .is_some_and(|n| *n == cfg.node_id);
         let old = c.created.is_some_and(|t| t < cutoff);
         if mine || old {
-            let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+            let opts = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
             match docker.remove_container(&id, Some(opts)).await {
                 Ok(()) => {
                     tracing::info!(docker.container = %id, "removed orphan container {id}");
@@ -350,7 +378,9 @@ pub(super) async fn reap_orphans(docker: &Docker, cfg: &DockerConfig) -> Result<
                 Err(BollardError::DockerResponseServerError {
                     status_code: 409, ..
                 }) => {
-                    let opts = WaitContainerOptionsBuilder::new().condition("removed").build();
+                    let opts = WaitContainerOptionsBuilder::new()
+                        .condition("removed")
+                        .build();
                     let _ = docker.wait_container(&id, Some(opts)).next().await;
                 }
                 Err(e) => return Err(e),
@@ -367,11 +397,29 @@ mod tests {
     #[test]
     fn verdicts() {
         let s = Duration::from_secs;
-        assert_eq!(verdict(None, false, 3, s(0), s(0), s(1)), Verdict::Exited { code: 3 });
-        assert_eq!(verdict(None, true, 137, s(0), s(0), s(1)), Verdict::MemoryLimit);
-        assert_eq!(verdict(None, false, 137, s(2), s(2), s(2)), Verdict::CpuLimit);
-        assert_eq!(verdict(None, false, 139, s(0), s(0), s(2)), Verdict::Signaled { signal: 11 });
-        assert_eq!(verdict(Some(KillReason::Timeout), true, 137, s(0), s(0), s(1)), Verdict::Timeout);
-        assert_eq!(verdict(Some(KillReason::Output), false, 137, s(0), s(0), s(1)), Verdict::OutputLimit);
+        assert_eq!(
+            verdict(None, false, 3, s(0), s(0), s(1)),
+            Verdict::Exited { code: 3 }
+        );
+        assert_eq!(
+            verdict(None, true, 137, s(0), s(0), s(1)),
+            Verdict::MemoryLimit
+        );
+        assert_eq!(
+            verdict(None, false, 137, s(2), s(2), s(2)),
+            Verdict::CpuLimit
+        );
+        assert_eq!(
+            verdict(None, false, 139, s(0), s(0), s(2)),
+            Verdict::Signaled { signal: 11 }
+        );
+        assert_eq!(
+            verdict(Some(KillReason::Timeout), true, 137, s(0), s(0), s(1)),
+            Verdict::Timeout
+        );
+        assert_eq!(
+            verdict(Some(KillReason::Output), false, 137, s(0), s(0), s(1)),
+            Verdict::OutputLimit
+        );
     }
 }

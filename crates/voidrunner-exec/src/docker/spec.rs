@@ -39,7 +39,11 @@ pub(super) struct ContainerSpec<'a> {
 /// owned by the run user, no capabilities, no new privileges, the inline seccomp profile,
 /// memory = memory+swap, CPU quota, pids limit, ulimits, no mounts from the host, no logs kept
 /// by the engine (output goes through the attach stream only).
-pub(super) fn container_body(cfg: &DockerConfig, seccomp: &str, s: &ContainerSpec<'_>) -> ContainerCreateBody {
+pub(super) fn container_body(
+    cfg: &DockerConfig,
+    seccomp: &str,
+    s: &ContainerSpec<'_>,
+) -> ContainerCreateBody {
     let l = s.limits;
     let (uid, gid) = cfg.uid_gid();
     let memory = saturating_i64(l.memory_bytes);
@@ -48,7 +52,10 @@ pub(super) fn container_body(cfg: &DockerConfig, seccomp: &str, s: &ContainerSpe
     };
     let tmpfs = HashMap::from([
         ("/tmp".to_owned(), tmpfs_opts(l.tmpfs_bytes, "1777")),
-        (WORK_DIR.to_owned(), tmpfs_opts(cfg.limits.workspace_bytes, "0700")),
+        (
+            WORK_DIR.to_owned(),
+            tmpfs_opts(cfg.limits.workspace_bytes, "0700"),
+        ),
     ]);
     let cpu_secs = saturating_i64(l.cpu_time.as_secs().max(1));
     let ulimit = |name: &str, soft: i64, hard: i64| ResourcesUlimits {
@@ -58,7 +65,10 @@ pub(super) fn container_body(cfg: &DockerConfig, seccomp: &str, s: &ContainerSpe
     };
     let fsize = saturating_i64(l.max_file_size_bytes);
     let nofile = saturating_i64(l.max_open_files);
-    #[expect(clippy::cast_possible_truncation, reason = "cores are at most 64, far below i64")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "cores are at most 64, far below i64"
+    )]
     let nano_cpus = (l.cpu_cores.clamp(0.01, 64.0) * 1e9) as i64;
     let host = HostConfig {
         network_mode: Some("none".to_owned()),
@@ -163,10 +173,17 @@ mod tests {
         assert_eq!(h.nano_cpus, Some(500_000_000));
         assert_eq!(h.pids_limit, Some(16));
         assert_eq!(h.privileged, Some(false));
-        assert!(h.security_opt.expect("opts").contains(&"seccomp={}".to_owned()));
+        assert!(
+            h.security_opt
+                .expect("opts")
+                .contains(&"seccomp={}".to_owned())
+        );
         assert!(h.tmpfs.expect("tmpfs")["/work"].contains("uid=1000"));
         assert_eq!(limits.wall_timeout, Duration::from_secs(5));
         // The code never appears in the command: only its length does.
-        assert_eq!(body.cmd.expect("cmd")[..2], ["/work/main.py".to_owned(), "7".to_owned()]);
+        assert_eq!(
+            body.cmd.expect("cmd")[..2],
+            ["/work/main.py".to_owned(), "7".to_owned()]
+        );
     }
 }

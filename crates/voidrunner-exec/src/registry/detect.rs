@@ -74,7 +74,9 @@ pub(super) fn detect(lang: &Language) -> Availability {
 fn image_version(image: &str) -> String {
     let name = image.rsplit('/').next().unwrap_or(image);
     let name = name.split('@').next().unwrap_or(name);
-    name.split_once(':').map_or("latest", |(_, tag)| tag).to_owned()
+    name.split_once(':')
+        .map_or("latest", |(_, tag)| tag)
+        .to_owned()
 }
 
 fn check_executable(path: &Path) -> Result<(), String> {
