@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use crate::auth::{api_keys, handlers as auth};
 use crate::context::ApiContext;
 use crate::edge::middleware as edge;
-use crate::executions::{admin, handlers as executions, logs, stream};
+use crate::executions::{admin, handlers as executions, logs, stream, user_stream};
 use crate::system;
 use crate::tasks::handlers as tasks;
 
@@ -80,6 +80,7 @@ pub(crate) fn documented() -> (axum::Router<ApiContext>, utoipa::openapi::OpenAp
         ))
         .routes(routes!(logs::get_execution_logs))
         .routes(routes!(stream::stream_execution))
+        .routes(routes!(user_stream::stream_my_executions))
         .routes(routes!(executions::run_code))
         .routes(routes!(executions::list_languages))
         .routes(routes!(admin::list_dead_letters))

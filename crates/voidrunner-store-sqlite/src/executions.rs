@@ -112,6 +112,8 @@ impl ExecutionStore for SqliteStore {
         .await?;
         tx.commit().await.map_err(map_sqlx)?;
         self.signals.notify_work();
+        // Its `queued` status event (written by the trigger) is committed: wake streams.
+        self.signals.notify_log(execution.id, 0);
         Ok(execution)
     }
 
@@ -285,6 +287,8 @@ impl ExecutionStore for SqliteStore {
         .await?;
         tx.commit().await.map_err(map_sqlx)?;
         self.signals.notify_work();
+        // Its `queued` status event (written by the trigger) is committed: wake streams.
+        self.signals.notify_log(execution.id, 0);
         Ok(execution)
     }
 

@@ -9,4 +9,5 @@ pub(crate) mod logs;
 pub(crate) mod query;
 pub(crate) mod range;
 pub(crate) mod stream;
+pub(crate) mod user_stream;
 pub(crate) mod wait;

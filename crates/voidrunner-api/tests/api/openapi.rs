@@ -35,6 +35,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("delete", "/api/v1/executions/{id}"),
     ("get", "/api/v1/executions/{id}/logs"),
     ("get", "/api/v1/executions/{id}/stream"),
+    ("get", "/api/v1/executions/stream"),
     ("post", "/api/v1/run"),
     ("get", "/api/v1/languages"),
     ("get", "/api/v1/admin/dead-letter"),
@@ -83,6 +84,10 @@ async fn served_spec_matches_the_routes(b: Backend) {
     for path in paths.keys() {
         let concrete = path.replace("{id}", &id);
         for m in METHODS {
+            if *m == "get" && path == "/api/v1/executions/stream" {
+                // An endless event stream (its own tests cover it); reading it here would hang.
+                continue;
+            }
             let method = Method::from_bytes(m.to_uppercase().as_bytes()).expect("method");
             let got = app
                 .call(

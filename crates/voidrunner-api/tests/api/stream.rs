@@ -21,6 +21,7 @@ backend_tests!(
     stream_of_someone_elses_execution_is_404,
     logs_formats_filters_and_downloads,
     logs_byte_ranges,
+    user_stream_shows_my_status_changes_only,
 );
 
 /// Enqueues a one-shot run as `user`; returns its id.
@@ -420,4 +421,51 @@ async fn logs_byte_ranges(b: Backend) {
     assert_eq!(body["error"]["code"], "range_not_satisfiable");
     let multi = range("bytes=0-1,4-5").await.expect("send");
     assert_eq!(multi.status(), 200, "several ranges: the whole body");
+}
+
+/// The user-level stream: the caller's status changes across executions, in order per
+/// execution, nobody else's.
+async fn user_stream_shows_my_status_changes_only(b: Backend) {
+    let app = b.spawn().await;
+    let me = app.user().await;
+    let other = app.user().await;
+    let mut s = SseClient::connect(&app.url("/api/v1/executions/stream"), me.token(), None).await;
+    let mine_done = enqueue(&app, &me).await;
+    let theirs = enqueue(&app, &other).await;
+    let mine_cancelled = enqueue(&app, &me).await;
+    let first = claim(&app).await;
+    assert_eq!(first.id.as_uuid(), mine_done);
+    let second = claim(&app).await;
+    assert_eq!(second.id.as_uuid(), theirs);
+    let lease = Lease::of(&first).expect("lease");
+    append(&app, &lease, &[(LogStream::Stdout, b"not a status\n")]).await;
+    complete(&app, &lease).await;
+    let cancelled = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/executions/{mine_cancelled}"),
+            Some(me.token()),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.0, 200, "{}", cancelled.2);
+    let mut got: Vec<(String, String)> = Vec::new();
+    while got.len() < 5 {
+        let e = s.next().await.expect("stream open");
+        assert_eq!(e.event, "status", "{e:?}");
+        let id = e.data["execution_id"]
+            .as_str()
+            .expect("execution_id")
+            .to_owned();
+        assert_ne!(id, theirs.to_string(), "another user's execution leaked");
+        got.push((id, e.data["status"].as_str().expect("status").to_owned()));
+    }
+    let of = |id: uuid::Uuid| -> Vec<&str> {
+        got.iter()
+            .filter(|(i, _)| *i == id.to_string())
+            .map(|(_, s)| s.as_str())
+            .collect()
+    };
+    assert_eq!(of(mine_done), ["queued", "running", "completed"]);
+    assert_eq!(of(mine_cancelled), ["queued", "cancelled"]);
 }
