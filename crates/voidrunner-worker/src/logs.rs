@@ -1,7 +1,9 @@
 //! Live output of a run into the execution's event log: every chunk the capture keeps goes
 //! through [`mask`] (the one place masking hooks in), is coalesced with its neighbours of the
-//! same stream, and is appended in batches under the lease — when [`FLUSH_BYTES`] are
-//! buffered or [`FLUSH_AFTER`] after the first buffered chunk, never one write per line.
+//! same stream, and is appended in batches under the lease: at most one write per
+//! [`FLUSH_AFTER`] (a chunk arriving after a quiet period is written at once, so sparse output
+//! streams with no added delay; chatty output is gathered until the period since the last
+//! write is over), or earlier when [`FLUSH_BYTES`] are buffered. Never one write per line.
 //!
 //! A failed append keeps its chunks and retries at the next flush (the buffer is bounded by
 //! the execution's output cap, which the capture already enforces). A lost lease stops the
@@ -19,7 +21,7 @@ use crate::pool::Queue;
 
 /// Flush when this many bytes are buffered.
 pub(crate) const FLUSH_BYTES: usize = 64 * 1024;
-/// Flush at the latest this long after the first chunk of a batch was buffered.
+/// At most one write per this period (unless [`FLUSH_BYTES`] are buffered).
 pub(crate) const FLUSH_AFTER: Duration = Duration::from_millis(50);
 
 /// The masking hook: every chunk passes through here before it is stored or published.
@@ -124,14 +126,16 @@ pub(crate) async fn capture(
 ) -> OutputCapture {
     let mut capture = OutputCapture::new(cap_bytes);
     let mut log = LogWriter::new(store, lease);
-    let mut deadline: Option<Instant> = None;
+    // When the next write may happen; `None` until the first write.
+    let mut next_write: Option<Instant> = None;
     loop {
-        let event = match deadline {
+        let wait_until = next_write.filter(|_| log.has_pending());
+        let event = match wait_until {
             Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
                 Ok(event) => event,
                 Err(_) => {
                     log.flush().await;
-                    deadline = log.has_pending().then(|| Instant::now() + FLUSH_AFTER);
+                    next_write = Some(Instant::now() + FLUSH_AFTER);
                     continue;
                 }
             },
@@ -140,14 +144,11 @@ pub(crate) async fn capture(
         let Some(event) = event else { break };
         let kept = capture.push(&event);
         log.push(stream_of(&event), &event.data[..kept]);
-        if log.full() {
+        let due = next_write.is_none_or(|at| Instant::now() >= at);
+        if log.has_pending() && (due || log.full()) {
             log.flush().await;
+            next_write = Some(Instant::now() + FLUSH_AFTER);
         }
-        deadline = match (log.has_pending(), deadline) {
-            (false, _) => None,
-            (true, Some(at)) => Some(at),
-            (true, None) => Some(Instant::now() + FLUSH_AFTER),
-        };
     }
     log.flush().await;
     if log.has_pending() {
@@ -155,4 +156,92 @@ pub(crate) async fn capture(
         log.flush().await;
     }
     capture
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use voidrunner_store::conformance::{claim, create_user, new_execution};
+    use voidrunner_store::{ExecutionStore, LogStore};
+
+    use super::*;
+
+    fn out(stream: OutputStream, data: &[u8]) -> OutputEvent {
+        OutputEvent {
+            stream,
+            data: Bytes::copy_from_slice(data),
+            elapsed: Duration::ZERO,
+            phase: Phase::Run,
+        }
+    }
+
+    /// 1,000 lines written at once become a handful of rows, in order, cut at the cap exactly
+    /// where the result's capture cuts; the last batch is stored before `capture` returns.
+    #[tokio::test]
+    async fn chatty_output_is_batched_in_order_and_capped() {
+        let (store, _dir) = voidrunner_store_sqlite::testing::fresh_store().await;
+        let owner = create_user(&store, "batch@example.com").await;
+        let e = store
+            .enqueue_execution(new_execution(owner.id, None, 5, voidrunner_store::now()))
+            .await
+            .expect("enqueue");
+        let running = claim(&store, "w", voidrunner_store::now())
+            .await
+            .expect("claim");
+        let lease = Lease::of(&running).expect("lease");
+        let (tx, rx) = mpsc::channel(2000);
+        let mut written = Vec::new();
+        for i in 0..1000 {
+            let line = format!("line {i:04}\n");
+            written.extend_from_slice(line.as_bytes());
+            tx.send(out(OutputStream::Stdout, line.as_bytes()))
+                .await
+                .expect("send");
+        }
+        tx.send(out(OutputStream::Stderr, b"tail"))
+            .await
+            .expect("send");
+        drop(tx);
+        let cap = 5000;
+        let captured = capture(rx, cap, &store, &lease).await.finish(false);
+        assert!(captured.truncated);
+        let log = store.read_logs(e.id, 0, 10_000).await.expect("read");
+        let chunks: Vec<_> = log
+            .iter()
+            .filter(|e| e.stream != LogStream::Status)
+            .collect();
+        assert!(
+            chunks.len() <= 10,
+            "batched, not one write per line: {} rows",
+            chunks.len()
+        );
+        assert!(chunks.iter().all(|c| c.stream == LogStream::Stdout));
+        let stored: Vec<u8> = chunks.iter().flat_map(|c| c.data.clone()).collect();
+        assert_eq!(stored, written[..5000], "capped like the result");
+        assert_eq!(captured.stdout.as_bytes(), &written[..5000]);
+    }
+
+    /// A stale lease stores nothing.
+    #[tokio::test]
+    async fn a_lost_lease_stores_nothing() {
+        let (store, _dir) = voidrunner_store_sqlite::testing::fresh_store().await;
+        let owner = create_user(&store, "stale@example.com").await;
+        let e = store
+            .enqueue_execution(new_execution(owner.id, None, 5, voidrunner_store::now()))
+            .await
+            .expect("enqueue");
+        let running = claim(&store, "w", voidrunner_store::now())
+            .await
+            .expect("claim");
+        let mut lease = Lease::of(&running).expect("lease");
+        lease.worker_id = "someone-else".into();
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(out(OutputStream::Stdout, b"x"))
+            .await
+            .expect("send");
+        drop(tx);
+        capture(rx, 100, &store, &lease).await;
+        let log = store.read_logs(e.id, 0, 100).await.expect("read");
+        assert!(log.iter().all(|e| e.stream == LogStream::Status));
+    }
 }
