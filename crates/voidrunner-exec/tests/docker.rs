@@ -1,7 +1,8 @@
 //! The Docker executor against a real engine (started by `scripts/docker-setup`, images
 //! `voidrunner/python:3.11` and `voidrunner/busybox:test`). When the engine is unreachable each
 //! test prints `skipped: docker engine not reachable: <reason>` and passes, except under
-//! `CI=true`, where it fails: nothing is skipped silently in CI.
+//! `CI=true`, where it fails: nothing is skipped silently in CI. `VOIDRUNNER_TEST_DOCKER_SOCKET`
+//! overrides the engine socket (default `unix:///var/run/docker.sock`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -34,6 +35,9 @@ async fn executor(node: &str) -> Option<DockerExecutor> {
     let registry = Arc::new(LanguageRegistry::from_toml_str(LANGUAGES).expect("valid"));
     let config = DockerConfig {
         node_id: format!("docker-tests-{node}"),
+        // Lets the skip path be exercised: point it at a socket with no engine.
+        socket: std::env::var("VOIDRUNNER_TEST_DOCKER_SOCKET")
+            .unwrap_or_else(|_| voidrunner_exec::docker::DEFAULT_SOCKET.to_owned()),
         ..DockerConfig::default()
     };
     match DockerExecutor::connect(registry, config).await {
@@ -498,4 +502,63 @@ async fn doctor_reports_engine_and_images() {
         down.engine.is_err() && down.to_string().contains("NOT reachable"),
         "{down}"
     );
+}
+
+/// Set in the child process of [`containers_of_a_killed_worker_are_reaped_at_restart`].
+const CRASH_CHILD_ENV: &str = "VOIDRUNNER_DOCKER_CRASH_CHILD";
+
+/// The "worker" that gets `kill -9`ed: starts an execution and reports once it runs. Only does
+/// something when started by the test below.
+#[tokio::test]
+#[ignore = "child process of containers_of_a_killed_worker_are_reaped_at_restart"]
+async fn crash_child() {
+    if std::env::var(CRASH_CHILD_ENV).is_err() {
+        return;
+    }
+    let Some(exec) = executor("crash").await else {
+        return;
+    };
+    let (tx, mut rx) = mpsc::channel(16);
+    let run = tokio::spawn(async move {
+        exec.execute(
+            request("sh", "echo up; sleep 120", None),
+            tx,
+            CancellationToken::new(),
+        )
+        .await
+    });
+    rx.recv().await.expect("output");
+    println!("RUNNING");
+    let _ = run.await;
+}
+
+#[tokio::test]
+async fn containers_of_a_killed_worker_are_reaped_at_restart() {
+    use std::io::BufRead;
+    let Some(exec) = executor("crash").await else {
+        return;
+    };
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["crash_child", "--exact", "--ignored", "--nocapture"])
+        .env(CRASH_CHILD_ENV, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("child starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let saw = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("RUNNING"))
+    })
+    .await
+    .expect("reader");
+    assert!(saw, "the child never ran its execution");
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    // The worker died without cleaning up: its container is still there…
+    assert_eq!(leftovers(&exec).await.len(), 1);
+    // …until the restarted node (same node id) reaps its orphans.
+    assert_eq!(exec.reap_orphans().await.expect("reap"), 1);
+    assert!(leftovers(&exec).await.is_empty());
 }
