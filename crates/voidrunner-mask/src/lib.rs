@@ -14,6 +14,9 @@ mod stream;
 
 pub use crypto::{CryptoError, KEY_LEN, KeyId, SecretBox, SecretKey};
 pub use keyfile::{KeyFileError, load_or_create_key};
-pub use secrets::{MIN_SECRET_LEN, Matcher, REPLACEMENT, SecretError, SecretRegistry, SecretSet};
+pub use secrets::{
+    DEFAULT_MAX_VALUES, MAX_SECRET_LEN, MIN_SECRET_LEN, Matcher, REPLACEMENT, SecretError,
+    SecretRegistry, SecretSet,
+};
 pub use stream::StreamMasker;
 pub use zeroize::Zeroizing;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use zeroize::Zeroizing;
 
 use crate::stream::StreamMasker;
@@ -13,6 +13,17 @@ use crate::stream::StreamMasker;
 /// Shortest secret accepted, in bytes. Shorter values would mask ordinary output (`"1"`, `"yes"`)
 /// and reveal by elimination what the secret is.
 pub const MIN_SECRET_LEN: usize = 4;
+
+/// Longest secret accepted, in bytes. Bounds what a masker holds back per stream (and the
+/// automaton size); a certificate chain fits, a runtime registration of a huge blob does not.
+pub const MAX_SECRET_LEN: usize = 64 * 1024;
+
+/// Default cap on the number of values in a [`SecretRegistry`], so a program registering values
+/// at runtime cannot make every registration an ever slower rebuild.
+pub const DEFAULT_MAX_VALUES: usize = 1024;
+
+/// Above this many bytes of values in total, the matcher uses an NFA instead of a DFA.
+const DFA_MAX_BYTES: usize = 4096;
 
 /// What every hidden region of output is replaced with.
 pub const REPLACEMENT: &[u8] = b"***";
@@ -25,6 +36,18 @@ pub enum SecretError {
     TooShort {
         /// The minimum length that applies.
         min: usize,
+    },
+    /// The value is longer than [`MAX_SECRET_LEN`] bytes.
+    #[error("secret value refused: longer than {max} bytes")]
+    TooLong {
+        /// The maximum length that applies.
+        max: usize,
+    },
+    /// The registry already holds its maximum number of values.
+    #[error("secret value refused: at most {max} values can be registered")]
+    TooMany {
+        /// The cap that applies.
+        max: usize,
     },
     /// The automaton over all secrets could not be built (too many or too long values).
     #[error("secret values refused: the matcher could not be built ({reason})")]
@@ -92,6 +115,11 @@ impl SecretSet {
                     min: MIN_SECRET_LEN,
                 });
             }
+            if value.len() > MAX_SECRET_LEN {
+                return Err(SecretError::TooLong {
+                    max: MAX_SECRET_LEN,
+                });
+            }
             if let Err(at) = merged.binary_search_by(|v| v.as_slice().cmp(value)) {
                 merged.insert(at, Zeroizing::new(value.to_vec()));
             }
@@ -155,10 +183,20 @@ impl Matcher {
         if sorted.is_empty() {
             return Ok(Self::default());
         }
+        // A DFA scans fastest but its build is quadratic for repetitive values (a 4 KiB run of
+        // one byte takes ~0.15 s) and its memory grows with 256 columns per state: only for
+        // small sets. The contiguous NFA builds in linear time.
+        let total: usize = sorted.iter().map(|v| v.len()).sum();
+        let kind = if total <= DFA_MAX_BYTES {
+            AhoCorasickKind::DFA
+        } else {
+            AhoCorasickKind::ContiguousNFA
+        };
         // Standard semantics so that overlapping search reports every occurrence, which lets the
         // pass hide the union of all of them (longest-match included), see README.
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
+            .kind(Some(kind))
             .build(sorted.iter().map(|v| v.as_slice()))
             .map_err(|e| SecretError::Build {
                 reason: e.to_string(),
@@ -267,28 +305,51 @@ pub struct SecretRegistry {
     shared: Arc<Shared>,
 }
 
-#[derive(Default)]
 struct Shared {
+    /// Serialises registrations; rebuilds happen under this lock only.
     set: Mutex<SecretSet>,
+    /// What maskers read: swapped after a rebuild, so a slow rebuild never stalls output.
+    current: Mutex<Matcher>,
     version: AtomicU64,
+    max_values: usize,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            set: Mutex::default(),
+            current: Mutex::default(),
+            version: AtomicU64::new(0),
+            max_values: DEFAULT_MAX_VALUES,
+        }
+    }
 }
 
 impl fmt::Debug for SecretRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretRegistry")
-            .field("len", &self.lock().len())
+            .field("len", &self.snapshot().len())
             .field("version", &self.version())
             .finish()
     }
 }
 
 impl SecretRegistry {
-    /// A registry starting from `set` (typically the task's secrets).
+    /// A registry starting from `set` (typically the task's secrets), accepting runtime
+    /// registrations up to [`DEFAULT_MAX_VALUES`] values in total.
     pub fn new(set: SecretSet) -> Self {
+        Self::with_max_values(set, DEFAULT_MAX_VALUES)
+    }
+
+    /// Like [`SecretRegistry::new`] with another cap on the total number of values (the
+    /// initial set is always kept, even if larger).
+    pub fn with_max_values(set: SecretSet, max_values: usize) -> Self {
         Self {
             shared: Arc::new(Shared {
+                current: Mutex::new(set.matcher()),
                 set: Mutex::new(set),
                 version: AtomicU64::new(0),
+                max_values,
             }),
         }
     }
@@ -297,8 +358,22 @@ impl SecretRegistry {
     /// already released before the call is not re-masked.
     pub fn register(&self, value: impl AsRef<[u8]>) -> Result<bool, SecretError> {
         let mut set = self.lock();
+        if set.len() >= self.shared.max_values {
+            let value = value.as_ref();
+            if set.values.iter().any(|v| v.as_slice() == value) {
+                return Ok(false);
+            }
+            return Err(SecretError::TooMany {
+                max: self.shared.max_values,
+            });
+        }
         let added = set.insert(value)?;
         if added {
+            *self
+                .shared
+                .current
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = set.matcher();
             self.shared.version.fetch_add(1, Ordering::Release);
         }
         Ok(added)
@@ -306,7 +381,11 @@ impl SecretRegistry {
 
     /// The current snapshot.
     pub fn snapshot(&self) -> Matcher {
-        self.lock().matcher()
+        self.shared
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// A masker for one stream (stdout or stderr) that follows later registrations.

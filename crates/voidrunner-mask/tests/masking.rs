@@ -202,6 +202,27 @@ fn short_secrets_are_refused_all_or_nothing() {
     assert_eq!(set.insert("abcd"), Ok(false));
     assert_eq!(set.extend(["abcd", "efgh", "efgh"]), Ok(1));
     assert_eq!(set.len(), 2);
+    let huge = vec![b'x'; voidrunner_mask::MAX_SECRET_LEN + 1];
+    assert_eq!(
+        set.insert(&huge),
+        Err(SecretError::TooLong {
+            max: voidrunner_mask::MAX_SECRET_LEN
+        })
+    );
+    assert_eq!(set.insert(&huge[1..]), Ok(true));
+}
+
+#[test]
+fn runtime_registrations_are_capped() {
+    let registry = SecretRegistry::with_max_values(set(&[b"task-secret"]), 3);
+    assert_eq!(registry.register("value-2"), Ok(true));
+    assert_eq!(registry.register("value-3"), Ok(true));
+    assert_eq!(
+        registry.register("value-4"),
+        Err(SecretError::TooMany { max: 3 })
+    );
+    assert_eq!(registry.register("value-3"), Ok(false));
+    assert_eq!(registry.snapshot().len(), 3);
 }
 
 #[test]
@@ -282,6 +303,10 @@ fn streaming_equals_whole_buffer_and_oracle_for_random_cases() {
                     .collect()
             })
             .collect();
+        if case % 50 == 0 {
+            // Pushes the set past the DFA size limit, so the NFA matcher is exercised too.
+            secrets.push(vec![b'z'; 4100]);
+        }
         secrets.sort();
         secrets.dedup();
         let refs: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
