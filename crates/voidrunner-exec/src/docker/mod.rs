@@ -7,6 +7,7 @@
 //! not supported by this executor yet.
 
 mod doctor;
+mod reap;
 mod routing;
 mod run;
 mod spec;
@@ -147,7 +148,7 @@ impl DockerExecutor {
     /// that is older than [`DockerConfig::orphan_age`] whatever its node: what a crashed or
     /// `kill -9`ed worker left behind. Returns how many were removed.
     pub async fn reap_orphans(&self) -> Result<usize, DockerError> {
-        run::reap_orphans(&self.docker, &self.config)
+        reap::reap_orphans(&self.docker, &self.config)
             .await
             .map_err(|source| DockerError::Engine {
                 socket: self.config.socket.clone(),

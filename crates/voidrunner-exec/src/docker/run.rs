@@ -2,7 +2,6 @@
 //! output cap, enforce the wall timeout and cancellation, sample metrics, read the verdict,
 //! remove. A drop guard removes the container even when the future is dropped.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,8 +9,8 @@ use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, StatsOptionsBuilder, WaitContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, KillContainerOptionsBuilder, RemoveContainerOptionsBuilder,
+    StatsOptionsBuilder,
 };
 use bytes::Bytes;
 use futures::StreamExt;
@@ -21,8 +20,6 @@ use tokio_util::sync::CancellationToken;
 use voidrunner_domain::Verdict;
 use voidrunner_sandbox::Limits;
 
-use super::DockerConfig;
-use super::spec::{LABEL_MANAGED, LABEL_NODE};
 use crate::{ExecOutcome, OutputEvent, OutputStream, Phase, PhaseReport};
 
 /// How often the cgroup files of a running container are read for CPU and peak memory.
@@ -335,59 +332,6 @@ fn outcome(report: PhaseReport) -> ExecOutcome {
         output_truncated: report.output_truncated,
         phases: vec![report],
     }
-}
-
-/// See [`super::DockerExecutor::reap_orphans`].
-pub(super) async fn reap_orphans(
-    docker: &Docker,
-    cfg: &DockerConfig,
-) -> Result<usize, BollardError> {
-    let filters = HashMap::from([("label", vec![format!("{LABEL_MANAGED}=true")])]);
-    let opts = ListContainersOptionsBuilder::new()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let cutoff = i64::try_from(now.saturating_sub(cfg.orphan_age.as_secs())).unwrap_or(0);
-    let mut removed = 0;
-    for c in docker.list_containers(Some(opts)).await? {
-        let Some(id) = c.id else { continue };
-        let mine = c
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_NODE))
-            .is_some_and(|n| *n == cfg.node_id);
-        let old = c.created.is_some_and(|t| t < cutoff);
-        if mine || old {
-            let opts = RemoveContainerOptionsBuilder::new()
-                .force(true)
-                .v(true)
-                .build();
-            match docker.remove_container(&id, Some(opts)).await {
-                Ok(()) => {
-                    tracing::info!(docker.container = %id, "removed orphan container {id}");
-                    removed += 1;
-                }
-                // Already gone.
-                Err(BollardError::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => {}
-                // A removal (e.g. a drop guard's) is under way: return once it is done.
-                Err(BollardError::DockerResponseServerError {
-                    status_code: 409, ..
-                }) => {
-                    let opts = WaitContainerOptionsBuilder::new()
-                        .condition("removed")
-                        .build();
-                    let _ = docker.wait_container(&id, Some(opts)).next().await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(removed)
 }
 
 #[cfg(test)]
