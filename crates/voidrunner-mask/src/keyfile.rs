@@ -78,7 +78,13 @@ pub fn load_or_create_key(path: &Path) -> Result<SecretKey, KeyFileError> {
     // The temporary name is never needed again, whatever happened.
     let _ = fs::remove_file(&temp);
     match result {
-        Ok(()) => Ok(key),
+        Ok(()) => {
+            // Make the new name durable; a failure here is not worth refusing the key.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                let _ = File::open(dir).and_then(|d| d.sync_all());
+            }
+            Ok(key)
+        }
         Err(KeyFileError::Io { source, .. }) if source.kind() == ErrorKind::AlreadyExists => {
             read_key(path)
         }
