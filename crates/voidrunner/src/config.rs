@@ -50,6 +50,8 @@ pub struct Config {
     pub sandbox: crate::engine::SandboxSection,
     /// Worker pool (embedded in `serve`, or a standalone `worker` node).
     pub worker: voidrunner_worker::WorkerConfig,
+    /// Optional Docker executor.
+    pub docker: crate::engine::DockerSection,
 }
 
 /// `[languages]`

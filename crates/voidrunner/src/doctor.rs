@@ -1,11 +1,14 @@
 //! `voidrunner doctor`: what this host can guarantee, in plain words.
 
 use voidrunner_exec::{Availability, LanguageRegistry};
+
+use crate::engine::DockerSection;
 use voidrunner_sandbox::{CgroupVersion, HelperCommand, Mode, Sandbox, SandboxConfig};
 
-/// Prints the host report, the sandbox mode and the language runtimes. Fails (exit 1) when the
-/// sandbox cannot provide full isolation, so scripts can gate on it.
-pub fn run(registry: &LanguageRegistry) -> anyhow::Result<()> {
+/// Prints the host report, the sandbox mode, the language runtimes and the Docker engine.
+/// Fails (exit 1) when the sandbox cannot provide full isolation, or when Docker is enabled but
+/// unreachable, so scripts can gate on it.
+pub async fn run(registry: &LanguageRegistry, docker: &DockerSection) -> anyhow::Result<()> {
     println!("== host\n{}", Sandbox::host_report());
     let helper = HelperCommand::current_exe()?;
     let full = match Sandbox::new(SandboxConfig::new(helper)) {
@@ -36,6 +39,19 @@ pub fn run(registry: &LanguageRegistry) -> anyhow::Result<()> {
                 println!("{:<12} unavailable: {reason}", lang.name);
             }
         }
+    }
+    let report = voidrunner_exec::doctor_report(registry, &docker.socket).await;
+    let enabled = if docker.enabled {
+        "enabled"
+    } else {
+        "disabled in [docker]"
+    };
+    println!("== docker ({enabled})\n{report}");
+    if docker.enabled && report.engine.is_err() {
+        anyhow::bail!(
+            "docker.enabled is set but the Docker engine at {} does not answer",
+            docker.socket
+        );
     }
     if full {
         println!("\nall isolation guarantees hold on this host");

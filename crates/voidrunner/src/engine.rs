@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use serde::Deserialize;
+use voidrunner_exec::docker::DEFAULT_SOCKET;
 use voidrunner_exec::native::{NativeConfig, NativeExecutor};
-use voidrunner_exec::{Executor, LanguageRegistry};
+use voidrunner_exec::{DockerConfig, DockerExecutor, Executor, LanguageRegistry, RoutingExecutor};
 use voidrunner_sandbox::{HelperCommand, Mode, Sandbox, SandboxConfig};
 use voidrunner_store::Store;
 use voidrunner_worker::{WorkerConfig, WorkerPool};
@@ -51,10 +52,87 @@ impl Default for SandboxSection {
     }
 }
 
+/// `[docker]`: the optional Docker executor for languages whose registry entry says
+/// `executor = "docker"`. Its container security settings have no switches.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DockerSection {
+    /// Connect to the engine at start (start-up fails when it does not answer).
+    pub enabled: bool,
+    /// Engine socket.
+    pub socket: String,
+    /// `uid:gid` programs run as inside containers (root is refused: falls back to 1000:1000).
+    pub user: String,
+    /// Label identifying this node's containers, so a restarted node removes the ones its
+    /// previous run left behind. Must be unique among running nodes; default: the worker
+    /// node id (unique per process, so leftovers of a crashed run are reaped by age instead).
+    pub node_id: Option<String>,
+    /// Containers of any node older than this are removed at start.
+    pub orphan_age_secs: u64,
+}
+
+impl Default for DockerSection {
+    fn default() -> Self {
+        let d = DockerConfig::default();
+        Self {
+            enabled: false,
+            socket: DEFAULT_SOCKET.to_owned(),
+            user: d.user,
+            node_id: None,
+            orphan_age_secs: d.orphan_age.as_secs(),
+        }
+    }
+}
+
+/// The executor of a worker node: the native sandbox, plus Docker for the languages that ask
+/// for it when `[docker] enabled`.
+pub async fn build_executor(
+    section: &SandboxSection,
+    docker: &DockerSection,
+    registry: Arc<LanguageRegistry>,
+    node_id: &str,
+) -> anyhow::Result<Arc<dyn Executor>> {
+    let native = build_native(section, Arc::clone(&registry))?;
+    let docker = if docker.enabled {
+        let config = DockerConfig {
+            socket: docker.socket.clone(),
+            user: docker.user.clone(),
+            node_id: docker.node_id.clone().unwrap_or_else(|| node_id.to_owned()),
+            orphan_age: std::time::Duration::from_secs(docker.orphan_age_secs),
+            limits: native_config(section),
+            ..DockerConfig::default()
+        };
+        let executor = DockerExecutor::connect(Arc::clone(&registry), config)
+            .await
+            .context("docker.enabled: connecting to the Docker engine")?;
+        let reaped = executor
+            .reap_orphans()
+            .await
+            .context("removing orphaned containers")?;
+        tracing::info!(
+            docker.reaped = reaped,
+            "docker executor ready ({reaped} orphaned containers removed)"
+        );
+        Some(Arc::new(executor) as Arc<dyn Executor>)
+    } else {
+        None
+    };
+    Ok(Arc::new(RoutingExecutor::new(registry, native, docker)))
+}
+
+fn native_config(section: &SandboxSection) -> NativeConfig {
+    NativeConfig {
+        workspace_bytes: section.workspace_mb << 20,
+        tmp_bytes: section.tmp_mb << 20,
+        max_file_size_bytes: section.max_file_size_mb << 20,
+        max_open_files: section.max_open_files,
+        ..NativeConfig::default()
+    }
+}
+
 /// Creates the sandbox (helper = this binary's hidden subcommand) and the native executor.
-/// Refuses to start in degraded mode unless the operator said so, because limits would then be
-/// rlimits only.
-pub fn build_executor(
+/// Degraded mode (no usable cgroups) is logged loudly at start and shown by `doctor`.
+fn build_native(
     section: &SandboxSection,
     registry: Arc<LanguageRegistry>,
 ) -> anyhow::Result<Arc<dyn Executor>> {
@@ -91,10 +169,10 @@ pub fn build_executor(
 pub fn start_pool(
     store: Arc<dyn Store>,
     executor: Arc<dyn Executor>,
+    node_id: String,
     config: WorkerConfig,
 ) -> anyhow::Result<WorkerPool> {
     config.validate()?;
-    let node_id = voidrunner_worker::default_node_id();
     tracing::info!(worker.node_id = %node_id, worker.concurrency = config.concurrency, "worker pool {node_id} starting with {} slots", config.concurrency);
     Ok(WorkerPool::start(store, executor, node_id, config))
 }

@@ -61,7 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Config(ConfigCommand::Example) => Ok(()),
-        Command::Doctor => doctor::run(&registry),
+        Command::Doctor => runtime()?.block_on(doctor::run(&registry, &cfg.docker)),
         Command::Migrate(_) => runtime()?.block_on(serve::migrate(&cfg)),
         Command::Serve(_) => {
             serve::ensure_data_dir(&cfg.server.data_dir)?;

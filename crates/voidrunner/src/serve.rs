@@ -100,8 +100,14 @@ pub async fn serve(
     let store = open_store(&cfg, migrations_for(&cfg)).await?;
     let available = registry.available();
     let pool = if cfg.worker.concurrency > 0 {
-        let executor = build_executor(&cfg.sandbox, registry)?;
-        Some(start_pool(store.clone(), executor, cfg.worker.clone())?)
+        let node_id = voidrunner_worker::default_node_id();
+        let executor = build_executor(&cfg.sandbox, &cfg.docker, registry, &node_id).await?;
+        Some(start_pool(
+            store.clone(),
+            executor,
+            node_id,
+            cfg.worker.clone(),
+        )?)
     } else {
         tracing::info!("no embedded worker pool (worker.concurrency = 0): API-only node");
         None
@@ -168,8 +174,9 @@ pub async fn worker(
              claims rely on polling (worker.poll_interval_ms); use PostgreSQL for multi-process setups"
         );
     }
-    let executor = build_executor(&cfg.sandbox, registry)?;
-    let pool = start_pool(store, executor, cfg.worker.clone())?;
+    let node_id = voidrunner_worker::default_node_id();
+    let executor = build_executor(&cfg.sandbox, &cfg.docker, registry, &node_id).await?;
+    let pool = start_pool(store, executor, node_id, cfg.worker.clone())?;
     shutdown.await;
     tracing::info!("shutdown requested: draining the worker pool");
     drain(pool).await;
