@@ -3,8 +3,13 @@
 //!
 //! The code reaches the container on stdin, ahead of the program's own stdin: a fixed launcher
 //! script copies exactly that many bytes into the work directory and `exec`s the program. So
-//! images need `/bin/sh` and `dd` (busybox is enough). Compiled languages (a compile step) are
-//! not supported by this executor yet.
+//! images need `/bin/sh` and `dd` (busybox is enough).
+//!
+//! Compiled languages run as two containers with the same security settings: the compile
+//! container receives the code the same way, runs the compiler (its output streamed with
+//! `phase = Compile`, on stderr) and, when it succeeds, writes a tar archive of the work
+//! directory to stdout; the run container unpacks that archive from stdin into its own work
+//! directory, then runs the program. Compile images also need `tar`.
 
 mod doctor;
 mod reap;
@@ -13,7 +18,7 @@ mod run;
 mod spec;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use tokio::sync::mpsc;
@@ -21,11 +26,13 @@ use tokio_util::sync::CancellationToken;
 
 pub use doctor::{DockerReport, ImageStatus, doctor_report};
 pub use routing::RoutingExecutor;
-pub use spec::{LABEL_MANAGED, LABEL_NODE, LAUNCHER};
+pub use spec::{COMPILE_LAUNCHER, LABEL_MANAGED, LABEL_NODE, LAUNCHER, UNPACK_LAUNCHER};
 
 use crate::native::NativeConfig;
 use crate::registry::{ExecutorKind, Language, LanguageRegistry, WORK_DIR};
-use crate::{ExecOutcome, ExecRequest, Executor, OutputEvent};
+use voidrunner_domain::Verdict;
+
+use crate::{ExecOutcome, ExecRequest, Executor, OutputEvent, Phase, PhaseReport};
 
 /// The seccomp profile shipped with the project (`docker/seccomp.json`): an allow-list that
 /// keeps what Docker's default allows for ordinary programs and drops namespaces, mounts,
@@ -167,12 +174,6 @@ impl DockerExecutor {
                 lang.name
             )));
         }
-        if lang.compile.is_some() {
-            return Err(ExecOutcome::sandbox_error(format!(
-                "language `{}` has a compile step, which the docker executor does not support yet",
-                lang.name
-            )));
-        }
         let image = lang.image.as_deref().ok_or_else(|| {
             ExecOutcome::sandbox_error(format!("language `{}` has no image", lang.name))
         })?;
@@ -195,30 +196,121 @@ impl Executor for DockerExecutor {
         if cancel.is_cancelled() {
             return ExecOutcome::cancelled();
         }
+        let started = Instant::now();
         let paths = lang.template_paths();
         let source_path = format!("{WORK_DIR}/{}", lang.source_file);
-        let limits = self.config.limits.run_limits(&req.limits);
+        let run_limits = self.config.limits.run_limits(&req.limits);
+        let compile_limits = (lang.compile.as_ref())
+            .map(|c| self.config.limits.compile_limits(&c.limits))
+            .unwrap_or(run_limits);
         let env = crate::env::compose(&lang.env, Some(&req.env))
             .into_iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let spec = spec::ContainerSpec {
-            image,
-            source_path: &source_path,
-            code_len: req.code.len(),
-            argv: lang.run.expand(&paths),
-            env,
-            limits: &limits,
-        };
-        let body = spec::container_body(&self.config, &self.seccomp, &spec);
-        let mut input = req.code.into_bytes();
-        input.extend(req.stdin.unwrap_or_default());
-        let run = run::ContainerRun {
+        let phase = |phase, limits, capture_stdout| run::ContainerRun {
             docker: &self.docker,
-            limits: &limits,
+            limits,
             output: &output,
             cancel: &cancel,
+            phase,
+            capture_stdout,
+            started,
         };
-        run.run(body, input).await
+        let mut phases = Vec::with_capacity(2);
+        let mut input = req.code.into_bytes();
+        let delivery = if let Some(compile) = &lang.compile {
+            let limits = &compile_limits;
+            let spec = spec::ContainerSpec {
+                image,
+                delivery: spec::Delivery::Compile {
+                    path: &source_path,
+                    len: input.len(),
+                },
+                argv: compile.command.expand(&paths),
+                env: crate::env::compose(&compile.env, None)
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+                limits,
+            };
+            let body = spec::container_body(&self.config, &self.seccomp, &spec);
+            let workspace = Some(self.config.limits.workspace_bytes);
+            let ran = phase(Phase::Compile, limits, workspace)
+                .run(body, input)
+                .await;
+            let report = match ran.report {
+                Ok(r) => r,
+                Err(reason) => return ExecOutcome::sandbox_error(reason),
+            };
+            let failure = compile_failure(&report.verdict);
+            phases.push(report);
+            if let Some(verdict) = failure {
+                return outcome(verdict, phases);
+            }
+            if cancel.is_cancelled() {
+                return outcome(Verdict::Cancelled, phases);
+            }
+            input = ran.captured;
+            spec::Delivery::Unpack { len: input.len() }
+        } else {
+            spec::Delivery::Source {
+                path: &source_path,
+                len: input.len(),
+            }
+        };
+        let spec = spec::ContainerSpec {
+            image,
+            delivery,
+            argv: lang.run.expand(&paths),
+            env,
+            limits: &run_limits,
+        };
+        let body = spec::container_body(&self.config, &self.seccomp, &spec);
+        input.extend(req.stdin.unwrap_or_default());
+        let ran = phase(Phase::Run, &run_limits, None).run(body, input).await;
+        match ran.report {
+            Ok(report) => {
+                let verdict = report.verdict.clone();
+                phases.push(report);
+                outcome(verdict, phases)
+            }
+            Err(reason) => ExecOutcome::sandbox_error(reason),
+        }
+    }
+}
+
+/// The verdict of an execution whose compile phase did not succeed, by the native executor's
+/// rule: a compiler that exits non-zero or dies of a signal is a `CompileError` (128 + signal
+/// for a signal); limits and cancellation keep their own verdict. `None`: the compile succeeded.
+fn compile_failure(v: &Verdict) -> Option<Verdict> {
+    match v {
+        Verdict::Exited { code: 0 } => None,
+        Verdict::Exited { code } => Some(Verdict::CompileError { code: *code }),
+        Verdict::Signaled { signal } => Some(Verdict::CompileError { code: 128 + signal }),
+        other => Some(other.clone()),
+    }
+}
+
+/// The outcome from the phases that ran; the last one gives the measurements (as the native
+/// executor does).
+fn outcome(verdict: Verdict, phases: Vec<PhaseReport>) -> ExecOutcome {
+    let Some(last) = phases.last() else {
+        return ExecOutcome {
+            verdict,
+            ..ExecOutcome::cancelled()
+        };
+    };
+    let exit_code = match (&verdict, last.phase) {
+        (Verdict::Exited { code }, Phase::Run) => Some(*code),
+        _ => None,
+    };
+    ExecOutcome {
+        verdict,
+        exit_code,
+        wall_time: last.wall_time,
+        cpu_time: last.cpu_time,
+        peak_memory_bytes: last.peak_memory_bytes,
+        output_truncated: phases.iter().any(|p| p.output_truncated),
+        phases,
     }
 }

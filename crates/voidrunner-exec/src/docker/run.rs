@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use voidrunner_domain::Verdict;
 use voidrunner_sandbox::Limits;
 
-use crate::{ExecOutcome, OutputEvent, OutputStream, Phase, PhaseReport};
+use crate::{OutputEvent, OutputStream, Phase, PhaseReport};
 
 /// How often the cgroup files of a running container are read for CPU and peak memory.
 const SAMPLE_EVERY: Duration = Duration::from_millis(20);
@@ -32,6 +32,22 @@ pub(super) struct ContainerRun<'a> {
     pub limits: &'a Limits,
     pub output: &'a mpsc::Sender<OutputEvent>,
     pub cancel: &'a CancellationToken,
+    /// The phase the output events carry.
+    pub phase: Phase,
+    /// When set, stdout is not output but data kept for the next phase (the compile phase's
+    /// tar archive), up to this many bytes; more is an `OutputLimit`.
+    pub capture_stdout: Option<u64>,
+    /// Start of the whole execution (output event timestamps are relative to it).
+    pub started: Instant,
+}
+
+/// What one container produced.
+#[derive(Debug)]
+pub(super) struct Ran {
+    /// The phase report, or why the container could not run (a `SandboxError`).
+    pub report: Result<PhaseReport, String>,
+    /// Captured stdout (see [`ContainerRun::capture_stdout`]).
+    pub captured: Vec<u8>,
 }
 
 /// Removes the container when dropped (spawned on the current runtime), unless
@@ -146,34 +162,33 @@ enum KillReason {
 
 impl ContainerRun<'_> {
     /// Creates, runs and removes one container; never leaves it behind.
-    pub async fn run(
-        self,
-        body: bollard::models::ContainerCreateBody,
-        input: Vec<u8>,
-    ) -> ExecOutcome {
-        let started = Instant::now();
+    pub async fn run(self, body: bollard::models::ContainerCreateBody, input: Vec<u8>) -> Ran {
         let id = match self.docker.create_container(None, body).await {
             Ok(r) => r.id,
-            Err(e) => return ExecOutcome::sandbox_error(format!("creating the container: {e}")),
+            Err(e) => {
+                return Ran {
+                    report: Err(format!("creating the container: {e}")),
+                    captured: Vec::new(),
+                };
+            }
         };
         let guard = RemoveGuard {
             docker: Some(self.docker.clone()),
             id: id.clone(),
         };
-        let report = self.supervise(&id, input, started).await;
+        let mut captured = Vec::new();
+        let report = self.supervise(&id, input, &mut captured).await;
         guard.remove().await;
-        match report {
-            Ok(report) => outcome(report),
-            Err(reason) => ExecOutcome::sandbox_error(reason),
-        }
+        Ran { report, captured }
     }
 
     async fn supervise(
         &self,
         id: &str,
         input: Vec<u8>,
-        started: Instant,
+        captured: &mut Vec<u8>,
     ) -> Result<PhaseReport, String> {
+        let started = self.started;
         let opts = AttachContainerOptionsBuilder::new()
             .stream(true)
             .stdin(true)
@@ -236,12 +251,21 @@ impl ContainerRun<'_> {
                     if truncated {
                         continue; // drain until the killed container closes its streams
                     }
+                    if let (Some(cap), OutputStream::Stdout) = (self.capture_stdout, stream) {
+                        captured.extend_from_slice(&data);
+                        if captured.len() as u64 > cap {
+                            truncated = true;
+                            Some(KillReason::Output)
+                        } else {
+                            None
+                        }
+                    } else {
                     let room = self.limits.max_output_bytes.saturating_sub(written);
                     let over = data.len() as u64 > room;
                     let data: Bytes = if over { data.slice(..usize::try_from(room).unwrap_or(0)) } else { data };
                     written += data.len() as u64;
                     if open && !data.is_empty() {
-                        let event = OutputEvent { stream, data, elapsed: started.elapsed(), phase: Phase::Run };
+                        let event = OutputEvent { stream, data, elapsed: started.elapsed(), phase: self.phase };
                         open = self.output.send(event).await.is_ok();
                     }
                     if over {
@@ -249,6 +273,7 @@ impl ContainerRun<'_> {
                         Some(KillReason::Output)
                     } else {
                         None
+                    }
                     }
                 }
             };
@@ -276,7 +301,7 @@ impl ContainerRun<'_> {
         let cpu_time = sample.cpu_ns.map_or(Duration::ZERO, Duration::from_nanos);
         let verdict = verdict(reason, oom, code, cpu_time, wall_time, self.limits.cpu_time);
         Ok(PhaseReport {
-            phase: Phase::Run,
+            phase: self.phase,
             verdict,
             wall_time,
             cpu_time,
@@ -315,22 +340,6 @@ fn verdict(
         Verdict::Signaled { signal: code - 128 }
     } else {
         Verdict::Exited { code }
-    }
-}
-
-fn outcome(report: PhaseReport) -> ExecOutcome {
-    let exit_code = match report.verdict {
-        Verdict::Exited { code } => Some(code),
-        _ => None,
-    };
-    ExecOutcome {
-        verdict: report.verdict.clone(),
-        exit_code,
-        wall_time: report.wall_time,
-        cpu_time: report.cpu_time,
-        peak_memory_bytes: report.peak_memory_bytes,
-        output_truncated: report.output_truncated,
-        phases: vec![report],
     }
 }
 

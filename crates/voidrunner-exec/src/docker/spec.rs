@@ -20,14 +20,50 @@ pub const LABEL_NODE: &str = "voidrunner.node";
 pub const LAUNCHER: &str = "dd of=\"$1\" bs=65536 count=\"$2\" iflag=fullblock,count_bytes 2>/dev/null \
 || { echo 'voidrunner: cannot write the source file' >&2; exit 125; }; shift 2; exec \"$@\"";
 
+/// The compile launcher: writes the code like [`LAUNCHER`], runs the compiler (`$3…`) with its
+/// stdout joined to stderr, and when it succeeds writes a tar archive of the work directory to
+/// stdout: the run container unpacks it with [`UNPACK_LAUNCHER`]. The compiler's exit status
+/// (128 + n for a signal) is the container's.
+pub const COMPILE_LAUNCHER: &str = "dd of=\"$1\" bs=65536 count=\"$2\" iflag=fullblock,count_bytes 2>/dev/null \
+|| { echo 'voidrunner: cannot write the source file' >&2; exit 125; }; shift 2; \"$@\" >&2 || exit $?; \
+exec tar -c -C /work .";
+
+/// The run launcher after a compile: unpacks exactly `$1` bytes of stdin (the compile phase's
+/// tar archive) into the work directory, then `exec`s the program (`$2…`), which inherits the
+/// rest of stdin.
+pub const UNPACK_LAUNCHER: &str = "dd bs=65536 count=\"$1\" iflag=fullblock,count_bytes 2>/dev/null \
+| tar -x -C /work || { echo 'voidrunner: cannot unpack the compiled program' >&2; exit 125; }; \
+shift; exec \"$@\"";
+
+/// How the container receives its files on stdin (see the launchers).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Delivery<'a> {
+    /// The code (`len` bytes) is written to `path`, then the program runs.
+    Source { path: &'a str, len: usize },
+    /// The code is written to `path`, the compiler runs, the work directory comes back as tar.
+    Compile { path: &'a str, len: usize },
+    /// A tar archive of `len` bytes is unpacked into the work directory, then the program runs.
+    Unpack { len: usize },
+}
+
+impl Delivery<'_> {
+    fn launcher_and_args(self) -> (&'static str, Vec<String>) {
+        match self {
+            Self::Source { path, len } => (LAUNCHER, vec![path.to_owned(), len.to_string()]),
+            Self::Compile { path, len } => {
+                (COMPILE_LAUNCHER, vec![path.to_owned(), len.to_string()])
+            }
+            Self::Unpack { len } => (UNPACK_LAUNCHER, vec![len.to_string()]),
+        }
+    }
+}
+
 /// Everything that varies per execution.
 #[derive(Debug)]
 pub(super) struct ContainerSpec<'a> {
     pub image: &'a str,
-    /// Absolute path of the source file inside the container.
-    pub source_path: &'a str,
-    /// Length of the code in bytes (what the launcher copies).
-    pub code_len: usize,
+    /// What the launcher reads from stdin before the program starts.
+    pub delivery: Delivery<'a>,
     /// The program's argv.
     pub argv: Vec<String>,
     /// `KEY=value` pairs.
@@ -47,14 +83,21 @@ pub(super) fn container_body(
     let l = s.limits;
     let (uid, gid) = cfg.uid_gid();
     let memory = saturating_i64(l.memory_bytes);
-    let tmpfs_opts = |size: u64, mode: &str| {
-        format!("rw,nosuid,nodev,size={size},nr_inodes=16384,uid={uid},gid={gid},mode={mode}")
+    // The engine mounts a tmpfs `noexec` unless told `exec`: the work directory must hold the
+    // compiled program, `/tmp` stays `noexec`.
+    let tmpfs_opts = |size: u64, mode: &str, exec: &str| {
+        format!(
+            "rw,{exec},nosuid,nodev,size={size},nr_inodes=16384,uid={uid},gid={gid},mode={mode}"
+        )
     };
     let tmpfs = HashMap::from([
-        ("/tmp".to_owned(), tmpfs_opts(l.tmpfs_bytes, "1777")),
+        (
+            "/tmp".to_owned(),
+            tmpfs_opts(l.tmpfs_bytes, "1777", "noexec"),
+        ),
         (
             WORK_DIR.to_owned(),
-            tmpfs_opts(cfg.limits.workspace_bytes, "0700"),
+            tmpfs_opts(cfg.limits.workspace_bytes, "0700", "exec"),
         ),
     ]);
     let cpu_secs = saturating_i64(l.cpu_time.as_secs().max(1));
@@ -103,7 +146,7 @@ pub(super) fn container_body(
         init: Some(false),
         ..HostConfig::default()
     };
-    let mut cmd = vec![s.source_path.to_owned(), s.code_len.to_string()];
+    let (launcher, mut cmd) = s.delivery.launcher_and_args();
     cmd.extend(s.argv.iter().cloned());
     ContainerCreateBody {
         image: Some(s.image.to_owned()),
@@ -111,7 +154,7 @@ pub(super) fn container_body(
         entrypoint: Some(vec![
             "/bin/sh".to_owned(),
             "-c".to_owned(),
-            LAUNCHER.to_owned(),
+            launcher.to_owned(),
             "voidrunner-launch".to_owned(),
         ]),
         cmd: Some(cmd),
@@ -156,8 +199,10 @@ mod tests {
         });
         let spec = ContainerSpec {
             image: "img",
-            source_path: "/work/main.py",
-            code_len: 7,
+            delivery: Delivery::Source {
+                path: "/work/main.py",
+                len: 7,
+            },
             argv: vec!["/usr/bin/python3".into(), "/work/main.py".into()],
             env: vec!["A=b".into()],
             limits: &limits,
