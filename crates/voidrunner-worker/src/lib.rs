@@ -12,6 +12,7 @@
 
 mod config;
 mod logs;
+mod metrics;
 mod outcome;
 mod pool;
 mod reaper;

@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     pub left_to_reaper: Mutex<Vec<ExecutionId>>,
     /// Executions this pool runs now.
     pub running_ids: Mutex<HashSet<ExecutionId>>,
+    /// The process's Prometheus registry, when the pool reports to one.
+    pub metrics: Option<voidrunner_metrics::Metrics>,
 }
 
 /// Live counters of one pool.
@@ -128,7 +130,22 @@ impl WorkerPool {
         node_id: String,
         config: WorkerConfig,
     ) -> WorkerPool {
-        Self::start_queue(store, executor, node_id, config)
+        Self::start_queue(store, executor, node_id, config, None)
+    }
+
+    /// [`WorkerPool::start`], reporting to `metrics`: finished executions by language and
+    /// verdict, their durations, and this pool's busy/total slots.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn start_with_metrics(
+        store: Arc<dyn Store>,
+        executor: Arc<dyn Executor>,
+        node_id: String,
+        config: WorkerConfig,
+        metrics: voidrunner_metrics::Metrics,
+    ) -> WorkerPool {
+        Self::start_queue(store, executor, node_id, config, Some(metrics))
     }
 
     fn start_queue(
@@ -136,6 +153,7 @@ impl WorkerPool {
         executor: Arc<dyn Executor>,
         node_id: String,
         config: WorkerConfig,
+        metrics: Option<voidrunner_metrics::Metrics>,
     ) -> WorkerPool {
         if let Err(e) = config.validate() {
             tracing::warn!(worker.node_id = %node_id, error = %e, "worker pool starts with a questionable config: {e}");
@@ -153,8 +171,10 @@ impl WorkerPool {
             released: Mutex::new(Vec::new()),
             left_to_reaper: Mutex::new(Vec::new()),
             running_ids: Mutex::new(HashSet::new()),
+            metrics,
             config,
         });
+        crate::metrics::attach(&shared);
         let mut slots = JoinSet::new();
         for slot in 0..shared.config.concurrency {
             slots.spawn(crate::slot::slot_loop(Arc::clone(&shared), slot));

@@ -269,6 +269,7 @@ impl Run<'_> {
         match outcome {
             Some(CompleteOutcome::Completed(row)) => {
                 Counters::bump(&self.shared.stats.completed);
+                crate::metrics::finished(self.shared, &row);
                 tracing::info!(execution.status = row.status.as_str(), execution.verdict = ?verdict, "execution {id} finished: {}", row.status.as_str());
             }
             Some(CompleteOutcome::LeaseLost) => {
