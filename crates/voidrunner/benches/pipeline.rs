@@ -194,4 +194,23 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     node.stop();
+
+    // 4. The same throughput with two slots per core (a trivial program's runtime is short
+    // next to the store round trips, so one slot per core leaves the CPU idle at times).
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let slots = (2 * cores).to_string();
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        slots.as_str(),
+    ];
+    let mut node = spawn(dir.path(), &args, &cluster_env());
+    let api = api.at(&node.url);
+    println!(
+        "sustained trivial bash (echo ok), {slots} slots: {:.0} executions/s",
+        throughput(&api)
+    );
+    node.stop();
 }
