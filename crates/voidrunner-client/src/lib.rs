@@ -12,9 +12,9 @@ use uuid::Uuid;
 use voidrunner_api_types::{
     ApiKeyListResponse, CreateApiKeyRequest, CreateTaskRequest, CreatedApiKeyResponse, ErrorBody,
     ErrorDetail, ExecuteTaskRequest, ExecutionListResponse, ExecutionResponse, HealthResponse,
-    LanguageListResponse, ListExecutionsQuery, ListTasksQuery, LoginRequest, LogoutRequest,
-    ReadyResponse, RefreshRequest, RegisterRequest, RunRequest, TaskListResponse, TaskResponse,
-    TokenResponse, UpdateTaskRequest, UserResponse, WaitQuery,
+    LanguageListResponse, ListExecutionsQuery, ListTasksQuery, LogChunkListResponse, LoginRequest,
+    LogoutRequest, LogsQuery, ReadyResponse, RefreshRequest, RegisterRequest, RunRequest,
+    TaskListResponse, TaskResponse, TokenResponse, UpdateTaskRequest, UserResponse, WaitQuery,
 };
 
 /// What can go wrong calling the API.
@@ -300,6 +300,32 @@ impl Client {
         wait: &WaitQuery,
     ) -> ClientResult<ExecutionResponse> {
         let path = with_query(&format!("/api/v1/executions/{id}"), wait)?;
+        Self::json(self.request(Method::GET, &path)).await
+    }
+
+    /// `GET /api/v1/executions/{id}/logs` as text: the stored output bytes of the current
+    /// attempt (stdout and stderr interleaved unless `query.stream` picks one).
+    pub async fn execution_logs_text(&self, id: Uuid, query: &LogsQuery) -> ClientResult<Vec<u8>> {
+        let q = LogsQuery {
+            format: Some("text".into()),
+            ..query.clone()
+        };
+        let path = with_query(&format!("/api/v1/executions/{id}/logs"), &q)?;
+        let res = Self::check(self.request(Method::GET, &path).send().await?).await?;
+        Ok(res.bytes().await?.to_vec())
+    }
+
+    /// `GET /api/v1/executions/{id}/logs?format=json`: the stored chunks with seq and stream.
+    pub async fn execution_logs(
+        &self,
+        id: Uuid,
+        query: &LogsQuery,
+    ) -> ClientResult<LogChunkListResponse> {
+        let q = LogsQuery {
+            format: Some("json".into()),
+            ..query.clone()
+        };
+        let path = with_query(&format!("/api/v1/executions/{id}/logs"), &q)?;
         Self::json(self.request(Method::GET, &path)).await
     }
 

@@ -1,9 +1,11 @@
 //! Live output of a run into the execution's event log: every chunk the capture keeps goes
 //! through [`mask`] (the one place masking hooks in), is coalesced with its neighbours of the
 //! same stream, and is appended in batches under the lease: at most one write per
-//! [`FLUSH_AFTER`] (a chunk arriving after a quiet period is written at once, so sparse output
-//! streams with no added delay; chatty output is gathered until the period since the last
-//! write is over), or earlier when [`FLUSH_BYTES`] are buffered. Never one write per line.
+//! [`FLUSH_AFTER`], or earlier when [`FLUSH_BYTES`] are buffered. Output arriving after a
+//! quiet period is written at once when it ends a line (else after at most [`LINGER`], the
+//! rest of a line usually follows at once), so sparse output streams with no added delay;
+//! chatty output is gathered until the period since the last write is over. Never one write
+//! per line.
 //!
 //! A failed append keeps its chunks and retries at the next flush (the buffer is bounded by
 //! the execution's output cap, which the capture already enforces). A lost lease stops the
@@ -23,6 +25,8 @@ use crate::pool::Queue;
 pub(crate) const FLUSH_BYTES: usize = 64 * 1024;
 /// At most one write per this period (unless [`FLUSH_BYTES`] are buffered).
 pub(crate) const FLUSH_AFTER: Duration = Duration::from_millis(50);
+/// How long a partial line waits for its end after a quiet period before it is written.
+pub(crate) const LINGER: Duration = Duration::from_millis(5);
 
 /// The masking hook: every chunk passes through here before it is stored or published.
 /// Identity for now; the masking crate (`voidrunner-mask`) plugs in here, with per-run
@@ -81,6 +85,11 @@ impl<'a> LogWriter<'a> {
         !self.pending.is_empty()
     }
 
+    /// The buffered output ends with a complete line.
+    pub(crate) fn ends_line(&self) -> bool {
+        self.pending.last().is_some_and(|c| c.data.ends_with(b"\n"))
+    }
+
     /// The buffer is big enough to flush now.
     pub(crate) fn full(&self) -> bool {
         self.pending_bytes >= FLUSH_BYTES
@@ -126,16 +135,18 @@ pub(crate) async fn capture(
 ) -> OutputCapture {
     let mut capture = OutputCapture::new(cap_bytes);
     let mut log = LogWriter::new(store, lease);
-    // When the next write may happen; `None` until the first write.
+    // When the next write may happen (`None` before the first write), and when the pending
+    // chunks must be written at the latest.
     let mut next_write: Option<Instant> = None;
+    let mut deadline: Option<Instant> = None;
     loop {
-        let wait_until = next_write.filter(|_| log.has_pending());
-        let event = match wait_until {
+        let event = match deadline {
             Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
                 Ok(event) => event,
                 Err(_) => {
                     log.flush().await;
                     next_write = Some(Instant::now() + FLUSH_AFTER);
+                    deadline = None;
                     continue;
                 }
             },
@@ -144,10 +155,21 @@ pub(crate) async fn capture(
         let Some(event) = event else { break };
         let kept = capture.push(&event);
         log.push(stream_of(&event), &event.data[..kept]);
-        let due = next_write.is_none_or(|at| Instant::now() >= at);
-        if log.has_pending() && (due || log.full()) {
+        if !log.has_pending() {
+            continue;
+        }
+        let now = Instant::now();
+        let due = next_write.is_none_or(|at| now >= at);
+        if log.full() || (due && log.ends_line()) {
             log.flush().await;
             next_write = Some(Instant::now() + FLUSH_AFTER);
+            deadline = None;
+        } else if due {
+            // A partial line after a quiet period: the rest usually follows within
+            // microseconds (a program's `print` may be two writes), so wait a moment for it.
+            deadline = Some(deadline.map_or(now + LINGER, |d| d.min(now + LINGER)));
+        } else {
+            deadline = next_write;
         }
     }
     log.flush().await;

@@ -33,7 +33,7 @@ use crate::executions::logs::{PAGE, chunk_response};
 use crate::extract::PathId;
 
 /// Fallback re-read period when no signal arrives.
-pub(crate) const POLL: Duration = Duration::from_secs(1);
+pub(crate) const POLL: Duration = Duration::from_secs(2);
 /// Keep-alive comment period.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -71,6 +71,8 @@ struct Follow {
     buffer: VecDeque<LogEvent>,
     logs: broadcast::Receiver<LogSignal>,
     finished: broadcast::Receiver<ExecutionId>,
+    /// The row was seen terminal (checked on poll timeouts only).
+    row_terminal: bool,
     done: bool,
 }
 
@@ -126,23 +128,22 @@ impl Follow {
                     self.buffer.extend(page);
                     continue;
                 }
+                Ok(_) if self.row_terminal => {
+                    // The row was terminal before this read and its terminal event (written
+                    // in the same transaction) is not in the log: a log from before event
+                    // logs existed. Nothing more will come.
+                    return None;
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "stream of execution {}: reading the log failed: {e}; retrying", self.id);
                 }
             }
             if !self.wait().await {
-                // No signal within the poll period: an execution with no terminal event in
-                // its log (written before logs existed) ends when its row is terminal.
-                let store = self.ctx.store();
-                if let Ok(row) = store.get_execution(self.scope, self.id).await
-                    && row.status.is_terminal()
-                    && store
-                        .read_logs(self.id, self.last_sent, 1)
-                        .await
-                        .is_ok_and(|p| p.is_empty())
-                {
-                    return None;
+                // No signal within the poll period: re-read (above), and note whether the
+                // row is terminal so an execution without a terminal event still ends.
+                if let Ok(row) = self.ctx.store().get_execution(self.scope, self.id).await {
+                    self.row_terminal = row.status.is_terminal();
                 }
             }
         }
@@ -210,6 +211,7 @@ pub(crate) async fn stream_execution(
         buffer: VecDeque::new(),
         logs,
         finished,
+        row_terminal: false,
         done: false,
     };
     let stream =

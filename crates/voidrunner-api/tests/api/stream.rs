@@ -349,6 +349,23 @@ async fn logs_formats_filters_and_downloads(b: Backend) {
     assert_eq!(items[3]["encoding"], "base64");
     assert_eq!(items[3]["data"], "b3V0IDIg/wo=");
 
+    // The typed client reads the same.
+    let typed = user
+        .client
+        .execution_logs(id, &voidrunner_api_types::LogsQuery::default())
+        .await
+        .expect("client json logs");
+    assert_eq!(typed.items.len(), 4);
+    let only_err = voidrunner_api_types::LogsQuery {
+        stream: Some("stderr".into()),
+        ..Default::default()
+    };
+    let text = user
+        .client
+        .execution_logs_text(id, &only_err)
+        .await
+        .expect("client text logs");
+    assert_eq!(text, b"err 1\n");
     let dl = get("?download=true").await.expect("send");
     assert_eq!(
         dl.headers()["content-disposition"],
