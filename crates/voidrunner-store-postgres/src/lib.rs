@@ -11,7 +11,6 @@ mod error;
 mod execution_row;
 mod executions;
 mod logs;
-mod plan;
 mod queue;
 mod signals;
 mod tasks;

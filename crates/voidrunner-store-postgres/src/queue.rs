@@ -20,8 +20,8 @@ use voidrunner_store::{
 use crate::PostgresStore;
 use crate::error::map_sqlx;
 use crate::execution_row::{COLUMNS, ExecutionRow};
-use crate::plan::{Plan, plan};
 use crate::signals::{CHANNEL, Kind, notify};
+use voidrunner_store::{ReleasePlan as Plan, release_plan as plan};
 
 /// Reason recorded when the reaper finds an expired lease.
 pub(crate) const LEASE_EXPIRED: &str = "lease expired: the worker stopped heartbeating";
@@ -370,8 +370,8 @@ impl PostgresStore {
             return Ok(ReleaseOutcome::LeaseLost);
         };
         let p = plan(
-            row.attempt,
-            row.max_attempts,
+            row.attempt.into(),
+            row.max_attempts.into(),
             row.cancel_requested_at.is_some(),
             reason,
             now,
@@ -407,7 +407,13 @@ impl PostgresStore {
                 retry_at: retry_at(u32::try_from(row.attempt).unwrap_or(u32::MAX)),
             };
             let cancel = row.cancel_requested_at.is_some();
-            let p = plan(row.attempt, row.max_attempts, cancel, reason, now);
+            let p = plan(
+                row.attempt.into(),
+                row.max_attempts.into(),
+                cancel,
+                reason,
+                now,
+            );
             let outcome = apply(self, &mut tx, &row, p, now).await?;
             done.push((ExecutionId(row.id), outcome));
         }

@@ -11,7 +11,6 @@ mod error;
 mod execution_row;
 mod executions;
 mod logs;
-mod plan;
 mod queue;
 mod tasks;
 #[cfg(feature = "testing")]

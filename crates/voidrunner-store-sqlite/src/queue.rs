@@ -17,7 +17,7 @@ use crate::SqliteStore;
 use crate::convert::{micros, text};
 use crate::error::map_sqlx;
 use crate::execution_row::{COLUMNS, ExecutionRow};
-use crate::plan::{Plan, plan};
+use voidrunner_store::{ReleasePlan as Plan, release_plan as plan};
 
 /// Reason recorded when the reaper finds an expired lease.
 pub(crate) const LEASE_EXPIRED: &str = "lease expired: the worker stopped heartbeating";

@@ -16,6 +16,7 @@ mod auth;
 mod error;
 mod execution;
 mod logs;
+mod release;
 mod task;
 
 #[cfg(feature = "conformance")]
@@ -32,6 +33,7 @@ pub use execution::{
     RetryPolicy, backoff,
 };
 pub use logs::{AppendOutcome, LogChunk, LogEvent, LogSignal, LogStore, LogStream};
+pub use release::{ReleasePlan, release_plan};
 pub use task::{Page, PageRequest, Scope, TaskCursor, TaskFilter, TaskStore};
 
 use voidrunner_domain::Timestamp;

@@ -1,12 +1,13 @@
 //! The one rule for a running execution that comes back without a result (released by its
-//! worker or found with an expired lease), as a pure function so it is table-tested.
+//! worker or found with an expired lease), as a pure function shared by every backend and
+//! table-tested once.
 
+use crate::ReleaseReason;
 use voidrunner_domain::Timestamp;
-use voidrunner_store::ReleaseReason;
 
 /// What happens to a running execution that goes back (released or lease expired).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Plan {
+pub enum ReleasePlan {
     /// Back to `queued`; `refund` gives the attempt back (shutdown drain).
     Requeue {
         /// Earliest next claim.
@@ -27,26 +28,26 @@ pub(crate) enum Plan {
 
 /// The one release rule: a cancel request wins, a shutdown always re-queues without using
 /// the attempt, a failure re-queues until `attempt >= max_attempts`, then dead-letters.
-pub(crate) fn plan(
-    attempt: i32,
-    max_attempts: i32,
+pub fn release_plan(
+    attempt: i64,
+    max_attempts: i64,
     cancel_requested: bool,
     reason: ReleaseReason,
     now: Timestamp,
-) -> Plan {
+) -> ReleasePlan {
     if cancel_requested {
-        return Plan::Cancel;
+        return ReleasePlan::Cancel;
     }
     match reason {
-        ReleaseReason::Shutdown => Plan::Requeue {
+        ReleaseReason::Shutdown => ReleasePlan::Requeue {
             run_after: now,
             refund: true,
             error: None,
         },
         ReleaseReason::Failure { error, .. } if attempt >= max_attempts => {
-            Plan::DeadLetter { error }
+            ReleasePlan::DeadLetter { error }
         }
-        ReleaseReason::Failure { error, retry_at } => Plan::Requeue {
+        ReleaseReason::Failure { error, retry_at } => ReleasePlan::Requeue {
             run_after: retry_at,
             refund: false,
             error: Some(error),
@@ -60,34 +61,38 @@ mod tests {
 
     #[test]
     fn release_plan_table() {
-        let now = voidrunner_store::now();
+        let now = crate::now();
         let later = now + chrono::Duration::seconds(5);
         let fail = || ReleaseReason::Failure {
             error: "boom".into(),
             retry_at: later,
         };
         assert_eq!(
-            plan(1, 3, false, fail(), now),
-            Plan::Requeue {
+            release_plan(1, 3, false, fail(), now),
+            ReleasePlan::Requeue {
                 run_after: later,
                 refund: false,
                 error: Some("boom".into())
             }
         );
         assert_eq!(
-            plan(3, 3, false, fail(), now),
-            Plan::DeadLetter {
+            release_plan(3, 3, false, fail(), now),
+            ReleasePlan::DeadLetter {
                 error: "boom".into()
             }
         );
         assert_eq!(
-            plan(3, 3, false, ReleaseReason::Shutdown, now),
-            Plan::Requeue {
+            release_plan(3, 3, false, ReleaseReason::Shutdown, now),
+            ReleasePlan::Requeue {
                 run_after: now,
                 refund: true,
                 error: None
             }
         );
-        assert_eq!(plan(3, 3, true, fail(), now), Plan::Cancel);
+        assert_eq!(release_plan(3, 3, true, fail(), now), ReleasePlan::Cancel);
+        assert_eq!(
+            release_plan(1, 3, true, ReleaseReason::Shutdown, now),
+            ReleasePlan::Cancel
+        );
     }
 }
