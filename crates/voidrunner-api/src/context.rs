@@ -94,6 +94,8 @@ pub(crate) struct Inner {
     pub(crate) user_limiter: Option<KeyedLimiter<voidrunner_domain::UserId>>,
     /// The serialized OpenAPI document, built once.
     pub(crate) openapi_json: axum::body::Bytes,
+    /// Prometheus registry (shared with the worker pool by [`ApiContext::with_metrics`]).
+    pub(crate) metrics: voidrunner_metrics::Metrics,
 }
 
 impl fmt::Debug for Inner {
@@ -162,8 +164,25 @@ impl ApiContext {
                 passwords,
                 ip_limiter,
                 user_limiter,
+                metrics: voidrunner_metrics::Metrics::new(),
             }),
         })
+    }
+
+    /// Records into `metrics` (the registry the worker pool of this process reports to)
+    /// instead of the context's own. Call it on the context [`ApiContext::new`] returned,
+    /// before cloning it; on an already shared context it changes nothing and warns.
+    pub fn with_metrics(mut self, metrics: voidrunner_metrics::Metrics) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.metrics = metrics,
+            None => tracing::warn!("ApiContext::with_metrics on a shared context: ignored"),
+        }
+        self
+    }
+
+    /// The Prometheus registry requests are recorded in.
+    pub fn metrics(&self) -> &voidrunner_metrics::Metrics {
+        &self.inner.metrics
     }
 
     /// The store.

@@ -57,6 +57,7 @@ pub(crate) fn documented() -> (axum::Router<ApiContext>, utoipa::openapi::OpenAp
         .routes(routes!(system::check_health))
         .routes(routes!(system::check_ready))
         .routes(routes!(system::get_openapi))
+        .routes(routes!(crate::metrics::get_metrics))
         .routes(routes!(auth::register_user))
         .routes(routes!(auth::log_in))
         .routes(routes!(auth::refresh_session))
@@ -166,6 +167,10 @@ pub(crate) fn build(ctx: ApiContext) -> axum::Router {
     if let Some(cors) = cors {
         app = app.layer(cors);
     }
-    app.layer(axum::middleware::from_fn(edge::trace_request))
-        .with_state(ctx)
+    app.layer(axum::middleware::from_fn_with_state(
+        ctx.clone(),
+        crate::metrics::record_request,
+    ))
+    .layer(axum::middleware::from_fn(edge::trace_request))
+    .with_state(ctx)
 }

@@ -74,6 +74,8 @@ pub struct ApiSettings {
     pub max_wait_secs: u32,
     /// argon2id cost parameters.
     pub password_hashing: PasswordHashSettings,
+    /// Who may scrape `GET /metrics` (`[api.metrics]`).
+    pub metrics: crate::metrics::MetricsSettings,
 }
 
 impl Default for ApiSettings {
@@ -114,6 +116,7 @@ impl Default for ApiSettings {
             execution_max_attempts: 3,
             max_wait_secs: 60,
             password_hashing: PasswordHashSettings::default(),
+            metrics: crate::metrics::MetricsSettings::default(),
         }
     }
 }

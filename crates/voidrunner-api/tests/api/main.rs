@@ -9,6 +9,7 @@ mod cancel;
 mod edge;
 mod executions;
 mod jwt;
+mod metrics;
 mod openapi;
 mod pagination;
 mod queue;

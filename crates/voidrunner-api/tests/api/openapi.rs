@@ -16,6 +16,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/ready"),
     ("get", "/api/v1/openapi.json"),
+    ("get", "/metrics"),
     ("post", "/api/v1/auth/register"),
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/refresh"),
