@@ -218,3 +218,80 @@ fn a_restarted_serve_removes_the_container_its_killed_run_left() {
         },
     );
 }
+
+/// Removes the named container on drop (the test may panic half-way).
+struct RemoveOnDrop(String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.0]);
+    }
+}
+
+/// The service image, assembled by `scripts/docker-service-image` around the binary under test
+/// (no registry needed), starts with `docker run` read-only and non-root, passes `/ready`, and
+/// stops cleanly on `docker stop`. The engine here has no bridge network, so the container
+/// shares the host's network namespace for this one test.
+#[test]
+fn service_image_starts_read_only_and_passes_ready() {
+    if !engine_up() {
+        return;
+    }
+    let image = "voidrunner/service:e2e";
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/docker-service-image");
+    let built = Command::new(&script)
+        .arg(common::BIN)
+        .env("IMAGE", image)
+        .output()
+        .expect("run scripts/docker-service-image");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let user = docker(&["image", "inspect", "--format", "{{.Config.User}}", image]);
+    assert_eq!(user.as_deref().map(str::trim), Ok("10001:10001"));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let name = format!("voidrunner-service-e2e-{}", std::process::id());
+    let listen = format!("127.0.0.1:{port}");
+    let container = RemoveOnDrop(name.clone());
+    let started = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "host",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--tmpfs",
+        "/tmp",
+        "--tmpfs",
+        "/var/lib/voidrunner:uid=10001,gid=10001,mode=0700",
+        image,
+        "serve",
+        "--workers",
+        "0",
+        "--listen",
+        &listen,
+    ]);
+    assert!(started.is_ok(), "{started:?}");
+    let http = reqwest::blocking::Client::new();
+    let ready = wait_for(Duration::from_secs(60), "/ready", || {
+        let res = http.get(format!("http://{listen}/ready")).send().ok()?;
+        (res.status().as_u16() == 200).then(|| res.json::<Value>().expect("json"))
+    });
+    assert_eq!(ready["status"], "ready", "{ready}");
+    // SIGTERM reaches the service through tini: a clean exit.
+    docker(&["stop", "--time", "30", &name]).expect("docker stop");
+    let code = docker(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
+    assert_eq!(code.as_deref().map(str::trim), Ok("0"), "{code:?}");
+    drop(container);
+}
