@@ -171,8 +171,12 @@ pub fn start_pool(
     executor: Arc<dyn Executor>,
     node_id: String,
     config: WorkerConfig,
+    metrics: Option<voidrunner_metrics::Metrics>,
 ) -> anyhow::Result<WorkerPool> {
     config.validate()?;
     tracing::info!(worker.node_id = %node_id, worker.concurrency = config.concurrency, "worker pool {node_id} starting with {} slots", config.concurrency);
-    Ok(WorkerPool::start(store, executor, node_id, config))
+    Ok(match metrics {
+        Some(m) => WorkerPool::start_with_metrics(store, executor, node_id, config, m),
+        None => WorkerPool::start(store, executor, node_id, config),
+    })
 }

@@ -99,6 +99,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let store = open_store(&cfg, migrations_for(&cfg)).await?;
     let available = registry.available();
+    // One registry for the API and the embedded pool, served at `GET /metrics`.
+    let metrics = voidrunner_metrics::Metrics::new();
     let pool = if cfg.worker.concurrency > 0 {
         let node_id = voidrunner_worker::default_node_id();
         let executor = build_executor(&cfg.sandbox, &cfg.docker, registry, &node_id).await?;
@@ -107,6 +109,7 @@ pub async fn serve(
             executor,
             node_id,
             cfg.worker.clone(),
+            Some(metrics.clone()),
         )?)
     } else {
         tracing::info!("no embedded worker pool (worker.concurrency = 0): API-only node");
@@ -128,7 +131,8 @@ pub async fn serve(
         settings.language_versions.insert(lang.name, lang.version);
     }
     let ctx = ApiContext::new(store, settings, JwtSecret::new(secret))
-        .context("invalid [api] configuration")?;
+        .context("invalid [api] configuration")?
+        .with_metrics(metrics);
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("binding {}", cfg.server.listen))?;
@@ -176,7 +180,7 @@ pub async fn worker(
     }
     let node_id = voidrunner_worker::default_node_id();
     let executor = build_executor(&cfg.sandbox, &cfg.docker, registry, &node_id).await?;
-    let pool = start_pool(store, executor, node_id, cfg.worker.clone())?;
+    let pool = start_pool(store, executor, node_id, cfg.worker.clone(), None)?;
     shutdown.await;
     tracing::info!("shutdown requested: draining the worker pool");
     drain(pool).await;
