@@ -27,6 +27,18 @@ env = { PYTHONUNBUFFERED = "1", PYTHONDONTWRITEBYTECODE = "1" }
 version = "3.11"
 executor = "docker"
 image = "voidrunner/python:3.11"
+
+[languages.c-docker]
+display_name = "C (gcc 12, Docker)"
+source_file = "main.c"
+run = ["{out}"]
+version = "12"
+executor = "docker"
+image = "voidrunner/gcc:12"
+
+[languages.c-docker.compile]
+command = ["/usr/bin/gcc", "-O2", "-o", "{out}", "{file}"]
+output = "main"
 "#;
 
 /// A program that sleeps far longer than any test waits.
@@ -48,7 +60,15 @@ fn docker(args: &[&str]) -> Result<String, String> {
 /// True when the engine answers; otherwise prints `skipped: …` (a failure under `CI=true`).
 fn engine_up() -> bool {
     let check = docker(&["version", "--format", "{{.Server.Version}}"])
-        .and_then(|_| docker(&["image", "inspect", "voidrunner/python:3.11"]).map(|_| ()));
+        .and_then(|_| {
+            docker(&[
+                "image",
+                "inspect",
+                "voidrunner/python:3.11",
+                "voidrunner/gcc:12",
+            ])
+        })
+        .map(|_| ());
     match check {
         Ok(()) => true,
         Err(reason) => {
@@ -148,6 +168,40 @@ fn serve_runs_a_docker_language() {
     assert_eq!(row["status"], "completed", "{row}");
     assert_eq!(row["exit_code"], 0, "{row}");
     assert_eq!(row["stdout"], "hello ada 1000\n", "{row}");
+    assert!(containers(node).is_empty(), "container left behind");
+}
+
+#[test]
+fn serve_compiles_and_runs_c_in_docker() {
+    if !engine_up() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = "e2e-c";
+    let server = serve(dir.path(), node);
+    let api = Api::register(&server.url, "docker-c@example.com");
+    let run_c = |code: &str| {
+        let body = json!({"language": "c-docker", "code": code, "stdin": "ada\n"});
+        let (status, row) = api.post("/api/v1/run?wait=true", &body).expect("run");
+        assert_eq!(status, 200, "{row}");
+        row
+    };
+    let row = run_c(
+        "#include <stdio.h>\nint main(void) { char s[16]; if (!fgets(s, sizeof s, stdin)) return 9; printf(\"hi %s\", s); return 0; }\n",
+    );
+    assert_eq!(row["status"], "completed", "{row}");
+    assert_eq!(
+        row["verdict"],
+        json!({"kind": "exited", "code": 0}),
+        "{row}"
+    );
+    assert_eq!(row["stdout"], "hi ada\n", "{row}");
+
+    let row = run_c("int main(void) { return nope; }\n");
+    assert_eq!(row["verdict"]["kind"], "compile_error", "{row}");
+    // The compile phase's output is kept apart from the program's.
+    let compiler = row["compile_output"].as_str().unwrap_or_default();
+    assert!(compiler.contains("nope"), "{row}");
     assert!(containers(node).is_empty(), "container left behind");
 }
 
