@@ -23,6 +23,17 @@ image = "voidrunner/gcc:12"
 [languages.c.compile]
 command = ["/usr/bin/gcc", "-O2", "-o", "{out}", "{file}"]
 output = "main"
+
+[languages.spin]
+source_file = "main.c"
+run = ["{out}"]
+executor = "docker"
+image = "voidrunner/gcc:12"
+
+[languages.spin.compile]
+command = ["/bin/sh", "-c", "echo compiling >&2; while :; do :; done"]
+output = "main"
+timeout_secs = 1
 "#;
 
 async fn executor(node: &str) -> Option<DockerExecutor> {
@@ -142,5 +153,23 @@ async fn code_is_data_not_shell() {
     assert_eq!(
         text(&events, Phase::Run, OutputStream::Stdout),
         "$(id) `id` '\"\n"
+    );
+}
+
+#[tokio::test]
+async fn a_compiler_past_its_own_timeout_is_a_timeout() {
+    let Some(exec) = executor("a_compiler_past_its_own_timeout_is_a_timeout").await else {
+        return;
+    };
+    let mut req = request("int main(void) { return 0; }\n", None);
+    req.language = "spin".to_owned();
+    let (outcome, events) = run(&exec, req).await;
+    assert_eq!(outcome.verdict, Verdict::Timeout, "{events:?}");
+    assert_eq!(outcome.phases.len(), 1, "the run phase must not start");
+    assert_eq!(outcome.phases[0].phase, Phase::Compile);
+    assert!(outcome.phases[0].wall_time < std::time::Duration::from_secs(10));
+    assert_eq!(
+        text(&events, Phase::Compile, OutputStream::Stderr),
+        "compiling\n"
     );
 }
