@@ -77,6 +77,7 @@ struct Inner {
     execution_duration: HistogramFamily<1>,
     queue_wait: HistogramFamily<1>,
     overhead: HistogramFamily<1>,
+    releases: CounterFamily<1>,
     workers: Mutex<Vec<WorkerSource>>,
 }
 
@@ -104,6 +105,7 @@ impl Metrics {
                 execution_duration: HistogramFamily::new(["language"], RUN_BUCKETS),
                 queue_wait: HistogramFamily::new(["language"], WAIT_BUCKETS),
                 overhead: HistogramFamily::new(["language"], RUN_BUCKETS),
+                releases: CounterFamily::new(["outcome"]),
                 workers: Mutex::new(Vec::new()),
             }),
         }
@@ -146,6 +148,13 @@ impl Metrics {
                 i.overhead.observe([language], overhead);
             }
         }
+    }
+
+    /// Counts an execution a worker gave back instead of recording a result: `retried`,
+    /// `dead_lettered`, `cancelled`, `shutdown` or `lease_lost` (a fixed set; callers pass
+    /// one of these).
+    pub fn record_release(&self, outcome: &'static str) {
+        self.inner.releases.inc([outcome]);
     }
 
     /// Adds a worker pool whose slot gauges are read at each scrape (summed over pools). The
@@ -193,6 +202,11 @@ impl Metrics {
             &mut w,
             "voidrunner_execution_overhead_seconds",
             "Claim-to-finish time outside the program's deciding phase (sandbox setup, compile, teardown, output flush), by language.",
+        );
+        i.releases.write(
+            &mut w,
+            "voidrunner_execution_releases_total",
+            "Executions this process's workers gave back without a result, by outcome (retried, dead_lettered, cancelled, shutdown, lease_lost).",
         );
         let workers = self.workers();
         w.gauge(

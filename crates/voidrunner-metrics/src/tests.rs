@@ -74,6 +74,7 @@ fn exposition_parses_and_carries_the_records() {
             reason: "host /secret path".to_owned(),
         },
     ));
+    m.record_release("dead_lettered");
     m.add_worker_source(|| Some(WorkerGauges { busy: 1, total: 4 }));
     m.add_worker_source(|| None);
     let text = m.render(Some(QueueDepth {
@@ -125,6 +126,13 @@ fn exposition_parses_and_carries_the_records() {
             &[("language", "python")]
         ),
         Some(2.0)
+    );
+    assert_eq!(
+        s.value(
+            "voidrunner_execution_releases_total",
+            &[("outcome", "dead_lettered")]
+        ),
+        Some(1.0)
     );
     assert_eq!(s.value("voidrunner_workers_busy", &[]), Some(1.0));
     assert_eq!(s.value("voidrunner_workers_total", &[]), Some(4.0));

@@ -6,6 +6,7 @@ use std::sync::{Arc, Weak};
 
 use voidrunner_domain::Execution;
 use voidrunner_metrics::WorkerGauges;
+use voidrunner_store::ReleaseOutcome;
 
 use crate::pool::Shared;
 
@@ -30,4 +31,19 @@ pub(crate) fn finished(shared: &Shared, row: &Execution) {
     if let Some(metrics) = &shared.metrics {
         metrics.record_execution(row);
     }
+}
+
+/// Counts an execution given back to the queue (or finished by the give-back) without a
+/// result of its own. `None` (the store kept failing) is not counted.
+pub(crate) fn released(shared: &Shared, outcome: Option<&ReleaseOutcome>, shutdown: bool) {
+    let (Some(metrics), Some(outcome)) = (&shared.metrics, outcome) else {
+        return;
+    };
+    metrics.record_release(match outcome {
+        ReleaseOutcome::Requeued if shutdown => "shutdown",
+        ReleaseOutcome::Requeued => "retried",
+        ReleaseOutcome::DeadLettered => "dead_lettered",
+        ReleaseOutcome::Cancelled => "cancelled",
+        ReleaseOutcome::LeaseLost => "lease_lost",
+    });
 }

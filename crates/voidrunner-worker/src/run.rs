@@ -295,6 +295,7 @@ impl Run<'_> {
             })
             .await;
         let stats = &self.shared.stats;
+        crate::metrics::released(self.shared, outcome.as_ref(), shutdown);
         match outcome {
             Some(ReleaseOutcome::Requeued) if shutdown => {
                 Counters::bump(&stats.released_on_shutdown);

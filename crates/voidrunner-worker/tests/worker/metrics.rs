@@ -4,9 +4,12 @@
 use voidrunner_metrics::{Metrics, testing};
 use voidrunner_worker::WorkerPool;
 
-use crate::helpers::{Job, TestStore, both_backends, config, native};
+use crate::helpers::{Fault, FaultExecutor, Job, TestStore, both_backends, config, native};
 
-both_backends!(executions_are_counted_by_language_and_verdict);
+both_backends!(
+    executions_are_counted_by_language_and_verdict,
+    retries_and_dead_letters_are_counted
+);
 
 async fn executions_are_counted_by_language_and_verdict(t: TestStore) {
     let owner = t.user().await;
@@ -65,5 +68,40 @@ async fn executions_are_counted_by_language_and_verdict(t: TestStore) {
         s.value("voidrunner_workers_total", &[]),
         Some(0.0),
         "a stopped pool no longer counts"
+    );
+}
+
+async fn retries_and_dead_letters_are_counted(t: TestStore) {
+    let owner = t.user().await;
+    let metrics = Metrics::new();
+    let pool = WorkerPool::start_with_metrics(
+        t.store.clone(),
+        FaultExecutor::new(Fault::SandboxError),
+        "metrics-faulty".to_owned(),
+        config(1),
+        metrics.clone(),
+    );
+    let e = t
+        .enqueue(Job {
+            max_attempts: 2,
+            ..Job::bash(owner, "echo never")
+        })
+        .await;
+    t.wait_for(e.id, "dead-lettered", |e| e.dead_lettered_at.is_some())
+        .await;
+    pool.shutdown().await;
+    let s = testing::parse(&metrics.render(None)).expect("exposition parses");
+    let releases = |outcome| {
+        s.value(
+            "voidrunner_execution_releases_total",
+            &[("outcome", outcome)],
+        )
+    };
+    assert_eq!(releases("retried"), Some(1.0), "{}", t.backend);
+    assert_eq!(releases("dead_lettered"), Some(1.0));
+    assert_eq!(
+        s.value("voidrunner_executions_finished_total", &[]),
+        None,
+        "no result was recorded"
     );
 }
