@@ -11,6 +11,6 @@ mod cluster;
 mod crash;
 mod drain;
 mod e2e;
-mod metrics;
 mod faults;
+mod metrics;
 mod scheduling;
