@@ -1,7 +1,8 @@
 //! The native language suite (`tests/languages.rs`) through the Docker executor, against a real
 //! engine and the images of `scripts/docker-setup`: hello world, stdin echo, exit code with
 //! stderr for JavaScript (`voidrunner/node:20`), C++ (`voidrunner/gxx:12`), Python
-//! (`voidrunner/python:3.11`) and C (`voidrunner/gcc:12`), plus C and C++ compile errors.
+//! (`voidrunner/python:3.11`), Bash (`voidrunner/bash:5.2`) and C (`voidrunner/gcc:12`), plus
+//! C and C++ compile errors.
 //! Skips with `skipped: …` when the engine is unreachable, and fails instead under `CI=true`.
 //! `VOIDRUNNER_TEST_DOCKER_SOCKET` overrides the engine socket.
 
@@ -30,6 +31,12 @@ source_file = "main.js"
 run = ["/usr/bin/node", "{file}"]
 executor = "docker"
 image = "voidrunner/node:20"
+
+[languages.bash]
+source_file = "main.sh"
+run = ["/bin/bash", "{file}"]
+executor = "docker"
+image = "voidrunner/bash:5.2"
 
 [languages.c]
 source_file = "main.c"
@@ -230,6 +237,16 @@ language_tests!(
         hello: "console.log('hello, world');\n",
         echo: "process.stdin.pipe(process.stdout);\n",
         exit3: "console.log('before');\nconsole.error('oops');\nprocess.exitCode = 3;\n",
+    }
+);
+
+language_tests!(
+    bash,
+    "bash",
+    Programs {
+        hello: "echo 'hello, world'\n",
+        echo: "while IFS= read -r line; do printf '%s\\n' \"$line\"; done\n",
+        exit3: "echo before\necho oops >&2\nexit 3\n",
     }
 );
 
