@@ -34,6 +34,12 @@ pub struct WorkerConfig {
     /// On shutdown, how long running executions may still finish before they are killed and
     /// given back to the queue. Default: 30.
     pub drain_grace_secs: u64,
+    /// Environment variables whose name ends with one of these are secrets: their values are
+    /// replaced by `***` in all stored and streamed output. Default: `_SECRET`, `_TOKEN`,
+    /// `_PASSWORD`, `_KEY`.
+    pub secret_env_suffixes: Vec<String>,
+    /// Further environment variable names whose values are secrets. Default: none.
+    pub secret_env_names: Vec<String>,
 }
 
 /// Retry backoff after an infrastructure failure: `min(max, base * 2^(attempt-1))`, a
@@ -92,11 +98,25 @@ impl Default for WorkerConfig {
             reaper_interval_ms: 1_000,
             retry: RetrySettings::default(),
             drain_grace_secs: 30,
+            secret_env_suffixes: ["_SECRET", "_TOKEN", "_PASSWORD", "_KEY"]
+                .map(String::from)
+                .to_vec(),
+            secret_env_names: Vec::new(),
         }
     }
 }
 
 impl WorkerConfig {
+    /// Whether the environment variable `name` holds a secret (see
+    /// [`WorkerConfig::secret_env_suffixes`]).
+    pub fn is_secret_env(&self, name: &str) -> bool {
+        self.secret_env_names.iter().any(|n| n == name)
+            || self
+                .secret_env_suffixes
+                .iter()
+                .any(|s| !s.is_empty() && name.ends_with(s.as_str()))
+    }
+
     /// Checks the settings fit together; the binary calls this when it loads its config.
     /// [`crate::WorkerPool::start`] does not refuse an invalid config (tests deliberately
     /// stall heartbeats), it logs a warning.

@@ -12,6 +12,7 @@
 
 mod config;
 mod logs;
+mod masking;
 mod metrics;
 mod outcome;
 mod pool;

@@ -1,5 +1,5 @@
-//! Live output of a run into the execution's event log: every chunk the capture keeps goes
-//! through [`mask`] (the one place masking hooks in), is coalesced with its neighbours of the
+//! Live output of a run into the execution's event log: every chunk is masked first
+//! ([`Masking`], before the cap), then the part the capture keeps is coalesced with its neighbours of the
 //! same stream, and is appended in batches under the lease: at most one write per
 //! [`FLUSH_AFTER`], or earlier when [`FLUSH_BYTES`] are buffered. Output arriving after a
 //! quiet period is written at once when it ends a line (else after at most [`LINGER`], the
@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use voidrunner_exec::{OutputEvent, OutputStream, Phase};
 use voidrunner_store::{AppendOutcome, Lease, LogChunk, LogStream};
 
+use crate::masking::Masking;
 use crate::outcome::OutputCapture;
 use crate::pool::Queue;
 
@@ -28,16 +29,9 @@ pub(crate) const FLUSH_AFTER: Duration = Duration::from_millis(50);
 /// How long a partial line waits for its end after a quiet period before it is written.
 pub(crate) const LINGER: Duration = Duration::from_millis(5);
 
-/// The masking hook: every chunk passes through here before it is stored or published.
-/// Identity for now; the masking crate (`voidrunner-mask`) plugs in here, with per-run
-/// state so secrets split across chunks are caught.
-pub(crate) fn mask(chunk: LogChunk) -> LogChunk {
-    chunk
-}
-
 /// Which log stream an executor event belongs to.
-fn stream_of(event: &OutputEvent) -> LogStream {
-    match (event.phase, event.stream) {
+fn stream_of(phase: Phase, stream: OutputStream) -> LogStream {
+    match (phase, stream) {
         (Phase::Compile, _) => LogStream::Compile,
         (Phase::Run, OutputStream::Stdout) => LogStream::Stdout,
         (Phase::Run, OutputStream::Stderr) => LogStream::Stderr,
@@ -64,19 +58,19 @@ impl<'a> LogWriter<'a> {
         }
     }
 
-    /// Buffers a chunk (masked), coalescing it with the previous one of the same stream.
+    /// Buffers a chunk (already masked), coalescing it with the previous one of the same
+    /// stream.
     pub(crate) fn push(&mut self, stream: LogStream, data: &[u8]) {
         if data.is_empty() || self.lost {
             return;
         }
-        let chunk = mask(LogChunk {
-            stream,
-            data: data.to_vec(),
-        });
-        self.pending_bytes += chunk.data.len();
+        self.pending_bytes += data.len();
         match self.pending.last_mut() {
-            Some(last) if last.stream == chunk.stream => last.data.extend_from_slice(&chunk.data),
-            _ => self.pending.push(chunk),
+            Some(last) if last.stream == stream => last.data.extend_from_slice(data),
+            _ => self.pending.push(LogChunk {
+                stream,
+                data: data.to_vec(),
+            }),
         }
     }
 
@@ -124,12 +118,14 @@ impl<'a> LogWriter<'a> {
     }
 }
 
-/// Collects output events until the executor drops its sender: capped capture for the
-/// result, and the kept part of every chunk into the event log in batches. The last batch is
+/// Collects output events until the executor drops its sender: each chunk masked, then a
+/// capped capture for the result, and the kept part of every chunk into the event log in
+/// batches. The maskers' held tails are added when the output ends, and the last batch is
 /// flushed before this returns, so it precedes the terminal status event.
 pub(crate) async fn capture(
     mut rx: mpsc::Receiver<OutputEvent>,
     cap_bytes: u64,
+    mut masking: Masking,
     store: &Queue,
     lease: &Lease,
 ) -> OutputCapture {
@@ -153,8 +149,9 @@ pub(crate) async fn capture(
             None => rx.recv().await,
         };
         let Some(event) = event else { break };
-        let kept = capture.push(&event);
-        log.push(stream_of(&event), &event.data[..kept]);
+        let masked = masking.push(event.phase, event.stream, &event.data);
+        let kept = capture.push_data(event.phase, event.stream, &masked);
+        log.push(stream_of(event.phase, event.stream), &masked[..kept]);
         if !log.has_pending() {
             continue;
         }
@@ -171,6 +168,10 @@ pub(crate) async fn capture(
         } else {
             deadline = next_write;
         }
+    }
+    for (phase, stream, tail) in masking.finish() {
+        let kept = capture.push_data(phase, stream, &tail);
+        log.push(stream_of(phase, stream), &tail[..kept]);
     }
     log.flush().await;
     if log.has_pending() {
@@ -225,7 +226,9 @@ mod tests {
             .expect("send");
         drop(tx);
         let cap = 5000;
-        let captured = capture(rx, cap, &store, &lease).await.finish(false);
+        let captured = capture(rx, cap, Masking::new([]), &store, &lease)
+            .await
+            .finish(false);
         assert!(captured.truncated);
         let log = store.read_logs(e.id, 0, 10_000).await.expect("read");
         let chunks: Vec<_> = log
@@ -262,7 +265,7 @@ mod tests {
             .await
             .expect("send");
         drop(tx);
-        capture(rx, 100, &store, &lease).await;
+        capture(rx, 100, Masking::new([]), &store, &lease).await;
         let log = store.read_logs(e.id, 0, 100).await.expect("read");
         assert!(log.iter().all(|e| e.stream == LogStream::Status));
     }

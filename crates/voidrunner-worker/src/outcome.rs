@@ -2,7 +2,7 @@
 //! pure decision "result or retry". No IO, so it is table-tested.
 
 use voidrunner_domain::{Timestamp, Verdict};
-use voidrunner_exec::{ExecOutcome, OutputEvent, OutputStream, Phase};
+use voidrunner_exec::{ExecOutcome, OutputStream, Phase};
 use voidrunner_store::ExecutionResult;
 
 /// Output of one execution, kept up to a byte cap: the run phase's stdout and stderr share
@@ -40,8 +40,15 @@ impl OutputCapture {
 
     /// Appends one chunk, cutting at the cap; answers how many leading bytes were kept (the
     /// same part goes to the event log, so stored logs respect the cap too).
-    pub fn push(&mut self, event: &OutputEvent) -> usize {
-        let (buf, room) = match event.phase {
+    #[cfg(test)]
+    pub fn push(&mut self, event: &voidrunner_exec::OutputEvent) -> usize {
+        self.push_data(event.phase, event.stream, &event.data)
+    }
+
+    /// Appends one chunk of `phase`/`stream` (already masked), cutting at the cap; answers how
+    /// many leading bytes were kept.
+    pub fn push_data(&mut self, phase: Phase, stream: OutputStream, data: &[u8]) -> usize {
+        let (buf, room) = match phase {
             Phase::Compile => {
                 let room = self.cap.saturating_sub(self.compile.len());
                 (&mut self.compile, room)
@@ -50,16 +57,16 @@ impl OutputCapture {
                 let room = self
                     .cap
                     .saturating_sub(self.stdout.len() + self.stderr.len());
-                let buf = match event.stream {
+                let buf = match stream {
                     OutputStream::Stdout => &mut self.stdout,
                     OutputStream::Stderr => &mut self.stderr,
                 };
                 (buf, room)
             }
         };
-        let take = event.data.len().min(room);
-        buf.extend_from_slice(&event.data[..take]);
-        if take < event.data.len() {
+        let take = data.len().min(room);
+        buf.extend_from_slice(&data[..take]);
+        if take < data.len() {
             self.truncated = true;
         }
         take
@@ -141,7 +148,7 @@ mod tests {
     use std::time::Duration;
 
     use bytes::Bytes;
-    use voidrunner_exec::PhaseReport;
+    use voidrunner_exec::{OutputEvent, PhaseReport};
 
     use super::*;
 

@@ -15,6 +15,7 @@ use voidrunner_store::{
     CompleteOutcome, ExecutionResult, Lease, LeaseStatus, ReleaseOutcome, ReleaseReason,
 };
 
+use crate::masking::Masking;
 use crate::outcome::{Disposition, disposition};
 use crate::pool::{Counters, Shared};
 use crate::streak::ErrorStreak;
@@ -123,6 +124,7 @@ impl Run<'_> {
             self.stop.set(StopCause::UserCancel, &self.token);
         }
         let cap = execution.limits.max_output_bytes;
+        let masking = Masking::for_env(&execution.env, &self.shared.config);
         let req = ExecRequest {
             language: execution.language,
             code: execution.code,
@@ -134,7 +136,7 @@ impl Run<'_> {
         let execute = async {
             tokio::join!(
                 self.shared.executor.execute(req, tx, self.token.clone()),
-                crate::logs::capture(rx, cap, &*self.shared.store, &self.lease)
+                crate::logs::capture(rx, cap, masking, &*self.shared.store, &self.lease)
             )
         };
         let (outcome, capture) = tokio::select! {

@@ -139,7 +139,11 @@ impl TestStore {
                 language: job.language.to_owned(),
                 code: job.code.to_owned(),
                 stdin: job.stdin.map(str::to_owned),
-                env: BTreeMap::new(),
+                env: job
+                    .env
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect::<BTreeMap<_, _>>(),
                 limits: limits(),
                 max_attempts: job.max_attempts,
                 created_at: voidrunner_store::now(),
@@ -196,6 +200,8 @@ pub struct Job<'a> {
     pub stdin: Option<&'a str>,
     pub priority: u8,
     pub max_attempts: u32,
+    /// Environment variables of the run.
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 impl<'a> Job<'a> {
@@ -208,6 +214,7 @@ impl<'a> Job<'a> {
             stdin: None,
             priority: 5,
             max_attempts: 3,
+            env: &[],
         }
     }
 }
@@ -238,6 +245,7 @@ pub fn config(concurrency: usize) -> WorkerConfig {
             jitter: 0.0,
         },
         drain_grace_secs: 30,
+        ..WorkerConfig::default()
     }
 }
 
@@ -386,4 +394,47 @@ pub async fn open_address(address: &str) -> Arc<dyn Store> {
         .await
         .expect("connect postgres");
     Arc::new(store)
+}
+
+impl TestStore {
+    /// Rows whose stored output (the result's stdout/stderr/compile output, or an event of
+    /// the log, status events included) contains `needle`, read with plain SQL.
+    pub async fn raw_output_rows_containing(&self, probe: ExecutionId, needle: &str) -> i64 {
+        use sqlx::Connection;
+        match &self.location {
+            Location::Sqlite(path) => {
+                let url = format!("sqlite://{}?mode=ro", path.display());
+                let mut conn = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .expect("open sqlite");
+                sqlx::query_scalar(
+                    "SELECT (SELECT count(*) FROM executions WHERE instr(stdout, ?1) > 0 \
+                     OR instr(stderr, ?1) > 0 OR instr(coalesce(compile_output, ''), ?1) > 0) \
+                     + (SELECT count(*) FROM execution_logs WHERE instr(data, ?2) > 0)",
+                )
+                .bind(needle)
+                .bind(needle.as_bytes())
+                .fetch_one(&mut conn)
+                .await
+                .expect("count sqlite rows")
+            }
+            Location::Postgres(url) => {
+                let schema = postgres_schema_of(url, probe).await;
+                let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+                let sql = format!(
+                    "SELECT (SELECT count(*) FROM \"{schema}\".executions WHERE \
+                     strpos(stdout, $1) > 0 OR strpos(stderr, $1) > 0 \
+                     OR strpos(coalesce(compile_output, ''), $1) > 0) \
+                     + (SELECT count(*) FROM \"{schema}\".execution_logs \
+                     WHERE position($2 in data) > 0)"
+                );
+                sqlx::query_scalar(&sql)
+                    .bind(needle)
+                    .bind(needle.as_bytes())
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("count postgres rows")
+            }
+        }
+    }
 }

@@ -12,5 +12,6 @@ mod crash;
 mod drain;
 mod e2e;
 mod faults;
+mod masking;
 mod metrics;
 mod scheduling;
