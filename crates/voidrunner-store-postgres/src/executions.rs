@@ -76,6 +76,9 @@ impl ExecutionStore for PostgresStore {
                WHERE $2::uuid IS NULL OR EXISTS (SELECT 1 FROM tasks \
                    WHERE id = $2 AND owner_id = $3 AND deleted_at IS NULL) \
                RETURNING {COLUMNS}), \
+             secrets AS (INSERT INTO execution_secrets (execution_id, name, sealed) \
+               SELECT ins.id, s.name, s.sealed FROM ins \
+               JOIN task_secrets s ON s.task_id = ins.task_id), \
              touched AS ({TOUCH_FROM} ins c WHERE {TOUCH_WHERE}) \
              SELECT {COLUMNS}, pg_notify($12, $13)::text AS notified FROM ins"
         );
@@ -100,6 +103,19 @@ impl ExecutionStore for PostgresStore {
             .into_execution()?;
         self.hub.signals.notify_work();
         Ok(execution)
+    }
+
+    async fn execution_secrets(
+        &self,
+        id: ExecutionId,
+    ) -> StoreResult<std::collections::BTreeMap<String, Vec<u8>>> {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT name, sealed FROM execution_secrets WHERE execution_id = $1")
+                .bind(id.as_uuid())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+        Ok(rows.into_iter().collect())
     }
 
     async fn get_execution(&self, scope: Scope, id: ExecutionId) -> StoreResult<Execution> {

@@ -1,5 +1,7 @@
 //! Tasks on PostgreSQL: CRUD within a scope, soft delete, filtered keyset pagination.
 
+use std::collections::BTreeMap;
+
 use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder};
 use voidrunner_domain::{NewTask, Task, TaskId, TaskPatch, Timestamp};
@@ -72,6 +74,66 @@ impl TaskStore for PostgresStore {
             created_at: t.created_at,
             updated_at: t.created_at,
         })
+    }
+
+    async fn set_task_secrets(
+        &self,
+        scope: Scope,
+        id: TaskId,
+        sealed: BTreeMap<String, Vec<u8>>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        // Locks the task row, so concurrent replacements do not interleave.
+        let mut qb =
+            QueryBuilder::<Postgres>::new("SELECT 1 FROM tasks WHERE deleted_at IS NULL AND id = ");
+        qb.push_bind(id.as_uuid());
+        push_scope(&mut qb, scope);
+        qb.push(" FOR UPDATE");
+        let live: Option<i32> = qb
+            .build_query_scalar()
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if live.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM task_secrets WHERE task_id = $1")
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        let (names, values): (Vec<String>, Vec<Vec<u8>>) = sealed.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO task_secrets (task_id, name, sealed) \
+             SELECT $1, * FROM UNNEST($2::text[], $3::bytea[])",
+        )
+        .bind(id.as_uuid())
+        .bind(names)
+        .bind(values)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn task_secret_names(&self, scope: Scope, id: TaskId) -> StoreResult<Vec<String>> {
+        let mut qb =
+            QueryBuilder::<Postgres>::new("SELECT 1 FROM tasks WHERE deleted_at IS NULL AND id = ");
+        qb.push_bind(id.as_uuid());
+        push_scope(&mut qb, scope);
+        let live: Option<i32> = qb
+            .build_query_scalar()
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        if live.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query_scalar("SELECT name FROM task_secrets WHERE task_id = $1 ORDER BY name")
+            .bind(id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx)
     }
 
     async fn get_task(&self, scope: Scope, id: TaskId) -> StoreResult<Task> {

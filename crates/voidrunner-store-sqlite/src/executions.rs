@@ -102,6 +102,18 @@ impl ExecutionStore for SqliteStore {
             .await
             .map_err(map_sqlx)?
             .into_execution()?;
+        if let Some(task_id) = new.task_id {
+            // The task's sealed secrets, snapshot like the rest of the execution.
+            sqlx::query(
+                "INSERT INTO execution_secrets (execution_id, name, sealed) \
+                 SELECT ?, name, sealed FROM task_secrets WHERE task_id = ?",
+            )
+            .bind(text(new.id.as_uuid()))
+            .bind(text(task_id.as_uuid()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
         touch_task(
             &mut tx,
             new.task_id,
@@ -115,6 +127,19 @@ impl ExecutionStore for SqliteStore {
         // Its `queued` status event (written by the trigger) is committed: wake streams.
         self.signals.notify_log(execution.id, 0);
         Ok(execution)
+    }
+
+    async fn execution_secrets(
+        &self,
+        id: ExecutionId,
+    ) -> StoreResult<std::collections::BTreeMap<String, Vec<u8>>> {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT name, sealed FROM execution_secrets WHERE execution_id = ?")
+                .bind(text(id.as_uuid()))
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map_sqlx)?;
+        Ok(rows.into_iter().collect())
     }
 
     async fn get_execution(&self, scope: Scope, id: ExecutionId) -> StoreResult<Execution> {

@@ -1,5 +1,7 @@
 //! Tasks on SQLite: CRUD within a scope, soft delete, filtered keyset pagination.
 
+use std::collections::BTreeMap;
+
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite};
 use voidrunner_domain::{NewTask, Task, TaskId, TaskPatch, Timestamp};
@@ -72,6 +74,62 @@ impl TaskStore for SqliteStore {
             created_at: t.created_at,
             updated_at: t.created_at,
         })
+    }
+
+    async fn set_task_secrets(
+        &self,
+        scope: Scope,
+        id: TaskId,
+        sealed: BTreeMap<String, Vec<u8>>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_immediate().await?;
+        let mut qb =
+            QueryBuilder::<Sqlite>::new("SELECT 1 FROM tasks WHERE deleted_at IS NULL AND id = ");
+        qb.push_bind(text(id.as_uuid()));
+        push_scope(&mut qb, scope);
+        let live: Option<i64> = qb
+            .build_query_scalar()
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if live.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM task_secrets WHERE task_id = ?")
+            .bind(text(id.as_uuid()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        for (name, value) in &sealed {
+            sqlx::query("INSERT INTO task_secrets (task_id, name, sealed) VALUES (?, ?, ?)")
+                .bind(text(id.as_uuid()))
+                .bind(name)
+                .bind(value)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn task_secret_names(&self, scope: Scope, id: TaskId) -> StoreResult<Vec<String>> {
+        let mut qb =
+            QueryBuilder::<Sqlite>::new("SELECT 1 FROM tasks WHERE deleted_at IS NULL AND id = ");
+        qb.push_bind(text(id.as_uuid()));
+        push_scope(&mut qb, scope);
+        let live: Option<i64> = qb
+            .build_query_scalar()
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_sqlx)?;
+        if live.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query_scalar("SELECT name FROM task_secrets WHERE task_id = ? ORDER BY name")
+            .bind(text(id.as_uuid()))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_sqlx)
     }
 
     async fn get_task(&self, scope: Scope, id: TaskId) -> StoreResult<Task> {

@@ -22,6 +22,7 @@ mod load;
 mod logs;
 mod paging;
 mod queue;
+mod secrets;
 mod tasks;
 mod users;
 
@@ -33,6 +34,7 @@ pub use load::*;
 pub use logs::*;
 pub use paging::*;
 pub use queue::*;
+pub use secrets::*;
 pub use tasks::*;
 pub use users::*;
 
@@ -121,6 +123,7 @@ macro_rules! conformance_tests {
             shutdown_release_keeps_attempt_budget,
             reaper_requeues_only_expired_leases,
             released_after_cancel_request_is_cancelled,
+            task_secrets_replace_list_and_snapshot,
         );
     };
 }

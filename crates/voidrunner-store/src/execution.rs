@@ -210,6 +210,13 @@ pub trait ExecutionStore {
     async fn enqueue_execution(&self, new: NewExecution) -> StoreResult<Execution>;
     /// Gets an execution within scope; `NotFound` otherwise.
     async fn get_execution(&self, scope: Scope, id: ExecutionId) -> StoreResult<Execution>;
+    /// The sealed secrets copied from its task when the execution was enqueued (name → sealed
+    /// value); empty for an execution without a task or a task without secrets. For the
+    /// worker that runs it, never for an API response.
+    async fn execution_secrets(
+        &self,
+        id: ExecutionId,
+    ) -> StoreResult<std::collections::BTreeMap<String, Vec<u8>>>;
     /// A task's executions, newest first; `NotFound` when the task is missing/out of scope.
     async fn list_task_executions(
         &self,

@@ -68,6 +68,17 @@ pub trait TaskStore {
     async fn get_task(&self, scope: Scope, id: TaskId) -> StoreResult<Task>;
     /// Applies a validated patch; `NotFound` when missing or out of scope.
     async fn update_task(&self, scope: Scope, id: TaskId, patch: TaskPatch) -> StoreResult<Task>;
+    /// Replaces the whole set of a live task's secrets (name → value sealed by the caller;
+    /// the store never sees a plaintext). `NotFound` when missing or out of scope. Executions
+    /// enqueued afterwards get a copy; earlier ones keep theirs.
+    async fn set_task_secrets(
+        &self,
+        scope: Scope,
+        id: TaskId,
+        sealed: std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> StoreResult<()>;
+    /// The names of a live task's secrets, sorted (values are write-only through the API).
+    async fn task_secret_names(&self, scope: Scope, id: TaskId) -> StoreResult<Vec<String>>;
     /// Soft-deletes; `NotFound` when missing, already deleted or out of scope.
     async fn delete_task(&self, scope: Scope, id: TaskId, now: Timestamp) -> StoreResult<()>;
     /// Lists live tasks within scope, newest first.
