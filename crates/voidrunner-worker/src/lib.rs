@@ -22,7 +22,7 @@ mod slot;
 mod streak;
 
 pub use config::{ConfigError, RetrySettings, WorkerConfig};
-pub use pool::{DrainReport, PoolStats, WorkerPool};
+pub use pool::{DrainReport, PoolOptions, PoolStats, WorkerPool};
 
 /// A node id unique across a cluster and across restarts: `<hostname>-<pid>-<6 hex>`. The
 /// random part keeps ids unique when a pid is reused after a crash-restart, so a restarted

@@ -11,10 +11,48 @@
 
 use std::collections::BTreeMap;
 
+use voidrunner_domain::Execution;
 use voidrunner_exec::{OutputStream, Phase};
-use voidrunner_mask::{SecretRegistry, SecretSet, StreamMasker};
+use voidrunner_mask::{SecretRegistry, SecretSet, StreamMasker, Zeroizing};
 
 use crate::WorkerConfig;
+use crate::pool::Shared;
+
+/// An opened task secret: its name and value.
+pub(crate) type Secret = (String, Zeroizing<Vec<u8>>);
+
+/// Opens the sealed task secrets snapshot with the execution (sealed bound to
+/// `"<task_id>/<name>"`). An error (store failure, no key configured, a value that does not
+/// open) is an infrastructure failure: the run must not start without its secrets.
+pub(crate) async fn task_secrets(
+    shared: &Shared,
+    execution: &Execution,
+) -> Result<Vec<Secret>, String> {
+    let Some(task_id) = execution.task_id else {
+        return Ok(Vec::new());
+    };
+    let sealed = shared
+        .store
+        .execution_secrets(execution.id)
+        .await
+        .map_err(|e| format!("reading the task secrets failed: {e}"))?;
+    if sealed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(secret_box) = &shared.secret_box else {
+        return Err("the task has secrets but this worker has no secrets key".to_owned());
+    };
+    sealed
+        .into_iter()
+        .map(|(name, value)| {
+            let context = format!("{task_id}/{name}");
+            secret_box
+                .open_with_context(&value, context.as_bytes())
+                .map(|plain| (name.clone(), plain))
+                .map_err(|e| format!("task secret {name} does not open: {e}"))
+        })
+        .collect()
+}
 
 /// The maskers of one execution.
 pub(crate) struct Masking {
@@ -43,11 +81,23 @@ impl Masking {
     }
 
     /// Maskers hiding the values of the environment variables `config` marks secret.
+    #[cfg_attr(not(test), expect(dead_code, reason = "runs use `for_run`"))]
     pub(crate) fn for_env(env: &BTreeMap<String, String>, config: &WorkerConfig) -> Self {
+        Self::for_run(env, &[], config)
+    }
+
+    /// Maskers hiding the task secrets and the values of the environment variables `config`
+    /// marks secret.
+    pub(crate) fn for_run(
+        env: &BTreeMap<String, String>,
+        secrets: &[Secret],
+        config: &WorkerConfig,
+    ) -> Self {
         Self::new(
             env.iter()
                 .filter(|(name, _)| config.is_secret_env(name))
-                .map(|(name, value)| (name.as_str(), value.as_bytes())),
+                .map(|(name, value)| (name.as_str(), value.as_bytes()))
+                .chain(secrets.iter().map(|(n, v)| (n.as_str(), v.as_slice()))),
         )
     }
 

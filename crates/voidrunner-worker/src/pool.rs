@@ -47,6 +47,18 @@ pub(crate) struct Shared {
     pub running_ids: Mutex<HashSet<ExecutionId>>,
     /// The process's Prometheus registry, when the pool reports to one.
     pub metrics: Option<voidrunner_metrics::Metrics>,
+    /// Opens the sealed task secrets of executions; `None`: executions with secrets fail.
+    pub secret_box: Option<Arc<voidrunner_mask::SecretBox>>,
+}
+
+/// Optional parts of a pool (see [`WorkerPool::start_with`]).
+#[derive(Default)]
+pub struct PoolOptions {
+    /// Report to this Prometheus registry (see [`WorkerPool::start_with_metrics`]).
+    pub metrics: Option<voidrunner_metrics::Metrics>,
+    /// Opens the sealed per-task secrets (the key of `<data_dir>/secrets.key`); without it an
+    /// execution whose task has secrets is not run (infrastructure failure, retried).
+    pub secret_box: Option<Arc<voidrunner_mask::SecretBox>>,
 }
 
 /// Live counters of one pool.
@@ -119,6 +131,15 @@ pub struct WorkerPool {
     reaper_stop: CancellationToken,
 }
 
+impl std::fmt::Debug for PoolOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolOptions")
+            .field("metrics", &self.metrics.is_some())
+            .field("secret_box", &self.secret_box)
+            .finish()
+    }
+}
+
 impl WorkerPool {
     /// Starts `concurrency` slots + a reaper on the current tokio runtime.
     ///
@@ -130,7 +151,7 @@ impl WorkerPool {
         node_id: String,
         config: WorkerConfig,
     ) -> WorkerPool {
-        Self::start_queue(store, executor, node_id, config, None)
+        Self::start_with(store, executor, node_id, config, PoolOptions::default())
     }
 
     /// [`WorkerPool::start`], reporting to `metrics`: finished executions by language and
@@ -145,16 +166,28 @@ impl WorkerPool {
         config: WorkerConfig,
         metrics: voidrunner_metrics::Metrics,
     ) -> WorkerPool {
-        Self::start_queue(store, executor, node_id, config, Some(metrics))
+        let options = PoolOptions {
+            metrics: Some(metrics),
+            ..PoolOptions::default()
+        };
+        Self::start_with(store, executor, node_id, config, options)
     }
 
-    fn start_queue(
-        store: Arc<Queue>,
+    /// [`WorkerPool::start`] with optional parts: metrics, the box opening task secrets.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn start_with(
+        store: Arc<dyn Store>,
         executor: Arc<dyn Executor>,
         node_id: String,
         config: WorkerConfig,
-        metrics: Option<voidrunner_metrics::Metrics>,
+        options: PoolOptions,
     ) -> WorkerPool {
+        let PoolOptions {
+            metrics,
+            secret_box,
+        } = options;
         if let Err(e) = config.validate() {
             tracing::warn!(worker.node_id = %node_id, error = %e, "worker pool starts with a questionable config: {e}");
         }
@@ -172,6 +205,7 @@ impl WorkerPool {
             left_to_reaper: Mutex::new(Vec::new()),
             running_ids: Mutex::new(HashSet::new()),
             metrics,
+            secret_box,
             config,
         });
         crate::metrics::attach(&shared);

@@ -124,12 +124,21 @@ impl Run<'_> {
             self.stop.set(StopCause::UserCancel, &self.token);
         }
         let cap = execution.limits.max_output_bytes;
-        let masking = Masking::for_env(&execution.env, &self.shared.config);
+        let secrets = match crate::masking::task_secrets(self.shared, &execution).await {
+            Ok(secrets) => secrets,
+            Err(error) => return self.retry_later(error).await,
+        };
+        let masking = Masking::for_run(&execution.env, &secrets, &self.shared.config);
+        let mut env = execution.env;
+        for (name, value) in &secrets {
+            // Values are UTF-8 (the API takes them as JSON strings).
+            env.insert(name.clone(), String::from_utf8_lossy(value).into_owned());
+        }
         let req = ExecRequest {
             language: execution.language,
             code: execution.code,
             stdin: execution.stdin.map(String::into_bytes),
-            env: execution.env,
+            env,
             limits: execution.limits,
         };
         let (tx, rx) = mpsc::channel(OUTPUT_CHANNEL);

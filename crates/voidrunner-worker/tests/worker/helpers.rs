@@ -398,7 +398,8 @@ pub async fn open_address(address: &str) -> Arc<dyn Store> {
 
 impl TestStore {
     /// Rows whose stored output (the result's stdout/stderr/compile output, or an event of
-    /// the log, status events included) contains `needle`, read with plain SQL.
+    /// the log, status events included) or sealed secret contains `needle`, read with plain
+    /// SQL.
     pub async fn raw_output_rows_containing(&self, probe: ExecutionId, needle: &str) -> i64 {
         use sqlx::Connection;
         match &self.location {
@@ -410,7 +411,9 @@ impl TestStore {
                 sqlx::query_scalar(
                     "SELECT (SELECT count(*) FROM executions WHERE instr(stdout, ?1) > 0 \
                      OR instr(stderr, ?1) > 0 OR instr(coalesce(compile_output, ''), ?1) > 0) \
-                     + (SELECT count(*) FROM execution_logs WHERE instr(data, ?2) > 0)",
+                     + (SELECT count(*) FROM execution_logs WHERE instr(data, ?2) > 0) \
+                     + (SELECT count(*) FROM task_secrets WHERE instr(sealed, ?2) > 0) \
+                     + (SELECT count(*) FROM execution_secrets WHERE instr(sealed, ?2) > 0)",
                 )
                 .bind(needle)
                 .bind(needle.as_bytes())
@@ -426,7 +429,11 @@ impl TestStore {
                      strpos(stdout, $1) > 0 OR strpos(stderr, $1) > 0 \
                      OR strpos(coalesce(compile_output, ''), $1) > 0) \
                      + (SELECT count(*) FROM \"{schema}\".execution_logs \
-                     WHERE position($2 in data) > 0)"
+                     WHERE position($2 in data) > 0) \
+                     + (SELECT count(*) FROM \"{schema}\".task_secrets \
+                     WHERE position($2 in sealed) > 0) \
+                     + (SELECT count(*) FROM \"{schema}\".execution_secrets \
+                     WHERE position($2 in sealed) > 0)"
                 );
                 sqlx::query_scalar(&sql)
                     .bind(needle)

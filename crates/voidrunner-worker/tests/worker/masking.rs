@@ -2,12 +2,21 @@
 //! worker config marks secret (split across writes, overlapping, multi-line); the stored
 //! result, the event log (status events included) and the raw rows hold `***`, never a value.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use voidrunner_domain::{ExecutionStatus, Verdict};
-use voidrunner_store::LogStream;
+use voidrunner_mask::{SecretBox, SecretKey};
+use voidrunner_store::conformance::{new_execution, new_task};
+use voidrunner_store::{LogStream, Scope};
+use voidrunner_worker::{PoolOptions, WorkerPool};
 
 use crate::helpers::{Job, TestStore, both_backends, config, native};
 
-both_backends!(secrets_never_reach_the_store);
+both_backends!(
+    secrets_never_reach_the_store,
+    task_secrets_are_injected_and_masked
+);
 
 const SPLIT: &str = "s3cr3t-split-value";
 const OVERLAP_A: &str = "abcd1234";
@@ -92,5 +101,53 @@ async fn secrets_never_reach_the_store(t: TestStore) {
     }
     // The check can fail: unmasked output is found by the same query.
     assert_eq!(t.raw_output_rows_containing(e.id, "hello-world").await, 2);
+    pool.shutdown().await;
+}
+
+/// A sealed task secret is opened by the worker, injected as an environment variable (its
+/// name is not one the config marks secret) and masked; no table holds its plaintext.
+async fn task_secrets_are_injected_and_masked(t: TestStore) {
+    let owner = t.user().await;
+    let task = t
+        .store
+        .create_task(new_task(owner, "with a secret", voidrunner_store::now()))
+        .await
+        .expect("create task");
+    let secret_box = SecretBox::new(&SecretKey::generate());
+    let value = "conn:pa55word-42\nsecond line";
+    let sealed = secret_box
+        .seal_with_context(value.as_bytes(), format!("{}/DB_CONN", task.id).as_bytes())
+        .expect("seal");
+    t.store
+        .set_task_secrets(
+            Scope::All,
+            task.id,
+            BTreeMap::from([("DB_CONN".to_owned(), sealed)]),
+        )
+        .await
+        .expect("set secrets");
+    let options = PoolOptions {
+        secret_box: Some(Arc::new(secret_box)),
+        ..PoolOptions::default()
+    };
+    let pool = WorkerPool::start_with(t.store.clone(), native(), "sec".into(), config(1), options);
+    let mut new = new_execution(owner, Some(task.id), 5, voidrunner_store::now());
+    new.code = "printf 'got %s.\\n' \"$DB_CONN\"\n\
+                printf '%s' \"${DB_CONN:0:8}\" >&2\nsleep 0.2\n\
+                printf '%s|\\n' \"${DB_CONN:8}\" >&2\n"
+        .to_owned();
+    let e = t.queue.enqueue_execution(new).await.expect("enqueue");
+    let e = t.wait_finished(e.id).await;
+    assert_eq!(e.status, ExecutionStatus::Completed, "{}: {e:?}", t.backend);
+    assert_eq!(e.stdout, "got ***.\n", "{}", t.backend);
+    assert_eq!(e.stderr, "***|\n", "{}", t.backend);
+    for needle in [value, "pa55word-42"] {
+        assert_eq!(
+            t.raw_output_rows_containing(e.id, needle).await,
+            0,
+            "{}: a stored row holds the secret",
+            t.backend
+        );
+    }
     pool.shutdown().await;
 }
