@@ -172,11 +172,15 @@ pub fn start_pool(
     node_id: String,
     config: WorkerConfig,
     metrics: Option<voidrunner_metrics::Metrics>,
+    secret_box: Arc<voidrunner_mask::SecretBox>,
 ) -> anyhow::Result<WorkerPool> {
     config.validate()?;
     tracing::info!(worker.node_id = %node_id, worker.concurrency = config.concurrency, "worker pool {node_id} starting with {} slots", config.concurrency);
-    Ok(match metrics {
-        Some(m) => WorkerPool::start_with_metrics(store, executor, node_id, config, m),
-        None => WorkerPool::start(store, executor, node_id, config),
-    })
+    let options = voidrunner_worker::PoolOptions {
+        metrics,
+        secret_box: Some(secret_box),
+    };
+    Ok(WorkerPool::start_with(
+        store, executor, node_id, config, options,
+    ))
 }

@@ -101,6 +101,7 @@ pub async fn serve(
     let available = registry.available();
     // One registry for the API and the embedded pool, served at `GET /metrics`.
     let metrics = voidrunner_metrics::Metrics::new();
+    let secret_box = load_secret_box(&cfg.server.data_dir)?;
     let pool = if cfg.worker.concurrency > 0 {
         let node_id = voidrunner_worker::default_node_id();
         let executor = build_executor(&cfg.sandbox, &cfg.docker, registry, &node_id).await?;
@@ -110,6 +111,7 @@ pub async fn serve(
             node_id,
             cfg.worker.clone(),
             Some(metrics.clone()),
+            secret_box.clone(),
         )?)
     } else {
         tracing::info!("no embedded worker pool (worker.concurrency = 0): API-only node");
@@ -180,7 +182,15 @@ pub async fn worker(
     }
     let node_id = voidrunner_worker::default_node_id();
     let executor = build_executor(&cfg.sandbox, &cfg.docker, registry, &node_id).await?;
-    let pool = start_pool(store, executor, node_id, cfg.worker.clone(), None)?;
+    let secret_box = load_secret_box(&cfg.server.data_dir)?;
+    let pool = start_pool(
+        store,
+        executor,
+        node_id,
+        cfg.worker.clone(),
+        None,
+        secret_box,
+    )?;
     shutdown.await;
     tracing::info!("shutdown requested: draining the worker pool");
     drain(pool).await;
@@ -222,6 +232,18 @@ pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'st
             _ = term.recv() => {},
         }
     })
+}
+
+/// The key sealing per-task secrets, `<data_dir>/secrets.key` (32 random bytes, mode 0600),
+/// created on first use. Every API and worker node of one deployment must use the same file:
+/// a worker with another key cannot open a task's secrets, and such executions are retried
+/// and finally dead-lettered rather than run without them.
+fn load_secret_box(data_dir: &Path) -> anyhow::Result<Arc<voidrunner_mask::SecretBox>> {
+    ensure_data_dir(data_dir)?;
+    let path = data_dir.join("secrets.key");
+    let key = voidrunner_mask::load_or_create_key(&path)
+        .with_context(|| format!("loading the secrets key {}", path.display()))?;
+    Ok(Arc::new(voidrunner_mask::SecretBox::new(&key)))
 }
 
 /// The data directory must exist before SQLite or the key file are created in it.
