@@ -42,7 +42,7 @@ output = "main"
 "#;
 
 /// A program that sleeps far longer than any test waits.
-const SLEEPER: &str = "import time\ntime.sleep(300)";
+const SLEEPER: &str = "import time\nprint('ready', flush=True)\ntime.sleep(300)";
 
 /// `docker <args>`: stdout, or the reason it failed.
 fn docker(args: &[&str]) -> Result<String, String> {
@@ -246,6 +246,17 @@ fn a_restarted_serve_removes_the_container_its_killed_run_left() {
         .expect("id")
         .to_owned();
     let container = running_container(&api, &id, node);
+    // Kill only once the program itself runs: before that, the launcher is still reading the
+    // code from the node's stdin stream and would stop with it.
+    wait_for(Duration::from_secs(60), "the program's first line", || {
+        let text = reqwest::blocking::Client::new()
+            .get(format!("{}/api/v1/executions/{id}/logs", api.base))
+            .bearer_auth(&api.token)
+            .send()
+            .and_then(reqwest::blocking::Response::text)
+            .unwrap_or_default();
+        text.contains("ready").then_some(())
+    });
     server.kill9();
     // Nothing removes it while no node runs: the crash left it behind.
     let state = docker(&["inspect", "--format", "{{.State.Running}}", &container]);
