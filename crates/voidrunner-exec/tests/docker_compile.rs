@@ -168,8 +168,8 @@ async fn a_compiler_past_its_own_timeout_is_a_timeout() {
     assert_eq!(outcome.phases.len(), 1, "the run phase must not start");
     assert_eq!(outcome.phases[0].phase, Phase::Compile);
     assert!(outcome.phases[0].wall_time < std::time::Duration::from_secs(10));
-    assert_eq!(
-        text(&events, Phase::Compile, OutputStream::Stderr),
-        "compiling\n"
-    );
+    // The shell may also report the CPU rlimit, which can fire in the same instant as the
+    // wall timeout on an idle machine; the compiler's own output comes first either way.
+    let stderr = text(&events, Phase::Compile, OutputStream::Stderr);
+    assert!(stderr.starts_with("compiling\n"), "{stderr:?}");
 }
