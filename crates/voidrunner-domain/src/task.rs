@@ -100,3 +100,41 @@ pub struct TaskPatch {
     /// Update time to record.
     pub updated_at: Option<Timestamp>,
 }
+
+impl TaskPatch {
+    /// Applies the patch to a task in memory, the one rule every backend uses: present fields
+    /// replace, absent ones stay; `updated_at` is the patch's time, or `now` when it has none.
+    pub fn apply_to(self, task: &mut Task, now: Timestamp) {
+        if let Some(v) = self.name {
+            task.name = v;
+        }
+        if let Some(v) = self.description {
+            task.description = v;
+        }
+        if let Some(v) = self.language {
+            task.language = v;
+        }
+        if let Some(v) = self.code {
+            task.code = v;
+        }
+        if let Some(v) = self.stdin {
+            task.stdin = v;
+        }
+        if let Some(v) = self.env {
+            task.env = v;
+        }
+        if let Some(v) = self.limits {
+            task.limits = v;
+        }
+        if let Some(v) = self.priority {
+            task.priority = v;
+        }
+        if let Some(v) = self.tags {
+            task.tags = v;
+        }
+        if let Some(v) = self.metadata {
+            task.metadata = v;
+        }
+        task.updated_at = self.updated_at.unwrap_or(now);
+    }
+}

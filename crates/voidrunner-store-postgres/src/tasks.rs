@@ -10,7 +10,7 @@ use voidrunner_store::{
 };
 
 use crate::PostgresStore;
-use crate::convert::{TaskRow, apply_patch, search_text};
+use crate::convert::{TaskRow, search_text};
 use crate::error::map_sqlx;
 
 /// Appends `AND owner_id = $n` when the scope is one user.
@@ -156,7 +156,7 @@ impl TaskStore for PostgresStore {
             .await
             .map_err(map_sqlx)?
             .into_task()?;
-        apply_patch(&mut task, patch, voidrunner_store::now());
+        patch.apply_to(&mut task, voidrunner_store::now());
         sqlx::query(
             "UPDATE tasks SET name = $1, description = $2, language = $3, code = $4, \
              stdin = $5, env = $6, limits = $7, priority = $8, tags = $9, metadata = $10, \

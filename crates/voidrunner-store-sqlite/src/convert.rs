@@ -6,7 +6,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
 use voidrunner_domain::{
-    ExecutionStatus, ResourceLimits, Role, Task, TaskId, TaskPatch, Timestamp, User, UserId,
+    ExecutionStatus, ResourceLimits, Role, Task, TaskId, Timestamp, User, UserId,
 };
 use voidrunner_store::StoreResult;
 
@@ -124,40 +124,4 @@ impl TaskRow {
             updated_at: ts("tasks.updated_at", self.updated_at)?,
         })
     }
-}
-
-/// Applies a validated patch to a task in memory; `now` is used when the patch carries no
-/// update time.
-pub(crate) fn apply_patch(task: &mut Task, patch: TaskPatch, now: Timestamp) {
-    if let Some(v) = patch.name {
-        task.name = v;
-    }
-    if let Some(v) = patch.description {
-        task.description = v;
-    }
-    if let Some(v) = patch.language {
-        task.language = v;
-    }
-    if let Some(v) = patch.code {
-        task.code = v;
-    }
-    if let Some(v) = patch.stdin {
-        task.stdin = v;
-    }
-    if let Some(v) = patch.env {
-        task.env = v;
-    }
-    if let Some(v) = patch.limits {
-        task.limits = v;
-    }
-    if let Some(v) = patch.priority {
-        task.priority = v;
-    }
-    if let Some(v) = patch.tags {
-        task.tags = v;
-    }
-    if let Some(v) = patch.metadata {
-        task.metadata = v;
-    }
-    task.updated_at = patch.updated_at.unwrap_or(now);
 }

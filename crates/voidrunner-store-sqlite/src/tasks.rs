@@ -10,7 +10,7 @@ use voidrunner_store::{
 };
 
 use crate::SqliteStore;
-use crate::convert::{TaskRow, apply_patch, micros, search_text, text};
+use crate::convert::{TaskRow, micros, search_text, text};
 use crate::error::map_sqlx;
 
 /// Appends `AND owner_id = ?` when the scope is one user.
@@ -149,7 +149,7 @@ impl TaskStore for SqliteStore {
             .await
             .map_err(map_sqlx)?
             .into_task()?;
-        apply_patch(&mut task, patch, voidrunner_store::now());
+        patch.apply_to(&mut task, voidrunner_store::now());
         sqlx::query(
             "UPDATE tasks SET name = ?, description = ?, language = ?, code = ?, stdin = ?, \
              env = ?, limits = ?, priority = ?, tags = ?, metadata = ?, search_text = ?, \
