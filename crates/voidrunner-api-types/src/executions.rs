@@ -24,6 +24,14 @@ pub struct ExecuteTaskRequest {
     /// Priority 0–10 for this run instead of the task's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u8>,
+    /// Keep stdin open while it runs, for input sent over the WebSocket
+    /// (`GET /api/v1/executions/{id}/ws`) until the client closes it. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<bool>,
+    /// `http(s)` URL that receives a signed POST of the final result (see docs/API.md,
+    /// "Webhooks").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 /// `POST /api/v1/run`: run code once, without storing a task. Same rules as task creation.
@@ -46,6 +54,14 @@ pub struct RunRequest {
     /// 0–10, default 5.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u8>,
+    /// Keep stdin open while it runs, for input sent over the WebSocket
+    /// (`GET /api/v1/executions/{id}/ws`) until the client closes it. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<bool>,
+    /// `http(s)` URL that receives a signed POST of the final result (see docs/API.md,
+    /// "Webhooks").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 impl RunRequest {
@@ -58,6 +74,8 @@ impl RunRequest {
             env: None,
             limits: None,
             priority: None,
+            interactive: None,
+            callback_url: None,
         }
     }
 }
@@ -198,6 +216,11 @@ pub struct ExecutionResponse {
     pub limits: LimitsResponse,
     /// Priority 0–10.
     pub priority: u8,
+    /// Stdin stays open for input over the WebSocket.
+    pub interactive: bool,
+    /// Webhook target of the final result, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
     /// Last infrastructure error; present for admins only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -319,6 +342,8 @@ impl ExecutionResponse {
             limits: e.limits.into(),
             priority: e.priority,
             last_error: e.last_error.filter(|_| admin),
+            interactive: e.interactive,
+            callback_url: e.callback_url,
             dead_lettered_at: e.dead_lettered_at.filter(|_| admin),
         }
     }

@@ -41,6 +41,7 @@ async fn stand_in_worker(store: Arc<dyn Store>) {
                     wall_time_ms: 1,
                     cpu_time_ms: 1,
                     peak_memory_bytes: None,
+                    resource_samples: Vec::new(),
                     finished_at: voidrunner_store::now(),
                 };
                 store

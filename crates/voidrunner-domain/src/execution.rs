@@ -169,6 +169,13 @@ pub struct Execution {
     pub env: BTreeMap<String, String>,
     /// Snapshot: limits.
     pub limits: ResourceLimits,
+    /// Stdin stays open for input sent while it runs (WebSocket) until the client closes it;
+    /// `stdin` above, if any, is fed first.
+    pub interactive: bool,
+    /// Where the final result is POSTed (signed), if anywhere.
+    pub callback_url: Option<String>,
+    /// Request id of the API call that enqueued it, carried into the worker's spans.
+    pub request_id: Option<String>,
     /// Claims so far (each claim increments it).
     pub attempt: u32,
     /// Infrastructure failures allowed before dead-lettering.
@@ -213,6 +220,17 @@ pub struct Execution {
     pub last_error: Option<String>,
     /// Set when the execution was dead-lettered.
     pub dead_lettered_at: Option<Timestamp>,
+}
+
+/// One point of the memory/CPU timeline the sandbox samples while a program runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceSample {
+    /// Milliseconds since the program started.
+    pub t_ms: u64,
+    /// Memory in use (cgroup usage) at that moment, in bytes.
+    pub memory_bytes: u64,
+    /// CPU time (user + system) consumed so far, in milliseconds.
+    pub cpu_ms: u64,
 }
 
 #[cfg(test)]

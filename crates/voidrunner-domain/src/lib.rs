@@ -10,7 +10,7 @@ mod task;
 mod user;
 pub mod validation;
 
-pub use execution::{Execution, ExecutionStatus, TransitionError, Verdict};
+pub use execution::{Execution, ExecutionStatus, ResourceSample, TransitionError, Verdict};
 pub use ids::{ApiKeyId, ExecutionId, IdParseError, TaskId, UserId};
 pub use limits::{LimitBounds, LimitError, PartialLimits, ResourceLimits};
 pub use task::{NewTask, Task, TaskPatch};

@@ -45,6 +45,9 @@ pub(crate) struct ExecutionRow {
     pub peak_memory_bytes: Option<i64>,
     pub output_truncated: bool,
     pub last_error: Option<String>,
+    pub interactive: bool,
+    pub callback_url: Option<String>,
+    pub request_id: Option<String>,
     pub dead_lettered_at: Option<Timestamp>,
 }
 
@@ -53,7 +56,7 @@ pub(crate) const COLUMNS: &str = "id, task_id, owner_id, status, priority, langu
     stdin, env, limits, attempt, max_attempts, worker_id, lease_owner, lease_until, run_after, \
     cancel_requested_at, created_at, started_at, finished_at, verdict, exit_code, signal, \
     stdout, stderr, compile_output, wall_time_ms, cpu_time_ms, peak_memory_bytes, \
-    output_truncated, last_error, dead_lettered_at";
+    output_truncated, last_error, interactive, callback_url, request_id, dead_lettered_at";
 
 /// A stored integer that must fit another integer type.
 fn unsigned<S: Copy + ToString, T: TryFrom<S>>(column: &'static str, v: S) -> StoreResult<T> {
@@ -83,6 +86,9 @@ impl ExecutionRow {
             stdin: self.stdin,
             env: self.env.0,
             limits: self.limits.0,
+            interactive: self.interactive,
+            callback_url: self.callback_url,
+            request_id: self.request_id,
             attempt: unsigned("executions.attempt", self.attempt)?,
             max_attempts: unsigned("executions.max_attempts", self.max_attempts)?,
             worker_id: self.worker_id,

@@ -71,8 +71,9 @@ impl ExecutionStore for PostgresStore {
         let sql = format!(
             "WITH ins AS ( \
                INSERT INTO executions (id, task_id, owner_id, status, priority, language, \
-                   code, stdin, env, limits, max_attempts, run_after, created_at) \
-               SELECT $1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $11 \
+                   code, stdin, env, limits, max_attempts, run_after, created_at, interactive, \
+                   callback_url, request_id) \
+               SELECT $1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $11, $14, $15, $16 \
                WHERE $2::uuid IS NULL OR EXISTS (SELECT 1 FROM tasks \
                    WHERE id = $2 AND owner_id = $3 AND deleted_at IS NULL) \
                RETURNING {COLUMNS}), \
@@ -96,6 +97,9 @@ impl ExecutionStore for PostgresStore {
             .bind(new.created_at)
             .bind(CHANNEL)
             .bind(self.hub.payload(Kind::Work, None))
+            .bind(new.interactive)
+            .bind(&new.callback_url)
+            .bind(&new.request_id)
             .fetch_optional(&self.pool)
             .await
             .map_err(map_sqlx)?

@@ -6,17 +6,21 @@
 //! table lock. Objects live in the first schema of the connection's `search_path`, which is
 //! what lets tests isolate themselves in a schema each. See the crate README for the schema.
 
+mod archive;
 mod convert;
 mod error;
 mod execution_row;
 mod executions;
+mod input;
 mod logs;
 mod queue;
 mod signals;
+mod stats;
 mod tasks;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

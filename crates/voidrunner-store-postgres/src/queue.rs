@@ -312,7 +312,8 @@ impl PostgresStore {
                UPDATE executions SET status = $4, verdict = $5, exit_code = $6, signal = $7, \
                    stdout = $8, stderr = $9, compile_output = $10, output_truncated = $11, \
                    wall_time_ms = $12, cpu_time_ms = $13, peak_memory_bytes = $14, \
-                   finished_at = $15, lease_owner = NULL, lease_until = NULL \
+                   finished_at = $15, resource_samples = $18, lease_owner = NULL, \
+                   lease_until = NULL \
                WHERE {HELD} RETURNING {COLUMNS}), \
              touched AS ({TOUCH_FROM} done c WHERE {TOUCH_WHERE}) \
              SELECT {COLUMNS}, pg_notify($16, $17)::text AS notified FROM done"
@@ -336,6 +337,7 @@ impl PostgresStore {
             .bind(r.finished_at)
             .bind(CHANNEL)
             .bind(self.hub.payload(Kind::Finished, Some(lease.execution_id)))
+            .bind((!r.resource_samples.is_empty()).then(|| Json(&r.resource_samples)))
             .fetch_optional(&self.pool)
             .await
             .map_err(map_sqlx)?;

@@ -82,8 +82,9 @@ impl ExecutionStore for SqliteStore {
         }
         let sql = format!(
             "INSERT INTO executions (id, task_id, owner_id, status, priority, language, code, \
-                 stdin, env, limits, max_attempts, run_after, created_at) \
-             VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+                 stdin, env, limits, max_attempts, run_after, created_at, interactive, \
+                 callback_url, request_id) \
+             VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
         );
         let execution = sqlx::query_as::<_, ExecutionRow>(&sql)
             .bind(text(new.id.as_uuid()))
@@ -98,6 +99,9 @@ impl ExecutionStore for SqliteStore {
             .bind(i64::from(new.max_attempts.max(1)))
             .bind(micros(new.created_at))
             .bind(micros(new.created_at))
+            .bind(new.interactive)
+            .bind(&new.callback_url)
+            .bind(&new.request_id)
             .fetch_one(&mut *tx)
             .await
             .map_err(map_sqlx)?

@@ -6,16 +6,20 @@
 //! readers run while the writer commits. Timestamps are INTEGER unix microseconds, ids are
 //! hyphenated UUID text, JSON documents are TEXT. See the crate README for the schema.
 
+mod archive;
 mod convert;
 mod error;
 mod execution_row;
 mod executions;
+mod input;
 mod logs;
 mod queue;
+mod stats;
 mod tasks;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
+mod webhooks;
 
 use std::path::Path;
 use std::sync::Arc;

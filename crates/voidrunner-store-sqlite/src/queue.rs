@@ -251,7 +251,7 @@ impl SqliteStore {
             "UPDATE executions SET status = ?, verdict = ?, exit_code = ?, signal = ?, \
                  stdout = ?, stderr = ?, compile_output = ?, output_truncated = ?, \
                  wall_time_ms = ?, cpu_time_ms = ?, peak_memory_bytes = ?, finished_at = ?, \
-                 lease_owner = NULL, lease_until = NULL \
+                 resource_samples = ?, lease_owner = NULL, lease_until = NULL \
              WHERE {HELD} RETURNING {COLUMNS}"
         );
         let row = sqlx::query_as::<_, ExecutionRow>(&sql)
@@ -270,6 +270,7 @@ impl SqliteStore {
                     .map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
             )
             .bind(micros(r.finished_at))
+            .bind((!r.resource_samples.is_empty()).then(|| Json(&r.resource_samples)))
             .bind(text(lease.execution_id.as_uuid()))
             .bind(&lease.worker_id)
             .bind(i64::from(lease.attempt))

@@ -217,6 +217,9 @@ pub fn new_execution(
         stdin: None,
         env: BTreeMap::new(),
         limits: limits(),
+        interactive: false,
+        callback_url: None,
+        request_id: None,
         max_attempts: 3,
         created_at,
     }
@@ -262,6 +265,7 @@ pub fn result(verdict: Verdict, at: Timestamp) -> ExecutionResult {
         wall_time_ms: 12,
         cpu_time_ms: 7,
         peak_memory_bytes: Some(1 << 20),
+        resource_samples: Vec::new(),
         finished_at: at,
     }
 }

@@ -53,6 +53,12 @@ pub struct NewExecution {
     pub env: std::collections::BTreeMap<String, String>,
     /// Resolved limits.
     pub limits: ResourceLimits,
+    /// Keep stdin open for input sent while it runs (see [`crate::InputStore`]).
+    pub interactive: bool,
+    /// Webhook target for the final result (already validated by the API).
+    pub callback_url: Option<String>,
+    /// Request id of the enqueuing API call.
+    pub request_id: Option<String>,
     /// Claims allowed before dead-lettering (≥ 1).
     pub max_attempts: u32,
     /// Enqueue time (from [`crate::now`]); also the initial `run_after`.
@@ -148,6 +154,8 @@ pub struct ExecutionResult {
     pub cpu_time_ms: u64,
     /// Peak memory, when the sandbox could measure it.
     pub peak_memory_bytes: Option<u64>,
+    /// Memory/CPU timeline of the run phase (empty for short runs or when not measurable).
+    pub resource_samples: Vec<voidrunner_domain::ResourceSample>,
     /// Completion time.
     pub finished_at: Timestamp,
 }

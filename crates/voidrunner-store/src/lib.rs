@@ -12,16 +12,21 @@
 //!   so the API cannot leak existence.
 //! - Driver errors are mapped once, in the backend, to the three variants of [`StoreError`].
 
+mod archive;
 mod auth;
 mod error;
 mod execution;
+mod input;
 mod logs;
 mod release;
+mod stats;
 mod task;
+mod webhooks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use archive::LogArchiveStore;
 pub use auth::{
     ApiKey, AuthStore, NewApiKey, NewRefreshToken, NewUser, RefreshOutcome, RefreshTokenSeed,
     UserCredentials, UserStore,
@@ -32,9 +37,12 @@ pub use execution::{
     Lease, LeaseStatus, NewExecution, QueueSignals, QueueStats, ReleaseOutcome, ReleaseReason,
     RetryPolicy, backoff,
 };
+pub use input::InputStore;
 pub use logs::{AppendOutcome, LogChunk, LogEvent, LogSignal, LogStore, LogStream};
 pub use release::{ReleasePlan, release_plan};
+pub use stats::StatsStore;
 pub use task::{Page, PageRequest, Scope, TaskCursor, TaskFilter, TaskStore};
+pub use webhooks::WebhookStore;
 
 use voidrunner_domain::Timestamp;
 
@@ -42,7 +50,18 @@ use voidrunner_domain::Timestamp;
 /// handler can hold a single `Arc<dyn Store>`.
 #[async_trait::async_trait]
 pub trait Store:
-    UserStore + AuthStore + TaskStore + ExecutionStore + LogStore + Send + Sync + 'static
+    UserStore
+    + AuthStore
+    + TaskStore
+    + ExecutionStore
+    + LogStore
+    + InputStore
+    + WebhookStore
+    + LogArchiveStore
+    + StatsStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Cheap round trip used by `/ready`.
     async fn ping(&self) -> StoreResult<()>;

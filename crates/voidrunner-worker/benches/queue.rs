@@ -91,6 +91,9 @@ fn new_execution(owner: UserId, language: &str, code: &str) -> NewExecution {
             max_processes: 64,
             max_output_bytes: 1 << 20,
         },
+        interactive: false,
+        callback_url: None,
+        request_id: None,
         max_attempts: 3,
         created_at: voidrunner_store::now(),
     }

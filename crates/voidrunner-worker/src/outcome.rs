@@ -135,6 +135,7 @@ pub(crate) fn disposition(
         wall_time_ms: millis(outcome.wall_time),
         cpu_time_ms: millis(outcome.cpu_time),
         peak_memory_bytes: outcome.peak_memory_bytes,
+        resource_samples: Vec::new(),
         finished_at,
     }))
 }

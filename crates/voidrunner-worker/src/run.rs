@@ -81,6 +81,9 @@ pub(crate) async fn run_claimed(
     cancels: broadcast::Receiver<ExecutionId>,
 ) {
     let span = span(&lease);
+    if let Some(id) = &execution.request_id {
+        span.record("request_id", id.as_str());
+    }
     let run = Run::new(&shared, lease);
     run.run(execution, cancels).instrument(span).await;
 }
@@ -101,6 +104,7 @@ fn span(lease: &Lease) -> tracing::Span {
         execution.id = %lease.execution_id,
         execution.attempt = lease.attempt,
         worker.id = %lease.worker_id,
+        request_id = tracing::field::Empty,
     )
 }
 

@@ -56,11 +56,18 @@ pub(crate) async fn create_task_execution(
     auth: AuthUser,
     PathId(id): PathId<TaskId>,
     RawQuery(raw): RawQuery,
+    headers: axum::http::HeaderMap,
     OptionalJson(req): OptionalJson<ExecuteTaskRequest>,
 ) -> ApiResult<Response> {
     let wait = query::parse_wait(raw.as_deref(), ctx.settings().max_wait_secs)?;
     let task = ctx.store().get_task(Scope::Owner(auth.id), id).await?;
-    let new = input::for_task(ctx.settings(), task, req, voidrunner_store::now())?;
+    let new = input::for_task(
+        ctx.settings(),
+        task,
+        req,
+        request_id(&headers),
+        voidrunner_store::now(),
+    )?;
     wait::enqueue(&ctx, new, wait, audience(&auth)).await
 }
 
@@ -79,10 +86,17 @@ pub(crate) async fn run_code(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     RawQuery(raw): RawQuery,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<RunRequest>,
 ) -> ApiResult<Response> {
     let wait = query::parse_wait(raw.as_deref(), ctx.settings().max_wait_secs)?;
-    let new = input::one_shot(ctx.settings(), auth.id, req, voidrunner_store::now())?;
+    let new = input::one_shot(
+        ctx.settings(),
+        auth.id,
+        req,
+        request_id(&headers),
+        voidrunner_store::now(),
+    )?;
     wait::enqueue(&ctx, new, wait, audience(&auth)).await
 }
 
@@ -205,4 +219,13 @@ pub(crate) async fn list_languages(State(ctx): State<ApiContext>) -> Json<Langua
         })
         .collect();
     Json(LanguageListResponse { items })
+}
+
+/// The request id the edge middleware assigned (or accepted), stored with the execution so the
+/// worker's spans carry it.
+fn request_id(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(crate::edge::middleware::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }

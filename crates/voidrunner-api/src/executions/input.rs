@@ -17,6 +17,7 @@ pub(crate) fn for_task(
     s: &ApiSettings,
     task: Task,
     req: ExecuteTaskRequest,
+    request_id: Option<String>,
     now: Timestamp,
 ) -> ApiResult<NewExecution> {
     if let Some(stdin) = &req.stdin {
@@ -42,6 +43,9 @@ pub(crate) fn for_task(
         stdin: req.stdin.or(task.stdin),
         env: task.env,
         limits,
+        interactive: req.interactive.unwrap_or(false),
+        callback_url: check_callback_url(req.callback_url)?,
+        request_id,
         max_attempts: s.execution_max_attempts,
         created_at: now,
     })
@@ -52,6 +56,7 @@ pub(crate) fn one_shot(
     s: &ApiSettings,
     owner: UserId,
     req: RunRequest,
+    request_id: Option<String>,
     now: Timestamp,
 ) -> ApiResult<NewExecution> {
     let caps = s.task_caps();
@@ -77,7 +82,28 @@ pub(crate) fn one_shot(
         stdin: req.stdin,
         env,
         limits,
+        interactive: req.interactive.unwrap_or(false),
+        callback_url: check_callback_url(req.callback_url)?,
+        request_id,
         max_attempts: s.execution_max_attempts,
         created_at: now,
     })
+}
+
+/// Syntactic check of a webhook target: an absolute `http`/`https` URL of bounded length.
+/// Whether its address may be reached (loopback, private ranges) is decided at delivery time,
+/// against the resolved address.
+fn check_callback_url(url: Option<String>) -> ApiResult<Option<String>> {
+    let Some(url) = url else { return Ok(None) };
+    let lower = url.to_ascii_lowercase();
+    let ok = url.len() <= 2048
+        && (lower.starts_with("http://") || lower.starts_with("https://"))
+        && !url.bytes().any(|b| b.is_ascii_control() || b == b' ');
+    if !ok {
+        return Err(crate::error::ApiError::validation(
+            "callback_url",
+            "must be an absolute http or https URL of at most 2048 characters",
+        ));
+    }
+    Ok(Some(url))
 }

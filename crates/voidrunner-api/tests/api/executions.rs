@@ -93,6 +93,7 @@ async fn enqueue_returns_the_queued_snapshot(b: Backend) {
                     ..Default::default()
                 }),
                 priority: Some(0),
+                ..Default::default()
             },
             &WaitQuery::default(),
         )

@@ -48,6 +48,7 @@ fn exited_ok(stdout: &str) -> ExecutionResult {
         wall_time_ms: 12,
         cpu_time_ms: 7,
         peak_memory_bytes: Some(4096),
+        resource_samples: Vec::new(),
         finished_at: voidrunner_store::now(),
     }
 }

@@ -88,6 +88,7 @@ async fn complete(app: &TestApp, lease: &Lease) {
                 wall_time_ms: 5,
                 cpu_time_ms: 3,
                 peak_memory_bytes: None,
+                resource_samples: Vec::new(),
                 finished_at: voidrunner_store::now(),
             },
         )

@@ -145,6 +145,9 @@ impl TestStore {
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect::<BTreeMap<_, _>>(),
                 limits: limits(),
+                interactive: false,
+                callback_url: None,
+                request_id: None,
                 max_attempts: job.max_attempts,
                 created_at: voidrunner_store::now(),
             })
