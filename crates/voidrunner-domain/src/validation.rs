@@ -277,6 +277,65 @@ pub fn check_env(env: &BTreeMap<String, String>, caps: &TaskCaps) -> Validated<(
     check_bytes("env", total, caps.max_env_total_bytes)
 }
 
+/// Shortest secret value: shorter values would mask ordinary output everywhere (the masker
+/// refuses them too).
+pub const SECRET_MIN_BYTES: usize = 4;
+/// Longest secret value in bytes.
+pub const SECRET_MAX_BYTES: usize = 4096;
+/// Most secrets one task may have.
+pub const SECRETS_MAX: usize = 32;
+
+/// Secrets (set or replaced; `None` values are removals): env-shaped names, values of
+/// [`SECRET_MIN_BYTES`]..=[`SECRET_MAX_BYTES`] bytes without NUL, at most [`SECRETS_MAX`]
+/// entries, and no name shared with `env` (a secret is injected as an env var of that name).
+/// Errors name `secrets.NAME` and never quote the value.
+pub fn check_secrets<'a>(
+    secrets: impl IntoIterator<Item = (&'a String, Option<&'a String>)>,
+    env: &BTreeMap<String, String>,
+) -> Validated<()> {
+    let mut count = 0usize;
+    for (name, value) in secrets {
+        count += 1;
+        let field = format!("secrets.{name}");
+        if !is_env_name(name) || name.len() > 128 {
+            return Err(ValidationError::new(
+                field,
+                "name must match ^[A-Za-z_][A-Za-z0-9_]*$ (at most 128 characters)",
+            ));
+        }
+        if let Some(value) = value {
+            if value.len() < SECRET_MIN_BYTES {
+                return Err(ValidationError::new(
+                    field,
+                    format!(
+                        "value must be at least {SECRET_MIN_BYTES} bytes (shorter values cannot be masked safely)"
+                    ),
+                ));
+            }
+            if value.contains('\0') {
+                return Err(ValidationError::new(
+                    field,
+                    "value must not contain NUL (U+0000)",
+                ));
+            }
+            check_bytes(&field, value.len(), SECRET_MAX_BYTES)?;
+            if env.contains_key(name) {
+                return Err(ValidationError::new(
+                    field,
+                    "an env variable has the same name; a secret is injected as that variable",
+                ));
+            }
+        }
+    }
+    if count > SECRETS_MAX {
+        return Err(ValidationError::new(
+            "secrets",
+            format!("at most {SECRETS_MAX} secrets"),
+        ));
+    }
+    Ok(())
+}
+
 /// True for a tag character: ASCII letters, digits, `_ . : -`.
 fn is_tag_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
@@ -464,5 +523,42 @@ mod tests {
         assert!(check_task_description(&"d".repeat(1001)).is_err());
         assert!(check_priority(10).is_ok());
         assert!(check_priority(11).is_err());
+    }
+
+    #[test]
+    fn secrets_need_four_bytes_a_name_and_no_env_clash() {
+        let env: BTreeMap<String, String> = [("PATHX".to_owned(), "v".to_owned())].into();
+        let ok = ("TOKEN".to_owned(), "abcd".to_owned());
+        assert!(check_secrets([(&ok.0, Some(&ok.1))], &env).is_ok());
+        let short = ("TOKEN".to_owned(), "abc".to_owned());
+        let e = check_secrets([(&short.0, Some(&short.1))], &env).expect_err("short");
+        assert_eq!(e.field, "secrets.TOKEN");
+        assert!(!e.message.contains("abc"), "the value is never quoted");
+        let bad = ("1X".to_owned(), "abcdef".to_owned());
+        assert_eq!(
+            check_secrets([(&bad.0, Some(&bad.1))], &env)
+                .expect_err("name")
+                .field,
+            "secrets.1X"
+        );
+        let clash = ("PATHX".to_owned(), "abcdef".to_owned());
+        assert_eq!(
+            check_secrets([(&clash.0, Some(&clash.1))], &env)
+                .expect_err("clash")
+                .field,
+            "secrets.PATHX"
+        );
+        let removal = "PATHX".to_owned();
+        assert!(
+            check_secrets([(&removal, None)], &env).is_ok(),
+            "removal of any name is fine"
+        );
+        let nul = ("K".to_owned(), "ab\0cd".to_owned());
+        assert!(check_secrets([(&nul.0, Some(&nul.1))], &env).is_err());
+        let many: Vec<(String, String)> = (0..=SECRETS_MAX)
+            .map(|i| (format!("S{i}"), "abcd".to_owned()))
+            .collect();
+        let e = check_secrets(many.iter().map(|(k, v)| (k, Some(v))), &env).expect_err("count");
+        assert_eq!(e.field, "secrets");
     }
 }

@@ -116,6 +116,56 @@ impl TaskStore for PostgresStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
+    async fn patch_task_secrets(
+        &self,
+        scope: Scope,
+        id: TaskId,
+        set: BTreeMap<String, Vec<u8>>,
+        remove: &[String],
+    ) -> StoreResult<Vec<String>> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        // Locks the task row, so concurrent changes do not interleave.
+        let mut qb =
+            QueryBuilder::<Postgres>::new("SELECT 1 FROM tasks WHERE deleted_at IS NULL AND id = ");
+        qb.push_bind(id.as_uuid());
+        push_scope(&mut qb, scope);
+        qb.push(" FOR UPDATE");
+        let live: Option<i32> = qb
+            .build_query_scalar()
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if live.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM task_secrets WHERE task_id = $1 AND name = ANY($2::text[])")
+            .bind(id.as_uuid())
+            .bind(remove)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        let (names, values): (Vec<String>, Vec<Vec<u8>>) = set.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO task_secrets (task_id, name, sealed) \
+             SELECT $1, * FROM UNNEST($2::text[], $3::bytea[]) \
+             ON CONFLICT (task_id, name) DO UPDATE SET sealed = excluded.sealed",
+        )
+        .bind(id.as_uuid())
+        .bind(names)
+        .bind(values)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let names =
+            sqlx::query_scalar("SELECT name FROM task_secrets WHERE task_id = $1 ORDER BY name")
+                .bind(id.as_uuid())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(names)
+    }
+
     async fn task_secret_names(&self, scope: Scope, id: TaskId) -> StoreResult<Vec<String>> {
         let mut qb =
             QueryBuilder::<Postgres>::new("SELECT 1 FROM tasks WHERE deleted_at IS NULL AND id = ");

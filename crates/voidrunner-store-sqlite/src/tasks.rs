@@ -112,6 +112,56 @@ impl TaskStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
+    async fn patch_task_secrets(
+        &self,
+        scope: Scope,
+        id: TaskId,
+        set: BTreeMap<String, Vec<u8>>,
+        remove: &[String],
+    ) -> StoreResult<Vec<String>> {
+        let mut tx = self.begin_immediate().await?;
+        let mut qb =
+            QueryBuilder::<Sqlite>::new("SELECT 1 FROM tasks WHERE deleted_at IS NULL AND id = ");
+        qb.push_bind(text(id.as_uuid()));
+        push_scope(&mut qb, scope);
+        let live: Option<i64> = qb
+            .build_query_scalar()
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if live.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        for name in remove {
+            sqlx::query("DELETE FROM task_secrets WHERE task_id = ? AND name = ?")
+                .bind(text(id.as_uuid()))
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        for (name, value) in &set {
+            sqlx::query(
+                "INSERT INTO task_secrets (task_id, name, sealed) VALUES (?, ?, ?) \
+                 ON CONFLICT (task_id, name) DO UPDATE SET sealed = excluded.sealed",
+            )
+            .bind(text(id.as_uuid()))
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        let names =
+            sqlx::query_scalar("SELECT name FROM task_secrets WHERE task_id = ? ORDER BY name")
+                .bind(text(id.as_uuid()))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(names)
+    }
+
     async fn task_secret_names(&self, scope: Scope, id: TaskId) -> StoreResult<Vec<String>> {
         let mut qb =
             QueryBuilder::<Sqlite>::new("SELECT 1 FROM tasks WHERE deleted_at IS NULL AND id = ");

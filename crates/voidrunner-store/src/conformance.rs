@@ -124,6 +124,7 @@ macro_rules! conformance_tests {
             reaper_requeues_only_expired_leases,
             released_after_cancel_request_is_cancelled,
             task_secrets_replace_list_and_snapshot,
+            task_secrets_patch_keeps_the_rest,
         );
     };
 }

@@ -77,6 +77,16 @@ pub trait TaskStore {
         id: TaskId,
         sealed: std::collections::BTreeMap<String, Vec<u8>>,
     ) -> StoreResult<()>;
+    /// Changes some of a live task's secrets in one transaction: `set` adds or replaces
+    /// (name → sealed value), `remove` deletes (unknown names are ignored); other secrets
+    /// are kept. Answers the resulting names, sorted. `NotFound` when missing or out of scope.
+    async fn patch_task_secrets(
+        &self,
+        scope: Scope,
+        id: TaskId,
+        set: std::collections::BTreeMap<String, Vec<u8>>,
+        remove: &[String],
+    ) -> StoreResult<Vec<String>>;
     /// The names of a live task's secrets, sorted (values are write-only through the API).
     async fn task_secret_names(&self, scope: Scope, id: TaskId) -> StoreResult<Vec<String>>;
     /// Soft-deletes; `NotFound` when missing, already deleted or out of scope.

@@ -93,3 +93,58 @@ pub async fn task_secrets_replace_list_and_snapshot<S: TestHooks>(store: &S) {
         "the snapshot outlives a change of the task"
     );
 }
+
+/// A patch adds, replaces and removes single secrets and keeps the others; out of scope is
+/// `NotFound` and changes nothing.
+pub async fn task_secrets_patch_keeps_the_rest<S: TestHooks>(store: &S) {
+    let owner = create_user(store, "sec-patch@example.com").await;
+    let other = create_user(store, "sec-patch-other@example.com").await;
+    let task = store
+        .create_task(new_task(owner.id, "patched secrets", crate::now()))
+        .await
+        .expect("create task");
+    let mine = Scope::Owner(owner.id);
+    let names = store
+        .patch_task_secrets(
+            mine,
+            task.id,
+            BTreeMap::from([("A".to_owned(), vec![1; 8]), ("B".to_owned(), vec![2; 8])]),
+            &[],
+        )
+        .await
+        .expect("add");
+    assert_eq!(names, ["A", "B"]);
+    let names = store
+        .patch_task_secrets(
+            mine,
+            task.id,
+            BTreeMap::from([("B".to_owned(), vec![3; 8]), ("C".to_owned(), vec![4; 8])]),
+            &["A".to_owned(), "NOPE".to_owned()],
+        )
+        .await
+        .expect("patch");
+    assert_eq!(names, ["B", "C"]);
+    let run = store
+        .enqueue_execution(new_execution(owner.id, Some(task.id), 5, crate::now()))
+        .await
+        .expect("enqueue");
+    assert_eq!(
+        store.execution_secrets(run.id).await.expect("read"),
+        BTreeMap::from([("B".to_owned(), vec![3; 8]), ("C".to_owned(), vec![4; 8])])
+    );
+    assert!(matches!(
+        store
+            .patch_task_secrets(
+                Scope::Owner(other.id),
+                task.id,
+                BTreeMap::new(),
+                &["B".to_owned()]
+            )
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store.task_secret_names(mine, task.id).await.expect("names"),
+        ["B", "C"]
+    );
+}
