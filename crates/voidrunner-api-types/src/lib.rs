@@ -26,7 +26,7 @@ pub use languages::{LanguageListResponse, LanguageResponse};
 pub use logs::{LogChunkListResponse, LogChunkResponse, LogEncoding, LogsQuery, StreamQuery};
 pub use system::{HealthResponse, ReadyResponse};
 pub use tasks::{
-    CreateTaskRequest, ExecutionStatusDto, LimitsRequest, LimitsResponse, ListTasksQuery,
+    CreateTaskRequest, ExecutionStatusDto, LimitsRequest, LimitsResponse, ListTasksQuery, SecretValue,
     TaskListResponse, TaskResponse, TaskSummaryResponse, UpdateTaskRequest,
 };
 

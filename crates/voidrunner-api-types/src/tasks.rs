@@ -153,6 +153,29 @@ pub struct CreateTaskRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
+    /// Write-only secrets (name → value): stored encrypted, injected into each run as env
+    /// variables, and replaced by `***` in every output stored or streamed. Names like `env`;
+    /// values 4–4096 bytes; at most 32. Responses show only `secret_names`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    pub secrets: Option<BTreeMap<String, SecretValue>>,
+}
+
+/// A secret value on its way in: serialized as a plain string, never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretValue(pub String);
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl From<&str> for SecretValue {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
 }
 
 /// `PUT /api/v1/tasks/{id}`: a partial update. Absent fields stay unchanged; `description`
@@ -202,6 +225,11 @@ pub struct UpdateTaskRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
+    /// Secrets to change: a string sets or replaces that secret, `null` removes it; secrets
+    /// not named are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
+    pub secrets: Option<BTreeMap<String, Option<SecretValue>>>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -247,6 +275,9 @@ pub struct TaskResponse {
     pub created_at: DateTime<Utc>,
     /// Last update time.
     pub updated_at: DateTime<Utc>,
+    /// Names of the task's secrets, sorted; the values are write-only.
+    #[serde(default)]
+    pub secret_names: Vec<String>,
 }
 
 impl From<Task> for TaskResponse {
@@ -267,7 +298,16 @@ impl From<Task> for TaskResponse {
             last_execution_status: t.last_execution_status.map(Into::into),
             created_at: t.created_at,
             updated_at: t.updated_at,
+            secret_names: Vec::new(),
         }
+    }
+}
+
+impl TaskResponse {
+    /// Sets the names of the task's secrets (the values are never returned).
+    pub fn with_secret_names(mut self, names: Vec<String>) -> Self {
+        self.secret_names = names;
+        self
     }
 }
 

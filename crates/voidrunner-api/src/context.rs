@@ -96,6 +96,8 @@ pub(crate) struct Inner {
     pub(crate) openapi_json: axum::body::Bytes,
     /// Prometheus registry (shared with the worker pool by [`ApiContext::with_metrics`]).
     pub(crate) metrics: voidrunner_metrics::Metrics,
+    /// Seals task secrets (the key workers open them with); `None`: secrets are refused.
+    pub(crate) secret_box: Option<Arc<voidrunner_mask::SecretBox>>,
 }
 
 impl fmt::Debug for Inner {
@@ -165,6 +167,7 @@ impl ApiContext {
                 ip_limiter,
                 user_limiter,
                 metrics: voidrunner_metrics::Metrics::new(),
+                secret_box: None,
             }),
         })
     }
@@ -178,6 +181,22 @@ impl ApiContext {
             None => tracing::warn!("ApiContext::with_metrics on a shared context: ignored"),
         }
         self
+    }
+
+    /// Seals task secrets with `secret_box` (the key of `<data_dir>/secrets.key`, the same the
+    /// workers open them with). Without it, requests carrying secrets answer 503. Call it
+    /// on the context [`ApiContext::new`] returned, before cloning it.
+    pub fn with_secret_box(mut self, secret_box: Arc<voidrunner_mask::SecretBox>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.secret_box = Some(secret_box),
+            None => tracing::warn!("ApiContext::with_secret_box on a shared context: ignored"),
+        }
+        self
+    }
+
+    /// The key sealing task secrets, if configured.
+    pub(crate) fn secret_box(&self) -> Option<&voidrunner_mask::SecretBox> {
+        self.inner.secret_box.as_deref()
     }
 
     /// The Prometheus registry requests are recorded in.

@@ -134,7 +134,8 @@ pub async fn serve(
     }
     let ctx = ApiContext::new(store, settings, JwtSecret::new(secret))
         .context("invalid [api] configuration")?
-        .with_metrics(metrics);
+        .with_metrics(metrics)
+        .with_secret_box(secret_box);
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("binding {}", cfg.server.listen))?;

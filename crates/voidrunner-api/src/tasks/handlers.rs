@@ -4,8 +4,11 @@
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
+use std::collections::BTreeMap;
+
 use voidrunner_api_types::{
-    CreateTaskRequest, ErrorBody, ListTasksQuery, TaskListResponse, TaskResponse, UpdateTaskRequest,
+    CreateTaskRequest, ErrorBody, ListTasksQuery, SecretValue, TaskListResponse, TaskResponse,
+    UpdateTaskRequest,
 };
 use voidrunner_domain::TaskId;
 use voidrunner_store::Scope;
@@ -15,7 +18,7 @@ use crate::context::ApiContext;
 use crate::cursor;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, PathId};
-use crate::tasks::{input, query};
+use crate::tasks::{input, query, secrets};
 
 fn own(auth: &AuthUser) -> Scope {
     Scope::Owner(auth.id)
@@ -32,12 +35,39 @@ fn own(auth: &AuthUser) -> Scope {
 pub(crate) async fn create_task(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
-    ApiJson(req): ApiJson<CreateTaskRequest>,
+    ApiJson(mut req): ApiJson<CreateTaskRequest>,
 ) -> ApiResult<(StatusCode, Json<TaskResponse>)> {
+    let change: BTreeMap<String, Option<SecretValue>> = req
+        .secrets
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, Some(v)))
+        .collect();
     let new = input::new_task(ctx.settings(), auth.id, req, voidrunner_store::now())?;
+    let sealed = secrets::seal(&ctx, new.id, &change, &new.env, &[])?;
     let task = ctx.store().create_task(new).await?;
+    let mut names = Vec::new();
+    if !sealed.is_empty() {
+        match ctx
+            .store()
+            .set_task_secrets(own(&auth), task.id, sealed.set)
+            .await
+        {
+            Ok(()) => names = change.into_keys().collect(),
+            Err(e) => {
+                // No half-created task: without its secrets it would run wrongly.
+                let _ = ctx
+                    .store()
+                    .delete_task(own(&auth), task.id, voidrunner_store::now())
+                    .await;
+                return Err(e.into());
+            }
+        }
+    }
     tracing::info!(task.id = %task.id, "created task {}", task.id);
-    Ok((StatusCode::CREATED, Json(task.into())))
+    let body = TaskResponse::from(task).with_secret_names(names);
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 /// Lists the caller's tasks newest first (admins: everyone's with `all=true`).
@@ -88,7 +118,9 @@ pub(crate) async fn get_task(
     } else {
         own(&auth)
     };
-    Ok(Json(ctx.store().get_task(scope, id).await?.into()))
+    let task = ctx.store().get_task(scope, id).await?;
+    let names = ctx.store().task_secret_names(scope, id).await?;
+    Ok(Json(TaskResponse::from(task).with_secret_names(names)))
 }
 
 /// Partially updates a task: absent fields are unchanged (see `UpdateTaskRequest`).
@@ -105,11 +137,29 @@ pub(crate) async fn update_task(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     PathId(id): PathId<TaskId>,
-    ApiJson(req): ApiJson<UpdateTaskRequest>,
+    ApiJson(mut req): ApiJson<UpdateTaskRequest>,
 ) -> ApiResult<Json<TaskResponse>> {
+    let change = req.secrets.take();
     let patch = input::task_patch(ctx.settings(), req, voidrunner_store::now())?;
+    let mut sealed = secrets::SealedChange::default();
+    if change.is_some() || patch.env.is_some() {
+        let current = ctx.store().get_task(own(&auth), id).await?;
+        let existing = ctx.store().task_secret_names(own(&auth), id).await?;
+        let env = patch.env.as_ref().unwrap_or(&current.env);
+        secrets::check_env_against(env, &existing, change.as_ref())?;
+        if let Some(change) = &change {
+            sealed = secrets::seal(&ctx, id, change, env, &existing)?;
+        }
+    }
     let task = ctx.store().update_task(own(&auth), id, patch).await?;
-    Ok(Json(task.into()))
+    let names = if sealed.is_empty() {
+        ctx.store().task_secret_names(own(&auth), id).await?
+    } else {
+        ctx.store()
+            .patch_task_secrets(own(&auth), id, sealed.set, &sealed.remove)
+            .await?
+    };
+    Ok(Json(TaskResponse::from(task).with_secret_names(names)))
 }
 
 /// Soft-deletes a task.

@@ -3,3 +3,4 @@
 pub(crate) mod handlers;
 pub(crate) mod input;
 pub(crate) mod query;
+pub(crate) mod secrets;

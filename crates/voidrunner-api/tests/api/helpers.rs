@@ -256,6 +256,7 @@ pub fn task_req(name: &str) -> CreateTaskRequest {
         priority: None,
         tags: None,
         metadata: None,
+        secrets: None,
     }
 }
 
