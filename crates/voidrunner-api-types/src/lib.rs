@@ -26,8 +26,8 @@ pub use languages::{LanguageListResponse, LanguageResponse};
 pub use logs::{LogChunkListResponse, LogChunkResponse, LogEncoding, LogsQuery, StreamQuery};
 pub use system::{HealthResponse, ReadyResponse};
 pub use tasks::{
-    CreateTaskRequest, ExecutionStatusDto, LimitsRequest, LimitsResponse, ListTasksQuery, SecretValue,
-    TaskListResponse, TaskResponse, TaskSummaryResponse, UpdateTaskRequest,
+    CreateTaskRequest, ExecutionStatusDto, LimitsRequest, LimitsResponse, ListTasksQuery,
+    SecretValue, TaskListResponse, TaskResponse, TaskSummaryResponse, UpdateTaskRequest,
 };
 
 /// Timestamps on the wire: UTC, serialized as RFC 3339.
