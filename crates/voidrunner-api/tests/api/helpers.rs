@@ -77,7 +77,8 @@ impl Backend {
             settings.clone(),
             JwtSecret::new(SECRET.to_vec()),
         )
-        .expect("valid test settings");
+        .expect("valid test settings")
+        .with_secret_box(test_secret_box());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
@@ -99,6 +100,12 @@ impl Backend {
             _dir: dir,
         }
     }
+}
+
+/// The key test servers seal task secrets with, so tests can open what the store holds.
+pub fn test_secret_box() -> Arc<voidrunner_mask::SecretBox> {
+    let key = voidrunner_mask::SecretKey::from_bytes([7; 32]);
+    Arc::new(voidrunner_mask::SecretBox::new(&key))
 }
 
 /// Server logs go to the test output when `TEST_LOG` is set (e.g. `TEST_LOG=debug`).

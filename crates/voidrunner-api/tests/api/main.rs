@@ -14,6 +14,7 @@ mod openapi;
 mod pagination;
 mod queue;
 mod run;
+mod secrets;
 mod sse;
 mod stream;
 mod system;
