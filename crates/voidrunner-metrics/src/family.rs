@@ -59,6 +59,12 @@ impl<const N: usize> CounterFamily<N> {
         }
     }
 
+    pub(crate) fn add(&self, values: [&str; N], n: u64) {
+        if let Ok(mut s) = self.series.lock() {
+            *s.entry(values.map(str::to_owned)).or_default() += n;
+        }
+    }
+
     pub(crate) fn write(&self, w: &mut Writer, name: &str, help: &str) {
         w.header(name, help, "counter");
         if let Ok(s) = self.series.lock() {

@@ -10,6 +10,7 @@
 //! set of metrics is small and fixed, and this keeps the output exactly the 0.0.4 text format.
 
 mod family;
+mod logs;
 mod process;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -79,6 +80,8 @@ struct Inner {
     overhead: HistogramFamily<1>,
     releases: CounterFamily<1>,
     workers: Mutex<Vec<WorkerSource>>,
+    /// Log archiver and retention counters (see `logs.rs`).
+    logs: logs::LogCounters,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -107,6 +110,7 @@ impl Metrics {
                 overhead: HistogramFamily::new(["language"], RUN_BUCKETS),
                 releases: CounterFamily::new(["outcome"]),
                 workers: Mutex::new(Vec::new()),
+                logs: logs::LogCounters::new(),
             }),
         }
     }
@@ -219,6 +223,7 @@ impl Metrics {
             "Worker slots of this process.",
             workers.total as f64,
         );
+        i.logs.write(&mut w);
         write_queue(&mut w, queue);
         write_process(&mut w, i.started.elapsed());
         w.finish()
