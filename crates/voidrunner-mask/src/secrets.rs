@@ -99,7 +99,8 @@ impl SecretSet {
         Ok(self.extend([value])? == 1)
     }
 
-    /// Adds values with a single matcher rebuild; returns how many were new. All-or-nothing:
+    /// Adds values with a single matcher rebuild; returns how many were new (a multi-line
+    /// value also adds each of its lines of at least [`MIN_SECRET_LEN`] bytes). All-or-nothing:
     /// if any value is refused, the set is unchanged.
     pub fn extend<I, V>(&mut self, values: I) -> Result<usize, SecretError>
     where
@@ -120,8 +121,17 @@ impl SecretSet {
                     max: MAX_SECRET_LEN,
                 });
             }
-            if let Err(at) = merged.binary_search_by(|v| v.as_slice().cmp(value)) {
-                merged.insert(at, Zeroizing::new(value.to_vec()));
+            // A multi-line value also masks each of its lines: programs often print such a
+            // value transformed (a repr or JSON string escapes the newlines), and then only
+            // its lines appear verbatim. Lines too short to mask safely are skipped.
+            let lines = value
+                .split(|&b| b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .filter(|l| l.len() >= MIN_SECRET_LEN && l.len() < value.len());
+            for v in std::iter::once(value).chain(lines) {
+                if let Err(at) = merged.binary_search_by(|m| m.as_slice().cmp(v)) {
+                    merged.insert(at, Zeroizing::new(v.to_vec()));
+                }
             }
         }
         let added = merged.len() - before;

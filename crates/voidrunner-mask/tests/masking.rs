@@ -119,12 +119,34 @@ fn multi_line_secret() {
     data.extend_from_slice(key);
     data.extend_from_slice(b"\ndone\n");
     check_all_chunkings(&[key], &data, b"key:\n***\ndone\n");
-    // Only its first line is not the secret.
-    check_all_chunkings(
-        &[key],
-        b"-----BEGIN KEY-----\nxx",
-        b"-----BEGIN KEY-----\nxx",
+}
+
+#[test]
+fn each_line_of_a_multi_line_secret_is_masked_too() {
+    // A repr or JSON string escapes the newlines: only the lines appear verbatim.
+    let key: &[u8] = b"-----BEGIN KEY-----\r\nMIIEv\nab\nQIBAD\n-----END KEY-----";
+    let lines: [&[u8]; 4] = [
+        b"-----BEGIN KEY-----",
+        b"MIIEv",
+        b"QIBAD",
+        b"-----END KEY-----",
+    ];
+    assert_eq!(
+        set(&[key]).len(),
+        5,
+        "the value and its lines of >= 4 bytes"
     );
+    let all = [key, lines[0], lines[1], lines[2], lines[3]];
+    check_all_chunkings(
+        &all,
+        b"'-----BEGIN KEY-----\\r\\nMIIEv\\nab\\nQIBAD\\n-----END KEY-----'",
+        b"'***\\r\\n***\\nab\\n***\\n***'",
+    );
+    let mut masked = Vec::new();
+    let mut masker = StreamMasker::new(set(&[key]).matcher());
+    masker.push(b"x MIIEv y", &mut masked);
+    masker.finish(&mut masked);
+    assert_eq!(masked, b"x *** y");
 }
 
 #[test]
@@ -307,6 +329,17 @@ fn streaming_equals_whole_buffer_and_oracle_for_random_cases() {
             // Pushes the set past the DFA size limit, so the NFA matcher is exercised too.
             secrets.push(vec![b'z'; 4100]);
         }
+        // The set also masks each line (>= MIN_SECRET_LEN) of a multi-line secret.
+        let lines: Vec<Vec<u8>> = secrets
+            .iter()
+            .filter(|s| s.contains(&b'\n'))
+            .flat_map(|s| {
+                s.split(|&b| b == b'\n')
+                    .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
+            })
+            .filter(|l| l.len() >= MIN_SECRET_LEN)
+            .collect();
+        secrets.extend(lines);
         secrets.sort();
         secrets.dedup();
         let refs: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
