@@ -1,0 +1,55 @@
+// Names for the generated OpenAPI types (schema.d.ts is generated: `npm run gen:api`).
+import type { components, operations } from './schema';
+
+type S = components['schemas'];
+
+export type User = S['UserResponse'];
+export type TokenResponse = S['TokenResponse'];
+export type Task = S['TaskResponse'];
+export type TaskSummary = S['TaskSummaryResponse'];
+export type TaskList = S['TaskListResponse'];
+export type CreateTask = S['CreateTaskRequest'];
+export type UpdateTask = S['UpdateTaskRequest'];
+export type Execution = S['ExecutionResponse'];
+export type ExecutionSummary = S['ExecutionSummaryResponse'];
+export type ExecutionList = S['ExecutionListResponse'];
+export type ExecutionStatus = S['ExecutionStatusDto'];
+export type Verdict = S['VerdictDto'];
+export type Limits = S['LimitsResponse'];
+export type Language = S['LanguageResponse'];
+export type LanguageList = S['LanguageListResponse'];
+export type ApiKey = S['ApiKeyResponse'];
+export type ApiKeyList = S['ApiKeyListResponse'];
+export type CreatedApiKey = S['CreatedApiKeyResponse'];
+export type LogChunk = S['LogChunkResponse'];
+export type ErrorBody = S['ErrorBody'];
+
+export type TaskQuery = NonNullable<operations['list_tasks']['parameters']['query']>;
+
+/** Every status an execution can be in, in lifecycle order. */
+export const STATUSES: ExecutionStatus[] = [
+	'queued',
+	'running',
+	'completed',
+	'failed',
+	'timeout',
+	'cancelled'
+];
+
+/** Statuses after which nothing changes any more. */
+export function isTerminal(status: ExecutionStatus): boolean {
+	return status !== 'queued' && status !== 'running';
+}
+
+/** The limit fields, in the order the editor shows them. */
+export const LIMIT_FIELDS = [
+	'timeout_secs',
+	'memory_mb',
+	'cpu_cores',
+	'max_processes',
+	'max_output_bytes'
+] as const satisfies readonly (keyof Limits)[];
+
+export type ExecutionMetrics = S['ExecutionMetricsResponse'];
+export type ResourceSample = S['ResourceSampleResponse'];
+export type Stats = S['StatsResponse'];
