@@ -23,6 +23,7 @@ mod logs;
 mod paging;
 mod queue;
 mod secrets;
+mod stats;
 mod tasks;
 mod users;
 
@@ -35,6 +36,7 @@ pub use logs::*;
 pub use paging::*;
 pub use queue::*;
 pub use secrets::*;
+pub use stats::*;
 pub use tasks::*;
 pub use users::*;
 
@@ -124,6 +126,8 @@ macro_rules! conformance_tests {
             reaper_requeues_only_expired_leases,
             released_after_cancel_request_is_cancelled,
             task_secrets_replace_list_and_snapshot,
+            stats_aggregate_window_and_scope,
+            resource_samples_round_trip_and_scope,
             task_secrets_patch_keeps_the_rest,
         );
     };

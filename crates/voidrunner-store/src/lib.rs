@@ -40,9 +40,11 @@ pub use execution::{
 pub use input::InputStore;
 pub use logs::{AppendOutcome, LogChunk, LogEvent, LogSignal, LogStore, LogStream};
 pub use release::{ReleasePlan, release_plan};
-pub use stats::StatsStore;
+pub use stats::{
+    ExecutionStats, Percentiles, StatsRequest, StatsRows, StatsStore, ThroughputBucket,
+};
 pub use task::{Page, PageRequest, Scope, TaskCursor, TaskFilter, TaskStore};
-pub use webhooks::WebhookStore;
+pub use webhooks::{AttemptOutcome, DeliveryState, WebhookDelivery, WebhookStore};
 
 use voidrunner_domain::Timestamp;
 
