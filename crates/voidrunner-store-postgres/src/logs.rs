@@ -1,6 +1,7 @@
 //! The execution event log on PostgreSQL (see [`voidrunner_store::LogStore`]): status events
 //! come from a trigger (migration `0002`), chunks from [`LogStore::append_logs`], which locks
-//! the execution row (the lock every status change takes) before allocating seqs. Both send
+//! the execution row (the lock every status change takes) before allocating seqs and adds the
+//! chunks' bytes to `executions.log_bytes` (what the log archiver selects by). Both send
 //! `NOTIFY` in their transaction; the listener of every process forwards it as a log signal.
 
 use voidrunner_domain::{ExecutionId, Timestamp};
@@ -70,6 +71,13 @@ impl LogStore for PostgresStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(map_sqlx)?;
+        let bytes: usize = chunks.iter().map(|c| c.data.len()).sum();
+        sqlx::query("UPDATE executions SET log_bytes = log_bytes + $2 WHERE id = $1")
+            .bind(id)
+            .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(format!("log db {id}/{last} {}", self.hub_scope()))

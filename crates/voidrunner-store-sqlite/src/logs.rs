@@ -1,5 +1,6 @@
 //! The execution event log on SQLite (see [`voidrunner_store::LogStore`]): status events come
-//! from triggers (migration `0002`), chunks from [`LogStore::append_logs`] under the lease.
+//! from triggers (migration `0002`), chunks from [`LogStore::append_logs`] under the lease,
+//! which also adds their bytes to `executions.log_bytes` (what the log archiver selects by).
 
 use voidrunner_domain::{ExecutionId, Timestamp};
 use voidrunner_store::{
@@ -59,6 +60,15 @@ impl LogStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_sqlx)?;
+        }
+        let bytes: usize = chunks.iter().map(|c| c.data.len()).sum();
+        if bytes > 0 {
+            sqlx::query("UPDATE executions SET log_bytes = log_bytes + ? WHERE id = ?")
+                .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
         }
         tx.commit().await.map_err(map_sqlx)?;
         let last_seq = u64::try_from(seq).unwrap_or(0);

@@ -13,6 +13,7 @@
 //! (e.g. a temporary directory). The store must implement [`TestHooks`] as well as
 //! [`Store`](crate::Store) and be `Clone` (concurrency cases share it across tasks).
 
+mod archive;
 mod auth;
 pub mod bench;
 mod executions;
@@ -28,6 +29,7 @@ mod tasks;
 mod users;
 
 pub use auth::*;
+pub use archive::*;
 pub use executions::*;
 pub use filters::*;
 pub use leases::*;
@@ -132,6 +134,7 @@ macro_rules! conformance_tests {
         );
     };
 }
+            archive_candidates_by_log_bytes, archive_mark_is_one_transaction_and_idempotent, archive_refuses_running_and_expired, retention_by_age_expires_output, retention_by_size_takes_oldest_archives,
 
 /// Implementation detail of [`conformance_tests!`].
 #[doc(hidden)]

@@ -26,7 +26,10 @@ mod webhooks;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use archive::LogArchiveStore;
+pub use archive::{
+    ArchiveCandidate, ArchiveOutcome, ExpireOutcome, LogArchive, LogArchiveStore, LogLocation,
+    LogLocationEntry,
+};
 pub use auth::{
     ApiKey, AuthStore, NewApiKey, NewRefreshToken, NewUser, RefreshOutcome, RefreshTokenSeed,
     UserCredentials, UserStore,
@@ -37,7 +40,7 @@ pub use execution::{
     Lease, LeaseStatus, NewExecution, QueueSignals, QueueStats, ReleaseOutcome, ReleaseReason,
     RetryPolicy, backoff,
 };
-pub use input::InputStore;
+pub use input::{InputChunk, InputState, InputStore, MAX_INPUT_BYTES, input_conflict};
 pub use logs::{AppendOutcome, LogChunk, LogEvent, LogSignal, LogStore, LogStream};
 pub use release::{ReleasePlan, release_plan};
 pub use stats::{
