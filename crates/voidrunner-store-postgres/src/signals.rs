@@ -3,7 +3,7 @@
 //! Every queue change that others must hear about sends `pg_notify` on [`CHANNEL`] inside
 //! its own transaction, so PostgreSQL delivers it exactly when (and only if) the change
 //! commits. The payload is `"<kind> <origin> <execution id or -> <scope>"`: `kind` is `work`,
-//! `cancel` or `finished`; `origin` identifies the sending store handle (a handle already
+//! `cancel`, `finished`, `log` or `input`; `origin` identifies the sending store handle (a handle already
 //! signalled itself locally after commit and ignores its own echo); `scope` is the schema, so
 //! deployments (and tests) sharing one database but not one schema never wake each other.
 //!
@@ -43,6 +43,8 @@ pub(crate) enum Kind {
     /// Events of an execution's log were committed (sent by the log trigger and by chunk
     /// appends, origin `db`; the id field is `<execution id>/<last seq>`).
     Log,
+    /// Stdin was appended to an interactive execution.
+    Input,
 }
 
 impl Kind {
@@ -52,6 +54,7 @@ impl Kind {
             Kind::Cancel => "cancel",
             Kind::Finished => "finished",
             Kind::Log => "log",
+            Kind::Input => "input",
         }
     }
 }
@@ -172,6 +175,7 @@ impl Filter {
             "cancel" => Kind::Cancel,
             "finished" => Kind::Finished,
             "log" => Kind::Log,
+            "input" => Kind::Input,
             _ => return None,
         };
         let origin = parts.next()?;
@@ -228,6 +232,7 @@ async fn forward(first: PgListener, pool: PgPool, filter: Filter, signals: Arc<Q
                 Some((Kind::Cancel, Some(id), _)) => signals.notify_cancel(id),
                 Some((Kind::Finished, Some(id), _)) => signals.notify_finished(id),
                 Some((Kind::Log, Some(id), seq)) => signals.notify_log(id, seq),
+                Some((Kind::Input, Some(id), _)) => signals.notify_input(id),
                 _ => {}
             },
             Ok(None) => {
@@ -270,6 +275,10 @@ mod tests {
         assert_eq!(f.accept("work other - s2"), None);
         assert_eq!(f.accept("work other - s1 x"), None);
         assert_eq!(f.accept("bogus other - s1"), None);
+        assert_eq!(
+            f.accept(&format!("input other {id} s1")),
+            Some((Kind::Input, Some(id)))
+        );
         assert_eq!(f.accept("work"), None);
         assert_eq!(
             f.accept_with_seq(&format!("log db {id}/42 s1")),

@@ -18,6 +18,7 @@ mod auth;
 pub mod bench;
 mod executions;
 mod filters;
+mod input;
 mod leases;
 mod load;
 mod logs;
@@ -32,6 +33,7 @@ pub use auth::*;
 pub use archive::*;
 pub use executions::*;
 pub use filters::*;
+pub use input::*;
 pub use leases::*;
 pub use load::*;
 pub use logs::*;
@@ -76,6 +78,7 @@ macro_rules! conformance_tests {
     ($fixture:expr) => {
         $crate::__conformance_cases!($fixture;
             ping_and_backend_name,
+            input_appends_in_order_until_eof, input_refused_outside_the_rules, input_appends_are_signalled,
             log_records_status_and_chunks_in_order,
             log_append_needs_the_lease,
             log_keeps_attempts_apart_across_a_retry,

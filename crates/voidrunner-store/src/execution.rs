@@ -299,6 +299,7 @@ pub struct QueueSignals {
     cancel: tokio::sync::broadcast::Sender<ExecutionId>,
     finished: tokio::sync::broadcast::Sender<ExecutionId>,
     logs: tokio::sync::broadcast::Sender<crate::LogSignal>,
+    input: tokio::sync::broadcast::Sender<ExecutionId>,
 }
 
 impl Default for QueueSignals {
@@ -314,11 +315,13 @@ impl QueueSignals {
         let (cancel, _) = tokio::sync::broadcast::channel(1024);
         let (finished, _) = tokio::sync::broadcast::channel(4096);
         let (logs, _) = tokio::sync::broadcast::channel(4096);
+        let (input, _) = tokio::sync::broadcast::channel(1024);
         Self {
             work,
             cancel,
             finished,
             logs,
+            input,
         }
     }
 
@@ -346,6 +349,17 @@ impl QueueSignals {
     /// re-read the logs it follows.
     pub fn subscribe_logs(&self) -> tokio::sync::broadcast::Receiver<crate::LogSignal> {
         self.logs.subscribe()
+    }
+
+    /// Stdin was appended to an interactive execution (see [`crate::InputStore`]).
+    pub fn notify_input(&self, id: ExecutionId) {
+        let _ = self.input.send(id);
+    }
+
+    /// Receiver for input signals. Take it BEFORE reading the input; a lagging receiver must
+    /// re-read the input of what it follows.
+    pub fn subscribe_input(&self) -> tokio::sync::broadcast::Receiver<ExecutionId> {
+        self.input.subscribe()
     }
 
     /// New work may be claimable.
