@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use voidrunner_domain::{ResourceLimits, Verdict};
+use voidrunner_domain::{ResourceLimits, ResourceSample, Verdict};
 
 /// What to run: one program in one language, with the task's limits.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +92,9 @@ pub struct PhaseReport {
     pub peak_memory_bytes: Option<u64>,
     /// Whether the phase's output was cut at its limit.
     pub output_truncated: bool,
+    /// Memory/CPU timeline of the phase (about every 100 ms, at most ~300 points); empty for
+    /// phases under a second and for executors that cannot sample.
+    pub samples: Vec<ResourceSample>,
 }
 
 /// The result of one execution, identical in shape whatever executor produced it.
@@ -114,6 +117,8 @@ pub struct ExecOutcome {
     pub peak_memory_bytes: Option<u64>,
     /// Whether any output was cut at the limit.
     pub output_truncated: bool,
+    /// Resource timeline of the deciding phase (see [`PhaseReport::samples`]).
+    pub samples: Vec<ResourceSample>,
     /// Every phase that started, in order.
     pub phases: Vec<PhaseReport>,
 }
@@ -126,6 +131,11 @@ impl ExecOutcome {
         Self::without_phases(Verdict::SandboxError {
             reason: reason.into(),
         })
+    }
+
+    /// [`ExecOutcome::sandbox_error`], boxed for `Result` error paths (the outcome is large).
+    pub(crate) fn boxed_error(reason: impl Into<String>) -> Box<Self> {
+        Box::new(Self::sandbox_error(reason))
     }
 
     /// An outcome for a run cancelled before any phase started.
@@ -141,6 +151,7 @@ impl ExecOutcome {
             cpu_time: Duration::ZERO,
             peak_memory_bytes: None,
             output_truncated: false,
+            samples: Vec::new(),
             phases: Vec::new(),
         }
     }

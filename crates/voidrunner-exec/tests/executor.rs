@@ -230,3 +230,40 @@ async fn concurrent_executions_are_isolated() {
         assert_eq!(ran.stdout(), format!("{i}\nmain.sh\nmine\n"));
     }
 }
+
+#[tokio::test]
+async fn growing_program_reports_a_resource_timeline() {
+    // ~1.5 s: every 100 ms another 4 MiB, touched and kept.
+    let req = request(
+        "python",
+        "import time\nkeep = []\nfor i in range(15):\n    keep.append(bytearray(4 << 20))\n    end = time.time() + 0.1\n    while time.time() < end: pass\nprint(len(keep))\n",
+        None,
+    );
+    let ran = run(req).await;
+    assert_eq!(ran.outcome.verdict, Verdict::Exited { code: 0 }, "{ran:?}");
+    let s = &ran.outcome.samples;
+    assert!(s.len() >= 8, "{} samples: {s:?}", s.len());
+    assert!(
+        s.windows(2)
+            .all(|w| w[0].t_ms < w[1].t_ms && w[0].cpu_ms <= w[1].cpu_ms),
+        "time increases, cpu never decreases: {s:?}"
+    );
+    let (first, peak) = (s[0], s.iter().map(|p| p.memory_bytes).max().unwrap_or(0));
+    // The last point may come after the program freed its memory on exit.
+    assert!(
+        peak >= first.memory_bytes + (24 << 20),
+        "memory grows: {first:?} → {peak}"
+    );
+    let run_phase = ran.outcome.phase(Phase::Run).expect("run phase");
+    assert_eq!(
+        &run_phase.samples, s,
+        "the outcome carries the run phase's timeline"
+    );
+}
+
+#[tokio::test]
+async fn short_program_has_no_timeline() {
+    let ran = run(request("bash", "echo hi\n", None)).await;
+    assert_eq!(ran.stdout(), "hi\n");
+    assert!(ran.outcome.samples.is_empty(), "{:?}", ran.outcome.samples);
+}

@@ -32,7 +32,7 @@ pub use error::SandboxError;
 pub use helper::helper_main;
 pub use host::HostReport;
 pub use limits::Limits;
-pub use protocol::{OutputChunk, RunResult, SandboxVerdict, Stream};
+pub use protocol::{OutputChunk, RunResult, SandboxVerdict, Stream, UsageSample};
 pub use run::RunSpec;
 pub use sandbox::{CgroupVersion, Mode, Sandbox};
 pub use workspace::Workspace;

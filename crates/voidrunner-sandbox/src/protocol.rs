@@ -67,6 +67,21 @@ pub struct RunResult {
     pub peak_memory_bytes: Option<u64>,
     /// Output was cut at `max_output_bytes`.
     pub output_truncated: bool,
+    /// Memory/CPU timeline sampled about every 100 ms while the program ran (at most 300
+    /// points, evenly spaced); empty for runs under a second or without a cgroup.
+    #[serde(default)]
+    pub samples: Vec<UsageSample>,
+}
+
+/// One point of a run's resource timeline, read from the run's cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageSample {
+    /// Time since the sandboxed program was started.
+    pub elapsed: Duration,
+    /// Memory charged to the cgroup at that moment (page cache included, like the limit).
+    pub memory_bytes: u64,
+    /// CPU time (user + system) of the whole sandbox so far.
+    pub cpu_time: Duration,
 }
 
 /// One entry of the sandbox's root filesystem, resolved once on the host.

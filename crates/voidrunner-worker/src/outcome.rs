@@ -135,7 +135,7 @@ pub(crate) fn disposition(
         wall_time_ms: millis(outcome.wall_time),
         cpu_time_ms: millis(outcome.cpu_time),
         peak_memory_bytes: outcome.peak_memory_bytes,
-        resource_samples: Vec::new(),
+        resource_samples: outcome.samples.clone(),
         finished_at,
     }))
 }
@@ -149,6 +149,7 @@ mod tests {
     use std::time::Duration;
 
     use bytes::Bytes;
+    use voidrunner_domain::ResourceSample;
     use voidrunner_exec::{OutputEvent, PhaseReport};
 
     use super::*;
@@ -170,6 +171,11 @@ mod tests {
             cpu_time: Duration::from_millis(7),
             peak_memory_bytes: Some(4096),
             output_truncated: false,
+            samples: vec![ResourceSample {
+                t_ms: 100,
+                memory_bytes: 1 << 20,
+                cpu_ms: 90,
+            }],
             phases: vec![PhaseReport {
                 phase: Phase::Run,
                 verdict,
@@ -177,6 +183,7 @@ mod tests {
                 cpu_time: Duration::from_millis(7),
                 peak_memory_bytes: Some(4096),
                 output_truncated: false,
+                samples: Vec::new(),
             }],
         }
     }
@@ -246,6 +253,7 @@ mod tests {
             assert_eq!((r.exit_code, r.signal), (exit_code, signal), "{verdict:?}");
             assert_eq!((r.wall_time_ms, r.cpu_time_ms), (12, 7));
             assert_eq!(r.peak_memory_bytes, Some(4096));
+            assert_eq!(r.resource_samples.len(), 1, "the timeline is recorded");
             assert_eq!(r.finished_at, now);
         }
     }

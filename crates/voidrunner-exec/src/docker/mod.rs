@@ -163,19 +163,19 @@ impl DockerExecutor {
             })
     }
 
-    fn language(&self, name: &str) -> Result<(&Language, &str), ExecOutcome> {
+    fn language(&self, name: &str) -> Result<(&Language, &str), Box<ExecOutcome>> {
         let lang = self
             .registry
             .get(name)
-            .ok_or_else(|| ExecOutcome::sandbox_error(format!("unknown language `{name}`")))?;
+            .ok_or_else(|| ExecOutcome::boxed_error(format!("unknown language `{name}`")))?;
         if lang.executor != ExecutorKind::Docker {
-            return Err(ExecOutcome::sandbox_error(format!(
+            return Err(ExecOutcome::boxed_error(format!(
                 "language `{}` is configured for the native executor",
                 lang.name
             )));
         }
         let image = lang.image.as_deref().ok_or_else(|| {
-            ExecOutcome::sandbox_error(format!("language `{}` has no image", lang.name))
+            ExecOutcome::boxed_error(format!("language `{}` has no image", lang.name))
         })?;
         Ok((lang, image))
     }
@@ -191,7 +191,7 @@ impl Executor for DockerExecutor {
     ) -> ExecOutcome {
         let (lang, image) = match self.language(&req.language) {
             Ok(l) => l,
-            Err(outcome) => return outcome,
+            Err(outcome) => return *outcome,
         };
         if cancel.is_cancelled() {
             return ExecOutcome::cancelled();
@@ -311,6 +311,7 @@ fn outcome(verdict: Verdict, phases: Vec<PhaseReport>) -> ExecOutcome {
         cpu_time: last.cpu_time,
         peak_memory_bytes: last.peak_memory_bytes,
         output_truncated: phases.iter().any(|p| p.output_truncated),
+        samples: last.samples.clone(),
         phases,
     }
 }

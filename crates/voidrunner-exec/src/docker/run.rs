@@ -307,6 +307,7 @@ impl ContainerRun<'_> {
             cpu_time,
             peak_memory_bytes: sample.peak_memory,
             output_truncated: truncated,
+            samples: Vec::new(),
         })
     }
 }

@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use voidrunner_domain::Verdict;
-use voidrunner_sandbox::{OutputChunk, RunSpec, Sandbox, SandboxVerdict, Stream, Workspace};
+use voidrunner_domain::{ResourceSample, Verdict};
+use voidrunner_sandbox::{
+    OutputChunk, RunSpec, Sandbox, SandboxVerdict, Stream, UsageSample, Workspace,
+};
 
 pub use limits::NativeConfig;
 
@@ -71,25 +73,25 @@ impl NativeExecutor {
 
     /// Finds a runnable language or explains why not. A missing runtime is an infrastructure
     /// failure of this node (another node may have it), hence `SandboxError`.
-    fn language(&self, name: &str) -> Result<&Language, ExecOutcome> {
+    fn language(&self, name: &str) -> Result<&Language, Box<ExecOutcome>> {
         let lang = self
             .registry
             .get(name)
-            .ok_or_else(|| ExecOutcome::sandbox_error(format!("unknown language `{name}`")))?;
+            .ok_or_else(|| ExecOutcome::boxed_error(format!("unknown language `{name}`")))?;
         if lang.executor != ExecutorKind::Native {
-            return Err(ExecOutcome::sandbox_error(format!(
+            return Err(ExecOutcome::boxed_error(format!(
                 "language `{}` is configured for the docker executor",
                 lang.name
             )));
         }
         if let Some(reason) = self.hidden.get(&lang.name) {
-            return Err(ExecOutcome::sandbox_error(format!(
+            return Err(ExecOutcome::boxed_error(format!(
                 "language `{}` is unavailable in the sandbox: {reason}",
                 lang.name
             )));
         }
         if let Availability::Unavailable { reason } = lang.availability() {
-            return Err(ExecOutcome::sandbox_error(format!(
+            return Err(ExecOutcome::boxed_error(format!(
                 "language `{}` is unavailable on this host: {reason}",
                 lang.name
             )));
@@ -128,6 +130,7 @@ impl NativeExecutor {
                 cpu_time: r.cpu_time,
                 peak_memory_bytes: r.peak_memory_bytes,
                 output_truncated: r.output_truncated,
+                samples: r.samples.iter().map(to_sample).collect(),
             },
             Err(e) => {
                 tracing::error!(exec.phase = phase.as_str(), error = %e, "sandbox run failed: {e}");
@@ -140,6 +143,7 @@ impl NativeExecutor {
                     cpu_time: Duration::ZERO,
                     peak_memory_bytes: None,
                     output_truncated: false,
+                    samples: Vec::new(),
                 }
             }
         }
@@ -179,6 +183,16 @@ fn hidden_runtimes(registry: &LanguageRegistry, ro_binds: &[PathBuf]) -> BTreeMa
             ))
         })
         .collect()
+}
+
+/// A sandbox timeline point in the domain's units (milliseconds).
+fn to_sample(s: &UsageSample) -> ResourceSample {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    ResourceSample {
+        t_ms: ms(s.elapsed),
+        memory_bytes: s.memory_bytes,
+        cpu_ms: ms(s.cpu_time),
+    }
 }
 
 /// The sandbox's verdict in the domain's words (one to one).
@@ -227,6 +241,7 @@ fn outcome(verdict: Verdict, phases: Vec<PhaseReport>) -> ExecOutcome {
         cpu_time: last.cpu_time,
         peak_memory_bytes: last.peak_memory_bytes,
         output_truncated: phases.iter().any(|p| p.output_truncated),
+        samples: last.samples.clone(),
         phases,
     }
 }
@@ -238,7 +253,7 @@ impl NativeExecutor {
         &self,
         lang: &Language,
         code: String,
-    ) -> Result<Arc<Workspace>, ExecOutcome> {
+    ) -> Result<Arc<Workspace>, Box<ExecOutcome>> {
         let sandbox = Arc::clone(&self.sandbox);
         let size = self.config.workspace_bytes;
         let file = lang.source_file.clone();
@@ -253,8 +268,8 @@ impl NativeExecutor {
         .await;
         match created {
             Ok(Ok(ws)) => Ok(Arc::new(ws)),
-            Ok(Err(reason)) => Err(ExecOutcome::sandbox_error(reason)),
-            Err(e) => Err(ExecOutcome::sandbox_error(format!("workspace task: {e}"))),
+            Ok(Err(reason)) => Err(ExecOutcome::boxed_error(reason)),
+            Err(e) => Err(ExecOutcome::boxed_error(format!("workspace task: {e}"))),
         }
     }
 
@@ -313,7 +328,7 @@ impl Executor for NativeExecutor {
         let started = Instant::now();
         let lang = match self.language(&req.language) {
             Ok(l) => l,
-            Err(outcome) => return outcome,
+            Err(outcome) => return *outcome,
         };
         if cancel.is_cancelled() {
             return ExecOutcome::cancelled();
@@ -321,7 +336,7 @@ impl Executor for NativeExecutor {
         let code = std::mem::take(&mut req.code);
         let workspace = match self.prepare_workspace(lang, code).await {
             Ok(ws) => ws,
-            Err(outcome) => return outcome,
+            Err(outcome) => return *outcome,
         };
         let io = PhaseIo {
             started,

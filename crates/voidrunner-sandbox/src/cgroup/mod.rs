@@ -31,6 +31,9 @@ pub(crate) trait RunCgroup {
     fn kill_all(&self);
     /// Reads the counters.
     fn stats(&self) -> CgroupStats;
+    /// Current memory usage and CPU time consumed so far, for the resource timeline
+    /// (`None` for a counter the kernel does not expose).
+    fn usage(&self) -> (Option<u64>, Option<Duration>);
     /// Removes the cgroup directories (after every process has exited).
     fn remove(&mut self) -> Result<(), SandboxError>;
 }

@@ -142,6 +142,18 @@ impl RunCgroup for V1Cgroup {
         }
     }
 
+    fn usage(&self) -> (Option<u64>, Option<Duration>) {
+        let memory = read_opt(&self.memory.join("memory.usage_in_bytes"))
+            .and_then(|s| s.trim().parse().ok());
+        let cpu = self
+            .cpuacct
+            .as_ref()
+            .and_then(|d| read_opt(&d.join("cpuacct.usage")))
+            .and_then(|s| s.trim().parse().ok())
+            .map(Duration::from_nanos);
+        (memory, cpu)
+    }
+
     fn remove(&mut self) -> Result<(), SandboxError> {
         let procs = self.pids.join("cgroup.procs");
         let kill = move || kill_listed(&procs);

@@ -144,6 +144,14 @@ impl RunCgroup for V2Cgroup {
         }
     }
 
+    fn usage(&self) -> (Option<u64>, Option<Duration>) {
+        let memory = read_opt(&self.dir.join("memory.current")).and_then(|s| s.trim().parse().ok());
+        let cpu = read_opt(&self.dir.join("cpu.stat"))
+            .and_then(|s| parse_keyed(&s, "usage_usec"))
+            .map(Duration::from_micros);
+        (memory, cpu)
+    }
+
     fn remove(&mut self) -> Result<(), SandboxError> {
         let dir = self.dir.clone();
         let kill = move || {
@@ -230,6 +238,8 @@ mod tests {
         assert_eq!(stats.oom_kills, 1);
         assert_eq!(stats.peak_memory_bytes, Some(1 << 20));
         assert_eq!(stats.cpu_time, Some(Duration::from_micros(2500)));
+        std::fs::write(parent.join("run-2/memory.current"), "4096\n").expect("w");
+        assert_eq!(cg.usage(), (Some(4096), Some(Duration::from_micros(2500))));
         cg.add_process(42).expect("add");
         assert_eq!(read("cgroup.procs"), "42");
     }

@@ -7,6 +7,7 @@
 mod child;
 mod landlock;
 mod plan;
+mod sample;
 pub(crate) mod seccomp;
 mod steps;
 mod supervise;
@@ -77,6 +78,7 @@ fn error_result(reason: String) -> RunResult {
         cpu_time: Duration::ZERO,
         peak_memory_bytes: None,
         output_truncated: false,
+        samples: Vec::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! deadline, the control channel (cancel / service gone), program output (with the exact
 //! output cap) and program stdin. The first reason to kill wins ([`KillReason`]).
 
+use super::sample::Sampler;
 use super::{Control, Pipes};
 use crate::cgroup::{CgroupStats, RunCgroup};
 use crate::limits::Limits;
@@ -78,6 +79,7 @@ pub(super) struct Supervisor {
     output_total: u64,
     truncated: bool,
     service_gone: bool,
+    sampler: Sampler,
 }
 
 fn tv(t: libc::timeval) -> Duration {
@@ -102,6 +104,7 @@ impl Supervisor {
             output_total: 0,
             truncated: false,
             service_gone: false,
+            sampler: Sampler::new(start),
         }
     }
 
@@ -248,10 +251,14 @@ impl Supervisor {
             let timeout = match (self.ended, self.kill_reason) {
                 (Some(end), _) => remaining_ms(end + Duration::from_secs(2), now),
                 (None, Some(_)) => 100,
-                (None, None) => remaining_ms(deadline, now),
+                (None, None) => remaining_ms(deadline, now).min(self.sampler.timeout_ms(now)),
             };
             if crate::sys::poll(&mut fds, timeout).is_err() {
                 self.kill(KillReason::Cancelled, cg);
+            }
+            let now = Instant::now();
+            if self.wait_status.is_none() && self.kill_reason.is_none() && self.sampler.due(now) {
+                self.sampler.sample(now, cg);
             }
             let ready = |i: usize| fds[i].revents != 0;
             if ready(0) {
@@ -307,7 +314,7 @@ impl Supervisor {
 
     /// The run's result from the kill reason, wait status and cgroup counters.
     pub(super) fn result(
-        &self,
+        &mut self,
         limits: &Limits,
         stats: &CgroupStats,
         describe: impl Fn(u32, u32, i32) -> String,
@@ -338,15 +345,17 @@ impl Supervisor {
                 },
             }
         };
+        let wall_time = self
+            .ended
+            .unwrap_or_else(Instant::now)
+            .saturating_duration_since(self.start);
         RunResult {
             verdict,
-            wall_time: self
-                .ended
-                .unwrap_or_else(Instant::now)
-                .saturating_duration_since(self.start),
+            wall_time,
             cpu_time,
             peak_memory_bytes: stats.peak_memory_bytes,
             output_truncated: self.truncated,
+            samples: self.sampler.finish(wall_time),
         }
     }
 }
@@ -359,7 +368,7 @@ fn pfd(fd: i32, events: i16) -> libc::pollfd {
     }
 }
 
-fn remaining_ms(until: Instant, now: Instant) -> i32 {
+pub(super) fn remaining_ms(until: Instant, now: Instant) -> i32 {
     let d = until.saturating_duration_since(now);
     i32::try_from(d.as_millis() + u128::from(!d.subsec_nanos().is_multiple_of(1_000_000)))
         .unwrap_or(i32::MAX)

@@ -6,7 +6,8 @@ use crate::helpers::{Job, TestStore, both_backends, config, native};
 
 both_backends!(
     python_and_bash_complete_with_stdout,
-    nonzero_exit_is_a_result_not_retried
+    nonzero_exit_is_a_result_not_retried,
+    runs_over_a_second_store_a_resource_timeline
 );
 
 async fn python_and_bash_complete_with_stdout(t: TestStore) {
@@ -82,4 +83,36 @@ async fn nonzero_exit_is_a_result_not_retried(t: TestStore) {
     );
     let stats = pool.shutdown().await;
     assert!(stats.released.is_empty());
+}
+
+async fn runs_over_a_second_store_a_resource_timeline(t: TestStore) {
+    let owner = t.user().await;
+    let pool = t.pool(native(), "e2e", config(2));
+    let long = t
+        .enqueue(Job {
+            language: "python",
+            code: "import time\nkeep = []\nfor i in range(15):\n    keep.append(bytearray(4 << 20))\n    end = time.time() + 0.1\n    while time.time() < end: pass\n",
+            ..Job::bash(owner, "")
+        })
+        .await;
+    let short = t.enqueue(Job::bash(owner, "echo hi\n")).await;
+    let long = t.wait_finished(long.id).await;
+    assert_eq!(long.verdict, Some(Verdict::Exited { code: 0 }), "{long:?}");
+    let samples = t.stored_samples(long.id).await;
+    assert!(samples.len() >= 8, "{}: {samples:?}", t.backend);
+    assert!(
+        samples
+            .windows(2)
+            .all(|w| w[0].t_ms < w[1].t_ms && w[0].cpu_ms <= w[1].cpu_ms),
+        "{samples:?}"
+    );
+    let (first, peak) = (
+        samples[0],
+        samples.iter().map(|p| p.memory_bytes).max().unwrap_or(0),
+    );
+    // The last point may come after the program freed its memory on exit.
+    assert!(peak >= first.memory_bytes + (24 << 20), "{samples:?}");
+    t.wait_finished(short.id).await;
+    assert!(t.stored_samples(short.id).await.is_empty());
+    pool.shutdown().await;
 }

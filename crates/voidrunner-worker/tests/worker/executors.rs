@@ -147,6 +147,7 @@ fn exited_zero() -> ExecOutcome {
         cpu_time: Duration::ZERO,
         peak_memory_bytes: None,
         output_truncated: false,
+        samples: Vec::new(),
         phases: vec![PhaseReport {
             phase: Phase::Run,
             verdict,
@@ -154,6 +155,7 @@ fn exited_zero() -> ExecOutcome {
             cpu_time: Duration::ZERO,
             peak_memory_bytes: None,
             output_truncated: false,
+            samples: Vec::new(),
         }],
     }
 }

@@ -448,3 +448,38 @@ impl TestStore {
         }
     }
 }
+
+impl TestStore {
+    /// The resource timeline stored with an execution's result, read with plain SQL (the
+    /// column is JSON on both backends).
+    pub async fn stored_samples(&self, id: ExecutionId) -> Vec<voidrunner_domain::ResourceSample> {
+        use sqlx::Connection;
+        let json: Option<String> = match &self.location {
+            Location::Sqlite(path) => {
+                let url = format!("sqlite://{}?mode=ro", path.display());
+                let mut conn = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .expect("open sqlite");
+                sqlx::query_scalar("SELECT resource_samples FROM executions WHERE id = ?1")
+                    .bind(id.as_uuid().hyphenated().to_string())
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("read sqlite samples")
+            }
+            Location::Postgres(url) => {
+                let schema = postgres_schema_of(url, id).await;
+                let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+                let sql = format!(
+                    "SELECT resource_samples::text FROM \"{schema}\".executions WHERE id = $1"
+                );
+                sqlx::query_scalar(&sql)
+                    .bind(id.as_uuid())
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("read postgres samples")
+            }
+        };
+        json.map(|j| serde_json::from_str(&j).expect("samples json"))
+            .unwrap_or_default()
+    }
+}
