@@ -1,9 +1,10 @@
 //! Result types and the wire protocol between the service and the helper process.
 //!
 //! Service → helper (helper stdin): one line of JSON ([`HelperRequest`]), then exactly
-//! `stdin_len` raw bytes for the program's stdin, then one-byte commands
-//! ([`CMD_CANCEL`]). EOF on the helper's stdin means the service is gone: the helper kills
-//! the sandbox, cleans up and exits.
+//! `stdin_len` raw bytes for the program's stdin, then commands: [`CMD_CANCEL`], and for
+//! runs with `stdin_open` [`CMD_STDIN`] (`u32 LE` length + bytes, appended to the program's
+//! stdin) and [`CMD_STDIN_EOF`] (close it). EOF on the helper's stdin means the service is
+//! gone: the helper kills the sandbox, cleans up and exits.
 //!
 //! Helper → service (helper stdout): frames of `[tag u8][elapsed_us u64 LE][len u32 LE][data]`,
 //! tags [`TAG_STDOUT`], [`TAG_STDERR`] and finally [`TAG_RESULT`] (JSON [`RunResult`]).
@@ -118,6 +119,9 @@ pub(crate) struct HelperRequest {
     pub env: Vec<(String, String)>,
     pub cwd: String,
     pub stdin_len: Option<u64>,
+    /// Keep the program's stdin open after `stdin_len` bytes for [`CMD_STDIN`] commands.
+    #[serde(default)]
+    pub stdin_open: bool,
     pub workspace: Option<PathBuf>,
     pub limits: Limits,
     pub uid: u32,
@@ -138,6 +142,12 @@ pub(crate) const TAG_RESULT: u8 = 3;
 pub(crate) const HEADER_LEN: usize = 13;
 /// Command byte: cancel the run.
 pub(crate) const CMD_CANCEL: u8 = b'c';
+/// Command byte: program stdin bytes follow (`u32 LE` length, then the bytes).
+pub(crate) const CMD_STDIN: u8 = b'i';
+/// Command byte: close the program's stdin once the bytes sent before are written.
+pub(crate) const CMD_STDIN_EOF: u8 = b'e';
+/// Largest payload of one [`CMD_STDIN`] command.
+pub(crate) const MAX_STDIN_COMMAND: usize = 64 << 10;
 
 /// Appends one frame to `out`.
 pub(crate) fn encode_frame(out: &mut Vec<u8>, tag: u8, elapsed: Duration, data: &[u8]) {

@@ -7,8 +7,8 @@
 use crate::error::SandboxError;
 use crate::limits::Limits;
 use crate::protocol::{
-    CMD_CANCEL, HEADER_LEN, HelperRequest, OutputChunk, RunResult, Stream, TAG_RESULT, TAG_STDERR,
-    TAG_STDOUT, decode_header,
+    CMD_CANCEL, CMD_STDIN, CMD_STDIN_EOF, HEADER_LEN, HelperRequest, MAX_STDIN_COMMAND,
+    OutputChunk, RunResult, Stream, TAG_RESULT, TAG_STDERR, TAG_STDOUT, decode_header,
 };
 use crate::sandbox::Sandbox;
 use crate::workspace::Workspace;
@@ -135,7 +135,33 @@ impl Sandbox {
         output: mpsc::Sender<OutputChunk>,
         cancel: CancellationToken,
     ) -> Result<RunResult, SandboxError> {
+        self.run_inner(spec, output, None, cancel).await
+    }
+
+    /// Like [`Sandbox::run`], for an interactive program: after `spec.stdin`, its stdin stays
+    /// open and every chunk received on `stdin` is appended to it while it runs; the channel
+    /// closing (all senders dropped) closes the program's stdin (EOF). Chunks are written to
+    /// the program without ever blocking its supervision: a program that does not read just
+    /// leaves them pending (bounded by the helper).
+    pub async fn run_with_stdin(
+        &self,
+        spec: RunSpec,
+        output: mpsc::Sender<OutputChunk>,
+        stdin: mpsc::Receiver<Vec<u8>>,
+        cancel: CancellationToken,
+    ) -> Result<RunResult, SandboxError> {
+        self.run_inner(spec, output, Some(stdin), cancel).await
+    }
+
+    async fn run_inner(
+        &self,
+        spec: RunSpec,
+        output: mpsc::Sender<OutputChunk>,
+        mut input: Option<mpsc::Receiver<Vec<u8>>>,
+        cancel: CancellationToken,
+    ) -> Result<RunResult, SandboxError> {
         let req = HelperRequest {
+            stdin_open: input.is_some(),
             argv: spec.argv,
             env: spec.env,
             cwd: spec.cwd,
@@ -173,6 +199,24 @@ impl Sandbox {
                     cancel_sent = true;
                     let _ = stdin.write_all(&[CMD_CANCEL]).await;
                 }
+                chunk = next_input(&mut input) => {
+                    let mut command = Vec::new();
+                    match chunk {
+                        Some(data) => {
+                            for part in data.chunks(MAX_STDIN_COMMAND) {
+                                command.push(CMD_STDIN);
+                                let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
+                                command.extend_from_slice(&len.to_le_bytes());
+                                command.extend_from_slice(part);
+                            }
+                        }
+                        None => {
+                            input = None;
+                            command.push(CMD_STDIN_EOF);
+                        }
+                    }
+                    let _ = stdin.write_all(&command).await;
+                }
             }
         };
         let (stdout, result) =
@@ -197,6 +241,14 @@ impl Sandbox {
                 )))
             }
         }
+    }
+}
+
+/// The next chunk of interactive stdin (`None` = closed); pending forever when there is none.
+async fn next_input(input: &mut Option<mpsc::Receiver<Vec<u8>>>) -> Option<Vec<u8>> {
+    match input {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -5,6 +5,8 @@
 //! service, so the clone child can never inherit locks held by other threads.
 
 mod child;
+mod control;
+mod feed;
 mod landlock;
 mod plan;
 mod sample;
@@ -20,6 +22,7 @@ use crate::protocol::{
     CgroupPlan, HelperRequest, RunResult, SandboxVerdict, TAG_RESULT, encode_frame,
 };
 use child::{ChildFds, Step};
+use control::Control;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -79,65 +82,6 @@ fn error_result(reason: String) -> RunResult {
         peak_memory_bytes: None,
         output_truncated: false,
         samples: Vec::new(),
-    }
-}
-
-/// The control channel (helper stdin) with bytes read past the request.
-#[derive(Debug, Default)]
-pub(super) struct Control {
-    buf: Vec<u8>,
-    /// Program stdin bytes.
-    pub stdin: Vec<u8>,
-    /// A cancel command arrived while reading the request.
-    pub cancelled: bool,
-}
-
-impl Control {
-    fn fill(&mut self) -> Result<bool, SandboxError> {
-        let mut chunk = [0u8; 65536];
-        let n = crate::sys::read(0, &mut chunk).map_err(|e| SandboxError::Syscall {
-            call: "read(stdin)".into(),
-            source: e,
-        })?;
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(n > 0)
-    }
-
-    /// The next request; `None` when stdin closed cleanly between runs. Stale cancel bytes
-    /// (sent just as the previous run ended) are skipped.
-    fn read_request(&mut self) -> Result<Option<HelperRequest>, SandboxError> {
-        let _ = crate::sys::set_nonblocking(&std::io::stdin(), false);
-        let line_end = loop {
-            let stale = self
-                .buf
-                .iter()
-                .take_while(|&&b| b == crate::protocol::CMD_CANCEL)
-                .count();
-            self.buf.drain(..stale);
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                break i;
-            }
-            if !self.fill()? {
-                if self.buf.is_empty() {
-                    return Ok(None);
-                }
-                return Err(SandboxError::Helper("stdin closed inside a request".into()));
-            }
-        };
-        let req: HelperRequest = serde_json::from_slice(&self.buf[..line_end])
-            .map_err(|e| SandboxError::Helper(format!("bad request: {e}")))?;
-        self.buf.drain(..=line_end);
-        let want = usize::try_from(req.stdin_len.unwrap_or(0)).unwrap_or(usize::MAX);
-        while self.buf.len() < want {
-            if !self.fill()? {
-                return Err(SandboxError::Helper(
-                    "stdin closed inside the program input".into(),
-                ));
-            }
-        }
-        self.stdin = self.buf.drain(..want).collect();
-        self.cancelled = self.buf.contains(&crate::protocol::CMD_CANCEL);
-        Ok(Some(req))
     }
 }
 

@@ -2,13 +2,13 @@
 //! deadline, the control channel (cancel / service gone), program output (with the exact
 //! output cap) and program stdin. The first reason to kill wins ([`KillReason`]).
 
+use super::Pipes;
+use super::control::{Command, Control};
+use super::feed::StdinFeed;
 use super::sample::Sampler;
-use super::{Control, Pipes};
 use crate::cgroup::{CgroupStats, RunCgroup};
 use crate::limits::Limits;
-use crate::protocol::{
-    CMD_CANCEL, RunResult, SandboxVerdict, TAG_STDERR, TAG_STDOUT, encode_frame,
-};
+use crate::protocol::{RunResult, SandboxVerdict, TAG_STDERR, TAG_STDOUT, encode_frame};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -188,6 +188,17 @@ impl Supervisor {
         }
     }
 
+    /// Acts on the whole commands received so far.
+    fn commands(&mut self, stdin: &mut StdinFeed, cg: Option<&dyn RunCgroup>) {
+        for command in self.ctl.take_commands() {
+            match command {
+                Command::Cancel => self.kill(KillReason::Cancelled, cg),
+                Command::Stdin(data) => stdin.push(&data),
+                Command::StdinEof => stdin.close(),
+            }
+        }
+    }
+
     /// The poll loop; returns when the child is reaped and its output drained.
     pub(super) fn supervise(&mut self, p: Pipes, cg: Option<&dyn RunCgroup>) {
         for fd in [
@@ -200,16 +211,16 @@ impl Supervisor {
         ] {
             let _ = crate::sys::set_nonblocking(&fd, true);
         }
-        let stdin_data = std::mem::take(&mut self.ctl.stdin);
-        let mut stdin_off = 0;
-        let mut stdin = (!stdin_data.is_empty()).then_some(p.stdin);
+        let mut stdin = StdinFeed::new(
+            p.stdin,
+            std::mem::take(&mut self.ctl.stdin),
+            self.ctl.stdin_open,
+        );
         let mut out: [Option<OwnedFd>; 2] = [Some(p.stdout), Some(p.stderr)];
         let mut status = Some(p.status);
         let mut ctl_open = true;
         let mut sync = Some(p.sync);
-        if self.ctl.cancelled {
-            self.kill(KillReason::Cancelled, cg);
-        }
+        self.commands(&mut stdin, cg);
         let deadline = self.start + self.limits.wall_timeout;
         let mut buf = vec![0u8; 65536];
         loop {
@@ -238,7 +249,7 @@ impl Supervisor {
                 pfd(fd_of(&out[1]), libc::POLLIN),
                 pfd(fd_of(&status), libc::POLLIN),
                 pfd(if ctl_open { 0 } else { -1 }, libc::POLLIN),
-                pfd(fd_of(&stdin), libc::POLLOUT),
+                pfd(stdin.poll_fd(), libc::POLLOUT),
                 pfd(
                     if self.pending_output.is_empty() || self.service_gone {
                         -1
@@ -281,28 +292,22 @@ impl Supervisor {
                 sync = None;
             }
             if ready(4) {
-                let mut c = [0u8; 64];
-                match crate::sys::read(0, &mut c) {
+                match crate::sys::read(0, &mut buf) {
                     Ok(0) => {
                         ctl_open = false;
                         self.service_gone = true;
                         self.kill(KillReason::Cancelled, cg);
                     }
-                    Ok(n) if c[..n].contains(&CMD_CANCEL) => self.kill(KillReason::Cancelled, cg),
-                    Ok(_) => {}
+                    Ok(n) => {
+                        self.ctl.extend(&buf[..n]);
+                        self.commands(&mut stdin, cg);
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(_) => ctl_open = false,
                 }
             }
-            if let (true, Some(fd)) = (ready(5), &stdin) {
-                match crate::sys::write(fd.as_raw_fd(), &stdin_data[stdin_off..]) {
-                    Ok(n) => stdin_off += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(_) => stdin_off = stdin_data.len(),
-                }
-                if stdin_off >= stdin_data.len() {
-                    stdin = None;
-                }
+            if ready(5) {
+                stdin.write_ready();
             }
             if ready(6) {
                 self.flush(cg);
