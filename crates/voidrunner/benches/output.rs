@@ -83,7 +83,10 @@ fn measure(label: &str, api: &Api) {
         let wall = done["wall_time_ms"].as_u64().unwrap_or(0);
         let id = done["id"].as_str().expect("id");
         let logs = reqwest::blocking::Client::new()
-            .get(format!("{}/api/v1/executions/{id}/logs?stream=stdout", api.base))
+            .get(format!(
+                "{}/api/v1/executions/{id}/logs?stream=stdout",
+                api.base
+            ))
             .bearer_auth(&api.token)
             .send()
             .expect("logs")
@@ -126,7 +129,13 @@ fn main() {
         Ok(base) if !base.is_empty() => {
             let url = common::fresh_database(&base);
             let serve = [
-                "serve", "--workers", "0", "--listen", "127.0.0.1:0", "--store", url.as_str(),
+                "serve",
+                "--workers",
+                "0",
+                "--listen",
+                "127.0.0.1:0",
+                "--store",
+                url.as_str(),
             ];
             let api_node = spawn(dir.path(), &serve, &env);
             let _worker = spawn(
