@@ -28,6 +28,7 @@ mod secrets;
 mod stats;
 mod tasks;
 mod users;
+mod webhooks;
 
 pub use auth::*;
 pub use archive::*;
@@ -43,6 +44,7 @@ pub use secrets::*;
 pub use stats::*;
 pub use tasks::*;
 pub use users::*;
+pub use webhooks::*;
 
 use std::collections::BTreeMap;
 
@@ -133,6 +135,9 @@ macro_rules! conformance_tests {
             task_secrets_replace_list_and_snapshot,
             stats_aggregate_window_and_scope,
             resource_samples_round_trip_and_scope,
+            webhook_delivery_created_when_terminal,
+            webhook_claims_lease_and_fence_attempts,
+            concurrent_webhook_claimers_never_share,
             task_secrets_patch_keeps_the_rest,
         );
     };
