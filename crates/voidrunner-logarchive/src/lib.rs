@@ -1,0 +1,27 @@
+//! Large execution logs in object storage, retention, and reading logs wherever they are.
+//!
+//! The database holds every execution's event log while it runs (so live streaming is one
+//! query). Once an execution has finished and its output reached
+//! [`LogsConfig::archive_threshold_bytes`], the [`Archiver`] copies the whole log into one
+//! object (the [`format`] `.vrlog`), verifies it, and lets the database record the archive and
+//! drop the rows in one transaction. The [`RetentionCleaner`] deletes output by age and caps
+//! the archived total. Readers (the HTTP logs endpoint, SSE replay) go through the
+//! [`LogReader`], which serves the same events from either place, so clients cannot tell.
+//!
+//! Objects live in the local filesystem (`<data_dir>/logs`) by default or an S3-compatible
+//! bucket ([`ObjectStoreConfig`]), through the `object_store` crate. Every step is safe with
+//! several processes: the database transaction decides who archives or expires a log.
+
+mod archiver;
+mod config;
+pub mod format;
+mod reader;
+mod retention;
+
+pub use archiver::{
+    ArchiveError, Archived, Archiver, ArchiverSettings, WrittenObject, execution_prefix,
+};
+pub use config::{ConfigError, LogsConfig, ObjectStoreConfig, SecretString, Target};
+pub use object_store::ObjectStore;
+pub use reader::{LogCursor, LogReader, ReadError};
+pub use retention::{RetentionCleaner, RetentionReport, RetentionSettings};
