@@ -41,7 +41,7 @@ async fn body(resp: Response) -> Vec<u8> {
         .to_vec()
 }
 
-fn header_str<'a>(resp: &'a Response, name: header::HeaderName) -> &'a str {
+fn header_str(resp: &Response, name: header::HeaderName) -> &str {
     resp.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())

@@ -17,6 +17,15 @@ describe('task form', () => {
 		expect(toCreate(f).secrets).toEqual({ TOKEN: 's3cret' });
 	});
 
+	it('accepts the numbers a bound number input stores', () => {
+		const f = emptyForm();
+		(f.limits as Record<string, unknown>).timeout_secs = 5;
+		(f.limits as Record<string, unknown>).memory_mb = null;
+		(f as unknown as Record<string, unknown>).priority = 7;
+		expect(toCreate(f)).toMatchObject({ limits: { timeout_secs: 5 }, priority: 7 });
+		expect(toCreate(f).limits).not.toHaveProperty('memory_mb');
+	});
+
 	it('builds an update body that removes and sets secrets', () => {
 		const f = emptyForm();
 		f.removeSecrets = ['OLD'];

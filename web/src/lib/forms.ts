@@ -82,7 +82,8 @@ export function parseTags(s: string): string[] {
 export function limitsFrom(form: TaskForm): Partial<Limits> {
 	const out: Partial<Limits> = {};
 	for (const k of LIMIT_FIELDS) {
-		const raw = form.limits[k].trim();
+		// bind:value on a number input stores a number (or null when empty).
+		const raw = String(form.limits[k] ?? '').trim();
 		if (raw === '') continue;
 		out[k] = Number(raw);
 	}
@@ -90,7 +91,7 @@ export function limitsFrom(form: TaskForm): Partial<Limits> {
 }
 
 function priorityFrom(form: TaskForm): number | undefined {
-	const p = form.priority.trim();
+	const p = String(form.priority ?? '').trim();
 	return p === '' ? undefined : Number(p);
 }
 

@@ -2,19 +2,21 @@
 import type { Language, LanguageList } from './api/types';
 import { api } from './session.svelte';
 
-let cached: Promise<Language[]> | null = null;
+let cached: Promise<LanguageList> | null = null;
 
-export function languages(): Promise<Language[]> {
+/** Languages and the server's limit defaults and maxima. */
+export function serverInfo(): Promise<LanguageList> {
 	if (!cached) {
-		cached = api
-			.get<LanguageList>('/api/v1/languages')
-			.then((r) => r.items)
-			.catch((e: unknown) => {
-				cached = null;
-				throw e;
-			});
+		cached = api.get<LanguageList>('/api/v1/languages').catch((e: unknown) => {
+			cached = null;
+			throw e;
+		});
 	}
 	return cached;
+}
+
+export function languages(): Promise<Language[]> {
+	return serverInfo().then((r) => r.items);
 }
 
 /** Starter code for a new task in each language. */

@@ -231,6 +231,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/executions/{id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Gets an execution's wall time, CPU time, peak memory, queue wait and sampled timeline
+         *     (the caller's; admins: any; someone else's is `404`).
+         */
+        get: operations["get_execution_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/executions/{id}/stream": {
         parameters: {
             query?: never;
@@ -299,6 +319,27 @@ export interface paths {
         put?: never;
         /** Runs code once without storing a task: same validation as tasks, same `wait` semantics. */
         post: operations["run_code"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Gets dashboard statistics over a window ending now: counts by status, verdict and
+         *     language, p50/p95/p99 of wall time and queue wait, throughput in 60 buckets, and the queue
+         *     now. Users see their own executions; admins may pass `scope=all`.
+         */
+        get: operations["get_stats"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -487,6 +528,14 @@ export interface components {
              * @description 0–10, default 5; higher runs first.
              */
             priority?: number | null;
+            /**
+             * @description Write-only secrets (name → value): stored encrypted, injected into each run as env
+             *     variables, and replaced by `***` in every output stored or streamed. Names like `env`;
+             *     values 4–4096 bytes; at most 32. Responses show only `secret_names`.
+             */
+            secrets?: {
+                [key: string]: string;
+            } | null;
             /** @description Standard input for every run. */
             stdin?: string | null;
             /** @description Labels of `[A-Za-z0-9_.:-]`, used by the `tag` filter. */
@@ -518,6 +567,16 @@ export interface components {
          *     be empty or absent; missing fields take the task's values.
          */
         ExecuteTaskRequest: {
+            /**
+             * @description `http(s)` URL that receives a signed POST of the final result (see docs/API.md,
+             *     "Webhooks").
+             */
+            callback_url?: string | null;
+            /**
+             * @description Keep stdin open while it runs, for input sent over the WebSocket
+             *     (`GET /api/v1/executions/{id}/ws`) until the client closes it. Default false.
+             */
+            interactive?: boolean | null;
             limits?: null | components["schemas"]["LimitsRequest"];
             /**
              * Format: int32
@@ -534,6 +593,41 @@ export interface components {
             /** @description Pass as `cursor` to get the next page; `null` on the last page. */
             next_cursor?: string | null;
         };
+        /** @description `GET /api/v1/executions/{id}/metrics`. */
+        ExecutionMetricsResponse: {
+            /**
+             * Format: int64
+             * @description CPU time (user + system).
+             */
+            cpu_time_ms?: number | null;
+            /**
+             * Format: uuid
+             * @description The execution.
+             */
+            execution_id: string;
+            /**
+             * Format: int64
+             * @description Peak memory.
+             */
+            peak_memory_bytes?: number | null;
+            /**
+             * Format: int64
+             * @description `started_at − queued_at`, once it started.
+             */
+            queue_wait_ms?: number | null;
+            /**
+             * @description Memory/CPU timeline sampled while it ran (empty for short runs, unfinished runs, or
+             *     when the sandbox could not measure).
+             */
+            samples: components["schemas"]["ResourceSampleResponse"][];
+            /** @description Its status (measurements are `null` until it finished). */
+            status: components["schemas"]["ExecutionStatusDto"];
+            /**
+             * Format: int64
+             * @description Wall time of the program.
+             */
+            wall_time_ms?: number | null;
+        };
         /** @description One execution: what ran (snapshot), where it is in the queue, and how it ended. */
         ExecutionResponse: {
             /**
@@ -541,6 +635,8 @@ export interface components {
              * @description Claims so far.
              */
             attempt: number;
+            /** @description Webhook target of the final result, if any. */
+            callback_url?: string | null;
             /** @description A cancel was requested while it was running (the worker kills it). */
             cancel_requested: boolean;
             /** @description Snapshot: code. */
@@ -576,6 +672,8 @@ export interface components {
              * @description Execution id.
              */
             id: string;
+            /** @description Stdin stays open for input over the WebSocket. */
+            interactive: boolean;
             /** @description Snapshot: language. */
             language: string;
             /** @description Last infrastructure error; present for admins only. */
@@ -763,6 +861,11 @@ export interface components {
         LanguageListResponse: {
             /** @description Enabled languages, in configuration order. */
             items: components["schemas"]["LanguageResponse"][];
+            /**
+             * @description The server's default and maximum resource limits, so a client (the web UI's task
+             *     editor) can show the allowed range before a request is rejected.
+             */
+            limits: components["schemas"]["LimitBoundsResponse"];
         };
         /** @description One enabled language. */
         LanguageResponse: {
@@ -772,6 +875,13 @@ export interface components {
             name: string;
             /** @description Runtime version, when the server knows it. */
             version?: string | null;
+        };
+        /** @description Default and maximum resource limits (`limits.defaults` / `limits.maxima` in the config). */
+        LimitBoundsResponse: {
+            /** @description Used for limit fields a request leaves out. */
+            defaults: components["schemas"]["LimitsResponse"];
+            /** @description Inclusive upper bounds of every limit field. */
+            maxima: components["schemas"]["LimitsResponse"];
         };
         /**
          * @description Resource limits a client asks for; missing fields take the server defaults, and every
@@ -881,6 +991,52 @@ export interface components {
             /** @description Any refresh token of the session; its whole rotation family is revoked. */
             refresh_token: string;
         };
+        /** @description Nearest-rank percentiles in milliseconds; `null` when nothing was measured. */
+        PercentilesResponse: {
+            /**
+             * Format: int64
+             * @description Values the percentiles were computed over.
+             */
+            count: number;
+            /**
+             * Format: int64
+             * @description Largest value.
+             */
+            max?: number | null;
+            /**
+             * Format: int64
+             * @description Median.
+             */
+            p50?: number | null;
+            /**
+             * Format: int64
+             * @description 95th percentile.
+             */
+            p95?: number | null;
+            /**
+             * Format: int64
+             * @description 99th percentile.
+             */
+            p99?: number | null;
+        };
+        /** @description The queue now (whatever the window), within the scope. */
+        QueueNowResponse: {
+            /**
+             * Format: int64
+             * @description Dead-lettered and not requeued.
+             */
+            dead_lettered: number;
+            /**
+             * Format: int64
+             * @description Waiting now.
+             */
+            queued: number;
+            /**
+             * Format: int64
+             * @description Running now.
+             */
+            running: number;
+        };
         /** @description `/ready`: the store answered. */
         ReadyResponse: {
             /** @description Always `ready` (a store failure is a 503 error envelope). */
@@ -900,6 +1056,24 @@ export interface components {
             /** @description 8–128 characters. */
             password: string;
         };
+        /** @description One point of the sampled timeline. */
+        ResourceSampleResponse: {
+            /**
+             * Format: int64
+             * @description CPU time (user + system) consumed so far.
+             */
+            cpu_ms: number;
+            /**
+             * Format: int64
+             * @description Memory in use at that moment.
+             */
+            memory_bytes: number;
+            /**
+             * Format: int64
+             * @description Milliseconds since the program started.
+             */
+            t_ms: number;
+        };
         /**
          * @description Account role on the wire.
          * @enum {string}
@@ -907,12 +1081,22 @@ export interface components {
         RoleDto: "user" | "admin";
         /** @description `POST /api/v1/run`: run code once, without storing a task. Same rules as task creation. */
         RunRequest: {
+            /**
+             * @description `http(s)` URL that receives a signed POST of the final result (see docs/API.md,
+             *     "Webhooks").
+             */
+            callback_url?: string | null;
             /** @description Source code. */
             code: string;
             /** @description Environment variables; names match `^[A-Za-z_][A-Za-z0-9_]*$`. */
             env?: {
                 [key: string]: string;
             } | null;
+            /**
+             * @description Keep stdin open while it runs, for input sent over the WebSocket
+             *     (`GET /api/v1/executions/{id}/ws`) until the client closes it. Default false.
+             */
+            interactive?: boolean | null;
             /** @description An enabled language or alias (see `GET /api/v1/languages`). */
             language: string;
             limits?: null | components["schemas"]["LimitsRequest"];
@@ -923,6 +1107,99 @@ export interface components {
             priority?: number | null;
             /** @description Standard input. */
             stdin?: string | null;
+        };
+        /** @description What the percentiles were computed over. */
+        SamplingResponse: {
+            /** @description More finished in the window than `max_rows`: percentiles describe the newest ones. */
+            capped: boolean;
+            /**
+             * Format: int64
+             * @description At most this many (the newest) are read.
+             */
+            max_rows: number;
+            /**
+             * Format: int64
+             * @description Finished executions whose durations were read.
+             */
+            rows: number;
+        };
+        /** @description `GET /api/v1/stats`: one scope's executions over a window ending now. */
+        StatsResponse: {
+            /** @description Enqueued in the window, by language. */
+            by_language: {
+                [key: string]: number;
+            };
+            /** @description Enqueued in the window, by current status. */
+            by_status: components["schemas"]["StatusCountsResponse"];
+            /** @description Finished in the window, by `verdict.kind` (`none`: dead-lettered without a verdict). */
+            by_verdict: {
+                [key: string]: number;
+            };
+            /** @description Wall time of finished executions. */
+            duration_ms: components["schemas"]["PercentilesResponse"];
+            /**
+             * Format: int64
+             * @description Finished in the window.
+             */
+            finished: number;
+            /** @description The queue now. */
+            queue: components["schemas"]["QueueNowResponse"];
+            /** @description `started_at − queued_at` of finished executions. */
+            queue_wait_ms: components["schemas"]["PercentilesResponse"];
+            /** @description How many rows the percentiles were computed over. */
+            sampling: components["schemas"]["SamplingResponse"];
+            /** @description `own` (the caller's executions) or `all` (admins). */
+            scope: string;
+            /**
+             * Format: date-time
+             * @description Window start.
+             */
+            since: string;
+            /** @description Finished per bucket. */
+            throughput: components["schemas"]["ThroughputResponse"];
+            /**
+             * Format: date-time
+             * @description Window end (the time of the request).
+             */
+            until: string;
+            /**
+             * Format: int64
+             * @description Window length in seconds.
+             */
+            window_secs: number;
+        };
+        /** @description Executions enqueued in the window, by their current status. */
+        StatusCountsResponse: {
+            /**
+             * Format: int64
+             * @description Cancelled.
+             */
+            cancelled: number;
+            /**
+             * Format: int64
+             * @description Exited with code 0.
+             */
+            completed: number;
+            /**
+             * Format: int64
+             * @description Failed (non-zero exit, signal, limit, compile error, dead letter).
+             */
+            failed: number;
+            /**
+             * Format: int64
+             * @description Waiting.
+             */
+            queued: number;
+            /**
+             * Format: int64
+             * @description Running.
+             */
+            running: number;
+            /**
+             * Format: int64
+             * @description Wall-clock timeout.
+             */
+            timeout: number;
         };
         /** @description `GET /api/v1/tasks`: one page, newest first. */
         TaskListResponse: {
@@ -970,6 +1247,8 @@ export interface components {
              * @description Priority 0–10.
              */
             priority: number;
+            /** @description Names of the task's secrets, sorted; the values are write-only. */
+            secret_names?: string[];
             /** @description Standard input. */
             stdin?: string | null;
             /** @description Tags. */
@@ -1016,6 +1295,34 @@ export interface components {
              * @description Last update time.
              */
             updated_at: string;
+        };
+        /** @description One throughput bucket. */
+        ThroughputPointResponse: {
+            /**
+             * Format: int64
+             * @description Executions that finished in the bucket.
+             */
+            finished: number;
+            /**
+             * Format: double
+             * @description `finished` per minute of the bucket.
+             */
+            per_minute: number;
+            /**
+             * Format: date-time
+             * @description Bucket start; the bucket lasts `bucket_ms`.
+             */
+            start: string;
+        };
+        /** @description Finished executions over time. */
+        ThroughputResponse: {
+            /**
+             * Format: int64
+             * @description Length of each bucket in milliseconds (the window divided into 60).
+             */
+            bucket_ms: number;
+            /** @description Buckets covering the window, oldest first. */
+            points: components["schemas"]["ThroughputPointResponse"][];
         };
         /** @description Tokens issued by register, login and refresh. */
         TokenResponse: {
@@ -1064,6 +1371,13 @@ export interface components {
              * @description New priority.
              */
             priority?: number | null;
+            /**
+             * @description Secrets to change: a string sets or replaces that secret, `null` removes it; secrets
+             *     not named are kept.
+             */
+            secrets?: {
+                [key: string]: string | null;
+            } | null;
             /** @description New stdin; `null` clears it. */
             stdin?: string | null;
             /** @description New tags (replaces the list). */
@@ -2178,6 +2492,74 @@ export interface operations {
             };
         };
     };
+    get_execution_metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Execution id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Measurements and timeline */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionMetricsResponse"];
+                };
+            };
+            /** @description The path id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such execution of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     stream_execution: {
         parameters: {
             query?: {
@@ -2408,6 +2790,79 @@ export interface operations {
             };
             /** @description A field is invalid (`field` names it) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_stats: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Window ending now: a whole number with unit `s`, `m`, `h` or `d`, from `5m` to `7d`
+                 *     (default `1h`).
+                 */
+                window?: string;
+                /** @description `all`: every user's executions (admins only, `403` otherwise); default: the caller's. */
+                scope?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Statistics of the window */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatsResponse"];
+                };
+            };
+            /** @description Bad `window` or `scope` (`field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `scope=all` without admin */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

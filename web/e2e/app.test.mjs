@@ -1,0 +1,161 @@
+// End-to-end: a real `voidrunner serve` and headless Chromium. One user's journey, in order:
+// sign up, create a python task, run it and watch the live log and the verdict, cancel a
+// long-running run, search the task list, sign out. Plus the serving contract (SPA fallback,
+// JSON API 404s, CSP without violations) and transparent token refresh.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { launchBrowser, startServer } from './server.mjs';
+
+const EMAIL = `e2e-${Date.now()}@example.com`;
+const PASSWORD = 'correct horse battery';
+const T = { timeout: 30_000 };
+
+let server;
+let browser;
+let page;
+const cspViolations = [];
+const pageErrors = [];
+let refreshes = 0;
+
+before(async () => {
+	server = await startServer();
+	browser = await launchBrowser();
+	const context = await browser.newContext({ baseURL: server.url, viewport: { width: 1280, height: 900 } });
+	page = await context.newPage();
+	page.setDefaultTimeout(T.timeout);
+	page.on('console', (m) => {
+		if (/Content Security Policy|Content-Security-Policy/i.test(m.text())) cspViolations.push(m.text());
+	});
+	page.on('pageerror', (e) => pageErrors.push(String(e)));
+	page.on('request', (r) => {
+		if (r.url().endsWith('/api/v1/auth/refresh')) refreshes++;
+	});
+});
+
+after(async () => {
+	await browser?.close();
+	if (server) {
+		if (process.exitCode) console.error(server.log());
+		await server.stop();
+	}
+});
+
+async function setCode(code) {
+	const editor = page.locator('.cm-content');
+	await editor.click();
+	await page.keyboard.press('Control+A');
+	await page.keyboard.press('Delete');
+	await page.keyboard.insertText(code);
+}
+
+async function createTask(name, code) {
+	await page.goto('/tasks/new');
+	await page.getByLabel('Name', { exact: true }).fill(name);
+	await page.getByLabel('Language').selectOption('python');
+	await setCode(code);
+	await page.getByRole('button', { name: 'Create and run' }).click();
+	await page.waitForURL(/\/executions\/[0-9a-f-]{36}$/);
+}
+
+describe('voidrunner web UI', { concurrency: false }, () => {
+	it('serves the UI with a CSP, falls back to index.html for client routes, keeps API 404s JSON', async () => {
+		const ui = await fetch(`${server.url}/tasks/some/deep/route`);
+		assert.equal(ui.status, 200);
+		assert.match(ui.headers.get('content-type'), /text\/html/);
+		assert.match(ui.headers.get('content-security-policy'), /script-src 'self' 'sha256-/);
+		const api = await fetch(`${server.url}/api/v1/no-such-route`);
+		assert.equal(api.status, 404);
+		assert.equal((await api.json()).error.code, 'route_not_found');
+		const health = await fetch(`${server.url}/health`);
+		assert.equal(health.status, 200);
+	});
+
+	it('sends a signed-out visitor to sign in, and signs up', async () => {
+		await page.goto('/tasks');
+		await page.waitForURL(/\/login\?next=%2Ftasks$/);
+		await page.getByRole('link', { name: 'Create one' }).click();
+		await page.getByLabel('Email').fill(EMAIL);
+		await page.getByLabel('Password').fill('short');
+		await page.getByRole('button', { name: 'Create an account' }).click();
+		// The API's validation error appears next to the password field.
+		await page.locator('#password-error').waitFor();
+		assert.equal(await page.getByLabel('Password').getAttribute('aria-invalid'), 'true');
+		await page.getByLabel('Password').fill(PASSWORD);
+		await page.getByRole('button', { name: 'Create an account' }).click();
+		await page.waitForURL(/\/tasks$/);
+		await page.getByText('No tasks yet').waitFor();
+		await page.getByText(EMAIL).waitFor();
+	});
+
+	it('shows an API validation error next to the limit it concerns', async () => {
+		await page.goto('/tasks/new');
+		await page.getByLabel('Name', { exact: true }).fill('too-much-memory');
+		await page.locator('#limit-memory_mb').fill('99999999');
+		await page.getByRole('button', { name: 'Create', exact: true }).click();
+		const err = page.locator('#limit-memory_mb-error');
+		await err.waitFor();
+		assert.ok((await err.textContent()).length > 0);
+		assert.equal(await page.locator('#limit-memory_mb').getAttribute('aria-invalid'), 'true');
+	});
+
+	it('creates a python task, runs it, streams the log line live, then shows the verdict', async () => {
+		await createTask('hello-e2e', 'import time\nprint("hello from e2e", flush=True)\ntime.sleep(4)\nprint("bye")\n');
+		const log = page.getByTestId('log');
+		await log.getByText('hello from e2e').waitFor();
+		// The line arrived while the program was still running (it sleeps before exiting).
+		assert.equal((await page.getByTestId('verdict').textContent()).trim(), 'Running…');
+		await page.getByTestId('verdict').getByText('Exited with code 0').waitFor();
+		assert.equal((await page.getByTestId('exit-code').textContent()).trim(), '0');
+		assert.match(await log.textContent(), /hello from e2e\nbye\n/);
+	});
+
+	it('cancels a long-running execution', async () => {
+		await createTask('sleeper-e2e', 'import time\nprint("started", flush=True)\ntime.sleep(120)\n');
+		await page.getByTestId('log').getByText('started').waitFor();
+		await page.getByRole('button', { name: 'Cancel' }).click();
+		await page.getByTestId('verdict').getByText('Cancelled').waitFor();
+		await page.locator('.badge.cancelled').first().waitFor();
+	});
+
+	it('lists both tasks, and search narrows the list', async () => {
+		await page.goto('/tasks');
+		const table = page.getByRole('table', { name: 'Tasks' });
+		await table.getByRole('link', { name: 'hello-e2e' }).waitFor();
+		await table.getByRole('link', { name: 'sleeper-e2e' }).waitFor();
+		await page.getByLabel('Search').fill('sleep');
+		await table.getByRole('link', { name: 'hello-e2e' }).waitFor({ state: 'detached' });
+		await table.getByRole('link', { name: 'sleeper-e2e' }).waitFor();
+		assert.match(page.url(), /[?&]q=sleep/);
+		// The task page lists its executions.
+		await table.getByRole('link', { name: 'sleeper-e2e' }).click();
+		await page.getByRole('table', { name: 'Executions of this task' }).locator('.badge.cancelled').waitFor();
+	});
+
+	it('refreshes a rejected access token transparently', async () => {
+		// Break the stored access token (as if it had expired): the next API call gets a 401,
+		// the client rotates the refresh token and retries, and the page never notices.
+		await page.evaluate(() => {
+			const s = JSON.parse(localStorage.getItem('voidrunner.session'));
+			s.accessToken = 'expired.or.forged';
+			localStorage.setItem('voidrunner.session', JSON.stringify(s));
+		});
+		const before = refreshes;
+		await page.goto('/tasks');
+		await page.getByRole('table', { name: 'Tasks' }).getByRole('link', { name: 'hello-e2e' }).waitFor();
+		assert.equal(refreshes, before + 1);
+		assert.match(page.url(), /\/tasks$/);
+	});
+
+	it('signs out, and the app asks for sign-in again', async () => {
+		await page.getByRole('button', { name: 'Sign out' }).click();
+		await page.waitForURL(/\/login/);
+		assert.equal(await page.evaluate(() => localStorage.getItem('voidrunner.session')), null);
+		await page.goto('/tasks');
+		await page.waitForURL(/\/login\?next=/);
+	});
+
+	it('ran without CSP violations or page errors', () => {
+		assert.deepEqual(cspViolations, []);
+		assert.deepEqual(pageErrors, []);
+	});
+});

@@ -1,0 +1,86 @@
+// Starts a real `voidrunner serve` (embedded workers, temp data dir, random port) and a
+// headless Debian Chromium driven by playwright-core. Shared by the e2e tests, the
+// screenshots and the budget measurement.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const here = new URL('.', import.meta.url).pathname;
+
+/** The binary under test: $VOIDRUNNER_BIN, else the debug build in $CARGO_TARGET_DIR or target/. */
+export function binaryPath() {
+	if (process.env.VOIDRUNNER_BIN) return process.env.VOIDRUNNER_BIN;
+	const target = process.env.CARGO_TARGET_DIR ?? resolve(here, '../../target');
+	return join(target, 'debug', 'voidrunner');
+}
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Starts the server; resolves once it logs its address. */
+export async function startServer(extraEnv = {}) {
+	const bin = binaryPath();
+	if (!existsSync(bin)) throw new Error(`voidrunner binary not found at ${bin} (set VOIDRUNNER_BIN)`);
+	const dataDir = mkdtempSync(join(tmpdir(), 'voidrunner-e2e-'));
+	const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--workers', '2'], {
+		env: {
+			...process.env,
+			VOIDRUNNER_LOG_FORMAT: 'text',
+			VOIDRUNNER_API__FIRST_USER_ADMIN: 'true',
+			NO_COLOR: '1',
+			...extraEnv
+		},
+		stdio: ['ignore', 'pipe', 'pipe']
+	});
+	let log = '';
+	const url = await new Promise((ok, fail) => {
+		const timer = setTimeout(() => fail(new Error(`server did not start in 60 s:\n${log}`)), 60_000);
+		const onData = (buf) => {
+			log += buf.toString();
+			// eslint-disable-next-line no-control-regex
+			const m = /listening on (http:\/\/[0-9.:]+)/.exec(log.replace(/\x1b\[[0-9;]*m/g, ''));
+			if (m) {
+				clearTimeout(timer);
+				ok(m[1]);
+			}
+		};
+		child.stdout.on('data', onData);
+		child.stderr.on('data', onData);
+		child.on('exit', (code) => {
+			clearTimeout(timer);
+			fail(new Error(`server exited with ${code}:\n${log}`));
+		});
+	});
+	return {
+		url,
+		log: () => log,
+		async stop() {
+			if (child.exitCode === null) {
+				const exited = new Promise((r) => child.once('exit', r));
+				child.kill('SIGTERM');
+				await exited;
+			}
+			rmSync(dataDir, { recursive: true, force: true });
+		}
+	};
+}
+
+/** Launches headless Chromium with the flags this machine needs. */
+export function launchBrowser() {
+	if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
+	return chromium.launch({
+		executablePath: CHROMIUM,
+		headless: true,
+		args: [
+			'--headless',
+			'--no-sandbox',
+			'--disable-gpu',
+			'--disable-quic',
+			'--no-first-run',
+			'--disable-background-networking',
+			'--disable-component-update',
+			'--disable-sync'
+		]
+	});
+}
