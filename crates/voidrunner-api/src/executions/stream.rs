@@ -62,8 +62,8 @@ fn resume_point(headers: &HeaderMap, raw: Option<&str>) -> ApiResult<u64> {
     }
 }
 
-/// Follows an execution's event log, one event at a time.
-struct Follow {
+/// Follows an execution's event log, one event at a time (shared by SSE and WebSocket).
+pub(crate) struct Follow {
     ctx: ApiContext,
     id: ExecutionId,
     scope: Scope,
@@ -91,32 +91,61 @@ fn status_event(e: &LogEvent) -> (serde_json::Value, bool) {
     (v, terminal)
 }
 
-/// The SSE event of a stored event (`id` = seq, `event` = stream name).
-fn sse_event(e: LogEvent) -> (Event, bool) {
-    let seq = e.seq.to_string();
-    let kind = e.stream.as_str();
-    let (data, terminal) = if e.stream == LogStream::Status {
+/// The JSON data of a stored event (status summary or chunk) and whether it is the terminal
+/// status event.
+pub(crate) fn event_data(e: LogEvent) -> (serde_json::Value, bool) {
+    if e.stream == LogStream::Status {
         status_event(&e)
     } else {
         let chunk = chunk_response(e);
         (serde_json::to_value(chunk).unwrap_or_default(), false)
-    };
-    let event = Event::default().id(seq).event(kind).data(data.to_string());
-    (event, terminal)
+    }
+}
+
+/// The SSE event of a stored event (`id` = seq, `event` = stream name).
+fn sse_event(e: LogEvent) -> Event {
+    let seq = e.seq.to_string();
+    let kind = e.stream.as_str();
+    let (data, _) = event_data(e);
+    Event::default().id(seq).event(kind).data(data.to_string())
 }
 
 impl Follow {
-    /// The next event, or `None` after the terminal one.
-    async fn next(&mut self) -> Option<Event> {
+    /// Checks that the caller may read execution `id` and starts following after `after`;
+    /// subscribes before the first read so no commit can fall between read and wait.
+    pub(crate) async fn open(
+        ctx: &ApiContext,
+        scope: Scope,
+        id: ExecutionId,
+        after: u64,
+    ) -> ApiResult<Follow> {
+        let signals = ctx.store().queue_signals();
+        let logs = signals.subscribe_logs();
+        let finished = signals.subscribe_finished();
+        ctx.store().get_execution(scope, id).await?;
+        Ok(Follow {
+            ctx: ctx.clone(),
+            id,
+            scope,
+            last_sent: after,
+            buffer: VecDeque::new(),
+            logs,
+            finished,
+            row_terminal: false,
+            done: false,
+        })
+    }
+
+    /// The next stored event, or `None` after the terminal one.
+    pub(crate) async fn next_event(&mut self) -> Option<LogEvent> {
         loop {
             if self.done {
                 return None;
             }
             if let Some(e) = self.buffer.pop_front() {
                 self.last_sent = e.seq;
-                let (event, terminal) = sse_event(e);
-                self.done = terminal;
-                return Some(event);
+                self.done = e.stream == LogStream::Status && status_event(&e).1;
+                return Some(e);
             }
             match self
                 .ctx
@@ -197,27 +226,9 @@ pub(crate) async fn stream_execution(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let after = resume_point(&headers, raw.as_deref())?;
-    let scope = read_scope(&auth);
-    // Subscribe before the first read so no commit can fall between read and wait.
-    let signals = ctx.store().queue_signals();
-    let logs = signals.subscribe_logs();
-    let finished = signals.subscribe_finished();
-    ctx.store().get_execution(scope, id).await?;
-    let follow = Follow {
-        ctx: ctx.clone(),
-        id,
-        scope,
-        last_sent: after,
-        buffer: VecDeque::new(),
-        logs,
-        finished,
-        row_terminal: false,
-        done: false,
-    };
-    let stream =
-        futures::stream::unfold(
-            follow,
-            |mut f| async move { f.next().await.map(|e| (Ok(e), f)) },
-        );
+    let follow = Follow::open(&ctx, read_scope(&auth), id, after).await?;
+    let stream = futures::stream::unfold(follow, |mut f| async move {
+        f.next_event().await.map(|e| (Ok(sse_event(e)), f))
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
