@@ -40,6 +40,9 @@ pub enum Command {
     Config(ConfigCommand),
     /// Report what this host supports (namespaces, cgroups, seccomp, runtimes).
     Doctor,
+    /// Print the API's OpenAPI 3.1 document (JSON) without starting a server; the web UI
+    /// generates its TypeScript types from it.
+    Openapi,
 }
 
 /// `config` subcommands.

@@ -44,6 +44,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         print!("{}", config::EXAMPLE);
         return Ok(());
     }
+    if let Command::Openapi = cli.command {
+        println!("{}", voidrunner_api::openapi().to_pretty_json()?);
+        return Ok(());
+    }
     let layers = config::Layers {
         file: cli.config.clone(),
         env: std::env::vars().collect(),
@@ -60,7 +64,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{cfg:#?}");
             Ok(())
         }
-        Command::Config(ConfigCommand::Example) => Ok(()),
+        Command::Config(ConfigCommand::Example) | Command::Openapi => Ok(()),
         Command::Doctor => runtime()?.block_on(doctor::run(&registry, &cfg.docker)),
         Command::Migrate(_) => runtime()?.block_on(serve::migrate(&cfg)),
         Command::Serve(_) => {

@@ -148,7 +148,12 @@ pub async fn serve(
         tracing::info!("shutdown requested: draining in-flight requests");
         let _ = stop_tx.send(true);
     };
-    let server = voidrunner_api::serve(listener, ctx, signal);
+    // The web UI answers GET requests outside the API; everything else reaches the API.
+    if !voidrunner_web::is_built() {
+        tracing::warn!("web UI not built: `/` serves a page saying how to build it");
+    }
+    let app = voidrunner_web::with_ui(voidrunner_api::router(ctx));
+    let server = voidrunner_web::serve(listener, app, signal);
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
     let deadline = async move {
         let _ = stop_rx.wait_for(|stopped| *stopped).await;
