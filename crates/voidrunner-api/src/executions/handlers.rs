@@ -218,7 +218,10 @@ pub(crate) async fn list_languages(State(ctx): State<ApiContext>) -> Json<Langua
                 .collect(),
         })
         .collect();
-    Json(LanguageListResponse { items })
+    Json(LanguageListResponse {
+        items,
+        limits: s.limits.into(),
+    })
 }
 
 /// The request id the edge middleware assigned (or accepted), stored with the execution so the

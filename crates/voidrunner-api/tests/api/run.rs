@@ -3,7 +3,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use voidrunner_api_types::{LanguageResponse, RunRequest, WaitQuery};
+use voidrunner_api_types::{LanguageResponse, LimitsResponse, RunRequest, WaitQuery};
 
 use crate::helpers::{Backend, assert_error, backend_tests, create_task};
 
@@ -119,6 +119,14 @@ async fn aliases_resolve_and_languages_are_listed(b: Backend) {
     let names: Vec<_> = langs.items.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, app.settings.allowed_languages);
     assert_eq!(langs.items[1].version, None);
+    let (defaults, maxima): (LimitsResponse, LimitsResponse) = (
+        app.settings.limits.defaults.into(),
+        app.settings.limits.maxima.into(),
+    );
+    assert_eq!(
+        (langs.limits.defaults, langs.limits.maxima),
+        (defaults, maxima)
+    );
 }
 
 async fn nul_is_rejected_in_every_task_text_field(b: Backend) {
