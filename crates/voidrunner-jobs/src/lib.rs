@@ -1,0 +1,18 @@
+//! CI jobs for VoidRunner: the job definition (YAML or JSON, one schema published as JSON
+//! Schema and in the OpenAPI document), validation that reports every problem at once with
+//! its path in the document, and the rules that decide which steps run (see `docs/JOBS.md`).
+//!
+//! This crate is pure: no I/O, no async. Source preparation, workspaces and running steps in
+//! the sandbox build on it.
+
+mod definition;
+mod path;
+mod plan;
+mod validate;
+
+pub use definition::{
+    Artifact, Condition, Executor, Hook, HookPhase, JobDefinition, JobLimits, Source, Step,
+};
+pub use path::{PathError, workspace_relative};
+pub use plan::{JobOutcome, Plan, StepState};
+pub use validate::{Format, Problem, Problems, from_value, json_schema, parse};
