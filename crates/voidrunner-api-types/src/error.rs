@@ -58,6 +58,8 @@ pub enum ErrorCode {
     ValidationFailed,
     /// 416: the `Range` asks for bytes past the end; `Content-Range: bytes */<length>`.
     RangeNotSatisfiable,
+    /// 410: retention deleted this execution's output (logs and result stdout/stderr).
+    LogsExpired,
     /// 429: rate limit exceeded; see `Retry-After`.
     RateLimited,
     /// 500: something failed on our side; details are in the server log.
@@ -86,6 +88,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::ValidationFailed => "validation_failed",
             Self::RangeNotSatisfiable => "range_not_satisfiable",
+            Self::LogsExpired => "logs_expired",
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",

@@ -98,6 +98,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: voidrunner_metrics::Metrics,
     /// Seals task secrets (the key workers open them with); `None`: secrets are refused.
     pub(crate) secret_box: Option<Arc<voidrunner_mask::SecretBox>>,
+    /// Reads event logs from the database or the log archive ([`ApiContext::with_log_reader`]).
+    pub(crate) log_reader: voidrunner_logarchive::LogReader,
 }
 
 impl fmt::Debug for Inner {
@@ -157,8 +159,10 @@ impl ApiContext {
             .to_json()
             .map(axum::body::Bytes::from)
             .map_err(|e| ContextError::OpenApi(e.to_string()))?;
+        let log_reader = voidrunner_logarchive::LogReader::new(Arc::clone(&store), None);
         Ok(Self {
             inner: Arc::new(Inner {
+                log_reader,
                 openapi_json,
                 store,
                 settings,
@@ -197,6 +201,22 @@ impl ApiContext {
     /// The key sealing task secrets, if configured.
     pub(crate) fn secret_box(&self) -> Option<&voidrunner_mask::SecretBox> {
         self.inner.secret_box.as_deref()
+    }
+
+    /// Reads logs through `reader` (one that knows the object store of archived logs)
+    /// instead of the default database-only reader. Like [`ApiContext::with_metrics`], call it
+    /// before cloning the context.
+    pub fn with_log_reader(mut self, reader: voidrunner_logarchive::LogReader) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.log_reader = reader,
+            None => tracing::warn!("ApiContext::with_log_reader on a shared context: ignored"),
+        }
+        self
+    }
+
+    /// The log reader (database or archive).
+    pub(crate) fn log_reader(&self) -> &voidrunner_logarchive::LogReader {
+        &self.inner.log_reader
     }
 
     /// The Prometheus registry requests are recorded in.

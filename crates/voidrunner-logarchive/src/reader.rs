@@ -70,6 +70,23 @@ impl std::fmt::Debug for LogReader {
     }
 }
 
+/// An object error, unless the object vanished because retention expired the log. (A free
+/// function: a cursor holds a `Send`-only byte stream, so `&LogCursor` must not live across an
+/// await.)
+async fn object_error(
+    store: &dyn Store,
+    id: ExecutionId,
+    key: String,
+    source: object_store::Error,
+) -> ReadError {
+    if matches!(source, object_store::Error::NotFound { .. })
+        && let Ok(LogLocation::Expired { at }) = store.log_location(id).await
+    {
+        return ReadError::Expired { at };
+    }
+    ReadError::Object { key, source }
+}
+
 impl LogReader {
     /// A reader over `store`; `objects` is where archived logs are (`None`: archived logs
     /// cannot be read by this process).
@@ -149,7 +166,15 @@ impl LogCursor {
                 let path = ObjectPath::from(a.object_key.as_str());
                 let bytes = match objects.get(&path).await {
                     Ok(got) => got.into_stream(),
-                    Err(e) => return Err(self.object_error(a.object_key, e).await),
+                    Err(e) => {
+                        return Err(object_error(
+                            self.reader.store.as_ref(),
+                            self.id,
+                            a.object_key,
+                            e,
+                        )
+                        .await);
+                    }
                 };
                 Source::Archive {
                     key: a.object_key,
@@ -161,16 +186,6 @@ impl LogCursor {
             LogLocation::Archived(_) | LogLocation::Database => Source::Database,
         };
         Ok(())
-    }
-
-    /// An object error, unless the object vanished because retention expired the log.
-    async fn object_error(&self, key: String, source: object_store::Error) -> ReadError {
-        if matches!(source, object_store::Error::NotFound { .. })
-            && let Ok(LogLocation::Expired { at }) = self.reader.store.log_location(self.id).await
-        {
-            return ReadError::Expired { at };
-        }
-        ReadError::Object { key, source }
     }
 
     /// The next events (at most `limit`); empty when nothing more is stored now.
@@ -250,7 +265,7 @@ impl LogCursor {
                 Some(Ok(b)) => decoder.push(&b),
                 Some(Err(e)) => {
                     let key = key.clone();
-                    return Err(self.object_error(key, e).await);
+                    return Err(object_error(self.reader.store.as_ref(), self.id, key, e).await);
                 }
                 None => {
                     return match decoder.finish() {

@@ -1,6 +1,7 @@
 //! `GET /api/v1/executions/{id}/logs`: the stored output of an execution's current attempt,
 //! as bytes (`text/plain`, stdout and stderr interleaved in order, byte ranges, download) or
-//! as JSON chunks with their seq and stream.
+//! as JSON chunks with their seq and stream. Logs moved to object storage are read from there
+//! (the same bytes); logs deleted by retention answer `410 logs_expired`.
 
 use axum::Json;
 use axum::body::Body;
@@ -13,7 +14,8 @@ use voidrunner_api_types::{
     ErrorBody, ErrorCode, LogChunkListResponse, LogChunkResponse, LogEncoding, LogsQuery,
 };
 use voidrunner_domain::{Execution, ExecutionId};
-use voidrunner_store::{LogEvent, LogStream, Store};
+use voidrunner_logarchive::{LogReader, ReadError};
+use voidrunner_store::{LogEvent, LogStream};
 
 use crate::auth::AuthUser;
 use crate::context::ApiContext;
@@ -89,26 +91,38 @@ pub(crate) fn chunk_response(e: LogEvent) -> LogChunkResponse {
     }
 }
 
-/// Output chunks of the execution's current attempt that `keep` accepts, in seq order.
+/// The answer to a log that cannot be read: `410 logs_expired` when retention deleted it;
+/// store errors as usual; archive errors as a 500 whose cause the request log records once.
+pub(crate) fn read_error(e: ReadError) -> ApiError {
+    match e {
+        ReadError::Expired { .. } => ApiError::new(
+            StatusCode::GONE,
+            ErrorCode::LogsExpired,
+            "the output of this execution was deleted by the log retention policy",
+        ),
+        ReadError::Store(e) => e.into(),
+        other => ApiError::internal(format!("reading the log: {other}")),
+    }
+}
+
+/// Output chunks of the execution's current attempt that `keep` accepts, in seq order, from
+/// the database or the log archive.
 async fn chunks(
-    store: &dyn Store,
+    reader: &LogReader,
     execution: &Execution,
     keep: impl Fn(LogStream) -> bool,
 ) -> ApiResult<Vec<LogEvent>> {
     let mut out = Vec::new();
-    let mut after = 0;
+    let mut cursor = reader.cursor(execution.id, 0).await.map_err(read_error)?;
     loop {
-        let page = store.read_logs(execution.id, after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        let full = page.len() == PAGE as usize;
+        let page = cursor.next_page(PAGE).await.map_err(read_error)?;
+        if page.is_empty() {
+            break;
+        }
         out.extend(
             page.into_iter()
                 .filter(|e| e.attempt == execution.attempt && keep(e.stream)),
         );
-        if !full {
-            break;
-        }
     }
     Ok(out)
 }
@@ -125,6 +139,7 @@ async fn chunks(
         (status = 206, description = "The requested byte range of the text", content_type = "text/plain"),
         (status = 400, description = "Bad query parameter (`field` names it)", body = ErrorBody),
         (status = 404, description = "No such execution of yours", body = ErrorBody),
+        (status = 410, description = "Retention deleted this execution's output (`logs_expired`)", body = ErrorBody),
         (status = 416, description = "The range starts past the end; `Content-Range: bytes */<length>`", body = ErrorBody),
     ))]
 pub(crate) async fn get_execution_logs(
@@ -142,7 +157,7 @@ pub(crate) async fn get_execution_logs(
         None if params.json => s != LogStream::Status,
         None => matches!(s, LogStream::Stdout | LogStream::Stderr),
     };
-    let events = chunks(store, &execution, keep).await?;
+    let events = chunks(ctx.log_reader(), &execution, keep).await?;
     let disposition = params.download.then(|| {
         let ext = if params.json { "json" } else { "log" };
         format!("attachment; filename=\"execution-{id}.{ext}\"")
