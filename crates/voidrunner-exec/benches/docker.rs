@@ -122,6 +122,7 @@ async fn execute(exec: &Arc<dyn Executor>, language: &str, code: &str) -> anyhow
             max_processes: 64,
             max_output_bytes: 1 << 20,
         },
+        stdin_stream: None,
     };
     let outcome = exec.execute(req, tx, CancellationToken::new()).await;
     let _ = drain.await;

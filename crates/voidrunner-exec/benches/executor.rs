@@ -173,6 +173,7 @@ async fn execute(exec: &NativeExecutor, language: &str, code: &str) -> Verdict {
             max_processes: 64,
             max_output_bytes: 1 << 20,
         },
+        stdin_stream: None,
     };
     let outcome = exec.execute(req, tx, CancellationToken::new()).await;
     let _ = drain.await;

@@ -16,4 +16,6 @@ pub use registry::{
     Availability, CompileLimits, CompileStep, ExecutorKind, Language, LanguageInfo,
     LanguageRegistry, RegistryError,
 };
-pub use types::{ExecOutcome, ExecRequest, OutputEvent, OutputStream, Phase, PhaseReport};
+pub use types::{
+    ExecOutcome, ExecRequest, OutputEvent, OutputStream, Phase, PhaseReport, StdinStream,
+};

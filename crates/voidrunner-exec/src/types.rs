@@ -2,7 +2,10 @@
 //! the worker pool records results the same way whatever ran the code.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::mpsc;
 
 use bytes::Bytes;
 use voidrunner_domain::{ResourceLimits, ResourceSample, Verdict};
@@ -20,6 +23,33 @@ pub struct ExecRequest {
     pub env: BTreeMap<String, String>,
     /// Limits of the run phase (the compile phase has the language's own limits).
     pub limits: ResourceLimits,
+    /// Interactive executions: more stdin for the run phase while it runs (after `stdin`);
+    /// `None` = the program's stdin closes after `stdin`.
+    pub stdin_stream: Option<StdinStream>,
+}
+
+/// Live stdin of an interactive run: chunks appended to the program's stdin as they arrive;
+/// the sending side closing means EOF. Taken once by the executor (the request stays
+/// `Clone` for retries of non-interactive work; a clone shares the one receiver).
+#[derive(Debug, Clone)]
+pub struct StdinStream(Arc<Mutex<Option<mpsc::Receiver<Vec<u8>>>>>);
+
+impl StdinStream {
+    /// Wraps the receiving end of the chunks.
+    pub fn new(chunks: mpsc::Receiver<Vec<u8>>) -> Self {
+        Self(Arc::new(Mutex::new(Some(chunks))))
+    }
+
+    /// The receiver, the first time only.
+    pub fn take(&self) -> Option<mpsc::Receiver<Vec<u8>>> {
+        self.0.lock().ok().and_then(|mut r| r.take())
+    }
+}
+
+impl PartialEq for StdinStream {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Which output stream a chunk came from.

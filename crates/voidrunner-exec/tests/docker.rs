@@ -75,6 +75,7 @@ fn request(language: &str, code: &str, stdin: Option<&str>) -> ExecRequest {
         stdin: stdin.map(|s| s.as_bytes().to_vec()),
         env: BTreeMap::new(),
         limits: limits(),
+        stdin_stream: None,
     }
 }
 

@@ -72,6 +72,7 @@ fn request(code: &str, stdin: Option<&str>) -> ExecRequest {
             max_processes: 32,
             max_output_bytes: 1 << 20,
         },
+        stdin_stream: None,
     }
 }
 

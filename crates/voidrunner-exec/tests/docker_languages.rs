@@ -97,6 +97,7 @@ fn request(language: &str, code: &str, stdin: Option<&str>) -> ExecRequest {
             max_processes: 64,
             max_output_bytes: 1 << 20,
         },
+        stdin_stream: None,
     }
 }
 

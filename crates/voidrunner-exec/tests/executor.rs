@@ -267,3 +267,29 @@ async fn short_program_has_no_timeline() {
     assert_eq!(ran.stdout(), "hi\n");
     assert!(ran.outcome.samples.is_empty(), "{:?}", ran.outcome.samples);
 }
+
+#[tokio::test]
+async fn interactive_run_phase_reads_live_stdin() {
+    let (in_tx, in_rx) = mpsc::channel(4);
+    let mut req = request(
+        "python",
+        "print('name?', flush=True)\nname = input()\nprint('hello', name)\n",
+        Some("dear "),
+    );
+    req.stdin_stream = Some(voidrunner_exec::StdinStream::new(in_rx));
+    let (tx, mut rx) = mpsc::channel(16);
+    let outcome = execute(req, tx, CancellationToken::new());
+    let mut seen = String::new();
+    let mut until = async |want: &str| {
+        while !seen.contains(want) {
+            let e = rx.recv().await.expect("output");
+            seen.push_str(&String::from_utf8_lossy(&e.data));
+        }
+    };
+    until("name?\n").await;
+    in_tx.send(b"world\n".to_vec()).await.expect("send");
+    until("hello dear world\n").await;
+    drop(in_tx);
+    let outcome = outcome.await;
+    assert_eq!(outcome.verdict, Verdict::Exited { code: 0 }, "{outcome:?}");
+}

@@ -11,6 +11,7 @@
 //! or many, may share one store.
 
 mod config;
+mod input;
 mod logs;
 mod masking;
 mod metrics;

@@ -10,7 +10,7 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use voidrunner_domain::{Execution, ExecutionId, Timestamp, Verdict};
-use voidrunner_exec::{ExecRequest, Phase};
+use voidrunner_exec::{ExecRequest, Phase, StdinStream};
 use voidrunner_store::{
     CompleteOutcome, ExecutionResult, Lease, LeaseStatus, ReleaseOutcome, ReleaseReason,
 };
@@ -22,6 +22,8 @@ use crate::streak::ErrorStreak;
 
 /// Output chunks buffered between the executor and the capture.
 const OUTPUT_CHANNEL: usize = 64;
+/// Stdin chunks buffered between the input follower and the executor (interactive runs).
+const STDIN_CHANNEL: usize = 16;
 
 /// Why a run was cancelled by the worker (not by the program itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,19 +140,33 @@ impl Run<'_> {
             // Values are UTF-8 (the API takes them as JSON strings).
             env.insert(name.clone(), String::from_utf8_lossy(value).into_owned());
         }
+        let (stdin_tx, stdin_stream) = if execution.interactive {
+            let (tx, rx) = mpsc::channel(STDIN_CHANNEL);
+            (Some(tx), Some(StdinStream::new(rx)))
+        } else {
+            (None, None)
+        };
         let req = ExecRequest {
             language: execution.language,
             code: execution.code,
             stdin: execution.stdin.map(String::into_bytes),
             env,
             limits: execution.limits,
+            stdin_stream,
         };
         let (tx, rx) = mpsc::channel(OUTPUT_CHANNEL);
+        let input = async {
+            if let Some(to) = stdin_tx {
+                crate::input::forward(&*self.shared.store, id, to).await;
+            }
+        };
         let execute = async {
-            tokio::join!(
+            let (outcome, capture, ()) = tokio::join!(
                 self.shared.executor.execute(req, tx, self.token.clone()),
-                crate::logs::capture(rx, cap, masking, &*self.shared.store, &self.lease)
-            )
+                crate::logs::capture(rx, cap, masking, &*self.shared.store, &self.lease),
+                input,
+            );
+            (outcome, capture)
         };
         let (outcome, capture) = tokio::select! {
             biased;

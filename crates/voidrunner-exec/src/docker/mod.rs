@@ -193,6 +193,12 @@ impl Executor for DockerExecutor {
             Ok(l) => l,
             Err(outcome) => return *outcome,
         };
+        if req.stdin_stream.is_some() {
+            return ExecOutcome::sandbox_error(format!(
+                "interactive stdin is not supported by the docker executor (language `{}`)",
+                lang.name
+            ));
+        }
         if cancel.is_cancelled() {
             return ExecOutcome::cancelled();
         }

@@ -24,7 +24,8 @@ pub use limits::NativeConfig;
 
 use crate::registry::{Availability, ExecutorKind, Language, LanguageRegistry, WORK_DIR};
 use crate::{
-    ExecOutcome, ExecRequest, Executor, OutputEvent, OutputStream, Phase, PhaseReport, env,
+    ExecOutcome, ExecRequest, Executor, OutputEvent, OutputStream, Phase, PhaseReport, StdinStream,
+    env,
 };
 
 /// Capacity of the channel between the sandbox and the forwarding loop of one phase.
@@ -99,10 +100,25 @@ impl NativeExecutor {
         Ok(lang)
     }
 
-    async fn run_phase(&self, phase: Phase, spec: RunSpec, io: &PhaseIo<'_>) -> PhaseReport {
+    async fn run_phase(
+        &self,
+        phase: Phase,
+        spec: RunSpec,
+        stdin: Option<mpsc::Receiver<Vec<u8>>>,
+        io: &PhaseIo<'_>,
+    ) -> PhaseReport {
         let (tx, mut rx) = mpsc::channel::<OutputChunk>(CHUNK_CHANNEL);
         let offset = io.started.elapsed();
-        let sandbox_run = self.sandbox.run(spec, tx, io.cancel.clone());
+        let sandbox_run = async {
+            match stdin {
+                Some(chunks) => {
+                    (self.sandbox)
+                        .run_with_stdin(spec, tx, chunks, io.cancel.clone())
+                        .await
+                }
+                None => self.sandbox.run(spec, tx, io.cancel.clone()).await,
+            }
+        };
         let forward = async {
             let mut open = true;
             while let Some(chunk) = rx.recv().await {
@@ -292,7 +308,7 @@ impl NativeExecutor {
                 workspace: Some(Arc::clone(workspace)),
                 limits: self.config.compile_limits(&compile.limits),
             };
-            let report = self.run_phase(Phase::Compile, spec, &io).await;
+            let report = self.run_phase(Phase::Compile, spec, None, &io).await;
             let failure = compile_failure(&report.verdict);
             phases.push(report);
             if let Some(verdict) = failure {
@@ -310,7 +326,8 @@ impl NativeExecutor {
             workspace: Some(Arc::clone(workspace)),
             limits: self.config.run_limits(&req.limits),
         };
-        let report = self.run_phase(Phase::Run, spec, &io).await;
+        let stdin = req.stdin_stream.as_ref().and_then(StdinStream::take);
+        let report = self.run_phase(Phase::Run, spec, stdin, &io).await;
         let verdict = report.verdict.clone();
         phases.push(report);
         outcome(verdict, phases)

@@ -145,7 +145,7 @@ impl TestStore {
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect::<BTreeMap<_, _>>(),
                 limits: limits(),
-                interactive: false,
+                interactive: job.interactive,
                 callback_url: None,
                 request_id: None,
                 max_attempts: job.max_attempts,
@@ -205,6 +205,8 @@ pub struct Job<'a> {
     pub max_attempts: u32,
     /// Environment variables of the run.
     pub env: &'a [(&'a str, &'a str)],
+    /// Stdin stays open for input appended through the store.
+    pub interactive: bool,
 }
 
 impl<'a> Job<'a> {
@@ -218,6 +220,7 @@ impl<'a> Job<'a> {
             priority: 5,
             max_attempts: 3,
             env: &[],
+            interactive: false,
         }
     }
 }

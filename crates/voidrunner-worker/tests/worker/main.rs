@@ -12,6 +12,7 @@ mod crash;
 mod drain;
 mod e2e;
 mod faults;
+mod interactive;
 mod masking;
 mod metrics;
 mod scheduling;
