@@ -12,6 +12,7 @@ mod languages;
 mod logs;
 mod system;
 mod tasks;
+mod ws;
 
 pub use auth::{
     ApiKeyListResponse, ApiKeyResponse, CreateApiKeyRequest, CreatedApiKeyResponse, LoginRequest,
@@ -29,6 +30,8 @@ pub use tasks::{
     CreateTaskRequest, ExecutionStatusDto, LimitsRequest, LimitsResponse, ListTasksQuery,
     SecretValue, TaskListResponse, TaskResponse, TaskSummaryResponse, UpdateTaskRequest,
 };
+
+pub use ws::{WsClientMessage, WsServerMessage};
 
 /// Timestamps on the wire: UTC, serialized as RFC 3339.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
