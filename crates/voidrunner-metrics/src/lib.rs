@@ -79,6 +79,7 @@ struct Inner {
     queue_wait: HistogramFamily<1>,
     overhead: HistogramFamily<1>,
     releases: CounterFamily<1>,
+    webhooks: CounterFamily<1>,
     workers: Mutex<Vec<WorkerSource>>,
     /// Log archiver and retention counters (see `logs.rs`).
     logs: logs::LogCounters,
@@ -109,6 +110,7 @@ impl Metrics {
                 queue_wait: HistogramFamily::new(["language"], WAIT_BUCKETS),
                 overhead: HistogramFamily::new(["language"], RUN_BUCKETS),
                 releases: CounterFamily::new(["outcome"]),
+                webhooks: CounterFamily::new(["outcome"]),
                 workers: Mutex::new(Vec::new()),
                 logs: logs::LogCounters::new(),
             }),
@@ -161,6 +163,12 @@ impl Metrics {
         self.inner.releases.inc([outcome]);
     }
 
+    /// Counts one webhook delivery attempt by outcome: `delivered`, `retried`, `failed` or
+    /// `refused` (a fixed set; callers pass one of these).
+    pub fn record_webhook(&self, outcome: &'static str) {
+        self.inner.webhooks.inc([outcome]);
+    }
+
     /// Adds a worker pool whose slot gauges are read at each scrape (summed over pools). The
     /// source returns `None` once its pool is gone; it is then forgotten.
     pub fn add_worker_source(
@@ -211,6 +219,11 @@ impl Metrics {
             &mut w,
             "voidrunner_execution_releases_total",
             "Executions this process's workers gave back without a result, by outcome (retried, dead_lettered, cancelled, shutdown, lease_lost).",
+        );
+        i.webhooks.write(
+            &mut w,
+            "voidrunner_webhook_deliveries_total",
+            "Webhook delivery attempts made by this process, by outcome (delivered, retried, failed, refused).",
         );
         let workers = self.workers();
         w.gauge(
