@@ -10,6 +10,7 @@ mod error;
 mod executions;
 mod languages;
 mod logs;
+mod stats;
 mod system;
 mod tasks;
 mod ws;
@@ -25,6 +26,11 @@ pub use executions::{
 };
 pub use languages::{LanguageListResponse, LanguageResponse};
 pub use logs::{LogChunkListResponse, LogChunkResponse, LogEncoding, LogsQuery, StreamQuery};
+pub use stats::{
+    ExecutionMetricsResponse, PercentilesResponse, QueueNowResponse, ResourceSampleResponse,
+    SamplingResponse, StatsQuery, StatsResponse, StatusCountsResponse, ThroughputPointResponse,
+    ThroughputResponse,
+};
 pub use system::{HealthResponse, ReadyResponse};
 pub use tasks::{
     CreateTaskRequest, ExecutionStatusDto, LimitsRequest, LimitsResponse, ListTasksQuery,

@@ -16,6 +16,7 @@ mod extract;
 mod metrics;
 mod routes;
 mod settings;
+mod stats;
 mod system;
 mod tasks;
 

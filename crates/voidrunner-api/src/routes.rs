@@ -11,7 +11,9 @@ use utoipa_axum::routes;
 use crate::auth::{api_keys, handlers as auth};
 use crate::context::ApiContext;
 use crate::edge::middleware as edge;
-use crate::executions::{admin, handlers as executions, logs, stream, user_stream};
+use crate::executions::{
+    admin, handlers as executions, logs, metrics as execution_metrics, stream, user_stream,
+};
 use crate::system;
 use crate::tasks::handlers as tasks;
 
@@ -80,6 +82,8 @@ pub(crate) fn documented() -> (axum::Router<ApiContext>, utoipa::openapi::OpenAp
             executions::cancel_execution
         ))
         .routes(routes!(logs::get_execution_logs))
+        .routes(routes!(execution_metrics::get_execution_metrics))
+        .routes(routes!(crate::stats::get_stats))
         .routes(routes!(stream::stream_execution))
         .routes(routes!(user_stream::stream_my_executions))
         .routes(routes!(executions::run_code))

@@ -6,6 +6,7 @@ pub(crate) mod admin;
 pub(crate) mod handlers;
 pub(crate) mod input;
 pub(crate) mod logs;
+pub(crate) mod metrics;
 pub(crate) mod query;
 pub(crate) mod range;
 pub(crate) mod stream;

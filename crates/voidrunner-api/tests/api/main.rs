@@ -16,6 +16,7 @@ mod queue;
 mod run;
 mod secrets;
 mod sse;
+mod stats;
 mod stream;
 mod system;
 mod tasks;
