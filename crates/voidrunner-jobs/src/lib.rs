@@ -2,12 +2,13 @@
 //! Schema and in the OpenAPI document), validation that reports every problem at once with
 //! its path in the document, and the rules that decide which steps run (see `docs/JOBS.md`).
 //!
-//! This crate is pure: no I/O, no async. Source preparation, workspaces and running steps in
-//! the sandbox build on it.
+//! Definitions and scheduling rules are pure; [`source`] prepares sources on disk (blocking
+//! I/O and the `git` CLI: call it from a blocking task).
 
 mod definition;
 mod path;
 mod plan;
+pub mod source;
 mod validate;
 
 pub use definition::{
