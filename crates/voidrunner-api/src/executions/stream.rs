@@ -4,7 +4,9 @@
 //! it waits for a log or finished signal naming the execution (or [`POLL`] as a fallback,
 //! which also covers lagged receivers and other SQLite processes), and re-reads
 //! `seq > last_sent` from the store each time — so no event is skipped or sent twice,
-//! whatever signals were lost. It ends after the terminal status event.
+//! whatever signals were lost. It ends after the terminal status event. Reads go through the
+//! log reader, so a replay of an archived log comes from its object (same events, same ids);
+//! a log deleted by retention answers `410 logs_expired`.
 //!
 //! Memory per client is bounded: at most one page of events is held, and the next page is
 //! read only when the client's response has taken the previous one (backpressure of the
@@ -23,13 +25,14 @@ use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 use voidrunner_api_types::{ErrorBody, StreamQuery};
 use voidrunner_domain::{ExecutionId, ExecutionStatus};
+use voidrunner_logarchive::{LogCursor, ReadError};
 use voidrunner_store::{LogEvent, LogSignal, LogStream, Scope};
 
 use crate::auth::AuthUser;
 use crate::context::ApiContext;
 use crate::error::{ApiError, ApiResult};
 use crate::executions::handlers::read_scope;
-use crate::executions::logs::{PAGE, chunk_response};
+use crate::executions::logs::{PAGE, chunk_response, read_error};
 use crate::extract::PathId;
 
 /// Fallback re-read period when no signal arrives.
@@ -74,6 +77,10 @@ pub(crate) struct Follow {
     /// The row was seen terminal (checked on poll timeouts only).
     row_terminal: bool,
     done: bool,
+    /// Reads the log from the database or the archive, forward from `last_sent`.
+    cursor: LogCursor,
+    /// A read failed and was logged; later failures of this stream are not logged again.
+    read_failing: bool,
 }
 
 /// A status event's data: the stored JSON summary plus its seq; and whether it is terminal.
@@ -123,7 +130,14 @@ impl Follow {
         let logs = signals.subscribe_logs();
         let finished = signals.subscribe_finished();
         ctx.store().get_execution(scope, id).await?;
+        let cursor = ctx
+            .log_reader()
+            .cursor(id, after)
+            .await
+            .map_err(read_error)?;
         Ok(Follow {
+            cursor,
+            read_failing: false,
             ctx: ctx.clone(),
             id,
             scope,
@@ -147,13 +161,9 @@ impl Follow {
                 self.done = e.stream == LogStream::Status && status_event(&e).1;
                 return Some(e);
             }
-            match self
-                .ctx
-                .store()
-                .read_logs(self.id, self.last_sent, PAGE)
-                .await
-            {
+            match self.cursor.next_page(PAGE).await {
                 Ok(page) if !page.is_empty() => {
+                    self.read_failing = false;
                     self.buffer.extend(page);
                     continue;
                 }
@@ -163,10 +173,14 @@ impl Follow {
                     // logs existed. Nothing more will come.
                     return None;
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "stream of execution {}: reading the log failed: {e}; retrying", self.id);
+                Ok(_) => self.read_failing = false,
+                // Retention deleted the log while it was followed: nothing more to send.
+                Err(ReadError::Expired { .. }) => return None,
+                Err(e) if !self.read_failing => {
+                    self.read_failing = true;
+                    tracing::warn!(execution.id = %self.id, error = %e, "stream of execution {}: reading the log failed: {e}; retrying", self.id);
                 }
+                Err(_) => {}
             }
             if !self.wait().await {
                 // No signal within the poll period: re-read (above), and note whether the
@@ -217,6 +231,7 @@ impl Follow {
         (status = 200, description = "`text/event-stream` of the execution's events", content_type = "text/event-stream"),
         (status = 400, description = "Bad `after` or `Last-Event-ID`", body = ErrorBody),
         (status = 404, description = "No such execution of yours", body = ErrorBody),
+        (status = 410, description = "Retention deleted this execution's output (`logs_expired`)", body = ErrorBody),
     ))]
 pub(crate) async fn stream_execution(
     State(ctx): State<ApiContext>,
