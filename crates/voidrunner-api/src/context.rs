@@ -96,6 +96,9 @@ pub(crate) struct Inner {
     pub(crate) openapi_json: axum::body::Bytes,
     /// Prometheus registry (shared with the worker pool by [`ApiContext::with_metrics`]).
     pub(crate) metrics: voidrunner_metrics::Metrics,
+    /// Server key the users' webhook signing secrets derive from (random unless
+    /// [`ApiContext::with_webhook_key`] gives the one the dispatchers use).
+    pub(crate) webhook_key: voidrunner_webhooks::WebhookKey,
     /// Seals task secrets (the key workers open them with); `None`: secrets are refused.
     pub(crate) secret_box: Option<Arc<voidrunner_mask::SecretBox>>,
     /// Reads event logs from the database or the log archive ([`ApiContext::with_log_reader`]).
@@ -171,9 +174,25 @@ impl ApiContext {
                 ip_limiter,
                 user_limiter,
                 metrics: voidrunner_metrics::Metrics::new(),
+                webhook_key: voidrunner_webhooks::WebhookKey::random(),
                 secret_box: None,
             }),
         })
+    }
+
+    /// Derives users' webhook signing secrets from `key` (the key the webhook dispatchers
+    /// sign with). Call it on the context [`ApiContext::new`] returned, before cloning it.
+    pub fn with_webhook_key(mut self, key: voidrunner_webhooks::WebhookKey) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.webhook_key = key,
+            None => tracing::warn!("ApiContext::with_webhook_key on a shared context: ignored"),
+        }
+        self
+    }
+
+    /// The server webhook key.
+    pub(crate) fn webhook_key(&self) -> &voidrunner_webhooks::WebhookKey {
+        &self.inner.webhook_key
     }
 
     /// Records into `metrics` (the registry the worker pool of this process reports to)

@@ -17,12 +17,14 @@ mod classify;
 mod config;
 mod dispatcher;
 pub mod guard;
+mod keyfile;
 mod send;
 mod signing;
 
 pub use classify::{Disposition, classify_status};
 pub use config::WebhookConfig;
 pub use dispatcher::{Dispatcher, DispatcherHandle};
+pub use keyfile::{KEY_FILE, KeyFileError, load_or_create as load_or_create_key};
 pub use signing::{
     EVENT_FINISHED, HEADER_DELIVERY, HEADER_EVENT, HEADER_SIGNATURE, HEADER_TIMESTAMP, KeyError,
     WebhookKey, sign, verify,

@@ -21,3 +21,4 @@ mod stream;
 mod system;
 mod tasks;
 mod validation;
+mod webhooks;
