@@ -13,6 +13,7 @@ mod logs;
 mod stats;
 mod system;
 mod tasks;
+mod webhooks;
 mod ws;
 
 pub use auth::{
@@ -38,6 +39,8 @@ pub use tasks::{
 };
 
 pub use ws::{WsClientMessage, WsServerMessage};
+
+pub use webhooks::{SigningSecretResponse, WebhookDeliveryResponse};
 
 /// Timestamps on the wire: UTC, serialized as RFC 3339.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

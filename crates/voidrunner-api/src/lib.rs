@@ -19,6 +19,7 @@ mod settings;
 mod stats;
 mod system;
 mod tasks;
+mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;

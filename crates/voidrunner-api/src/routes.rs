@@ -29,6 +29,7 @@ use crate::tasks::handlers as tasks;
         (name = "tasks", description = "Stored code and its run settings"),
         (name = "executions", description = "Runs of tasks and one-shot code: enqueue, wait, read, cancel"),
         (name = "admin", description = "Operator endpoints (admins only)"),
+        (name = "webhooks", description = "Signed callbacks of finished executions"),
         (name = "system", description = "Probes"),
     )
 )]
@@ -84,6 +85,8 @@ pub(crate) fn documented() -> (axum::Router<ApiContext>, utoipa::openapi::OpenAp
         .routes(routes!(logs::get_execution_logs))
         .routes(routes!(execution_metrics::get_execution_metrics))
         .routes(routes!(crate::stats::get_stats))
+        .routes(routes!(crate::webhooks::get_signing_secret))
+        .routes(routes!(crate::webhooks::get_execution_webhook))
         .routes(routes!(stream::stream_execution))
         .routes(routes!(user_stream::stream_my_executions))
         .routes(routes!(executions::run_code))

@@ -37,6 +37,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/v1/executions/{id}/logs"),
     ("get", "/api/v1/executions/{id}/metrics"),
     ("get", "/api/v1/stats"),
+    ("get", "/api/v1/webhooks/signing-secret"),
+    ("get", "/api/v1/executions/{id}/webhook"),
     ("get", "/api/v1/executions/{id}/stream"),
     ("get", "/api/v1/executions/stream"),
     ("post", "/api/v1/run"),
