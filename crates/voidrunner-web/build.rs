@@ -126,6 +126,12 @@ fn run(web: &Path, args: &[&str], out: Option<&Path>) -> Result<(), String> {
     cmd.args(args).current_dir(web);
     if let Some(out) = out {
         cmd.env("VOIDRUNNER_WEB_OUT", out);
+        // Inside web/ (so Node resolves web/node_modules), one per cargo target dir.
+        let tag = hex8(&Sha256::digest(out.to_string_lossy().as_bytes()));
+        cmd.env(
+            "VOIDRUNNER_KIT_OUT_DIR",
+            web.join(format!("node_modules/.cache/voidrunner-kit-{tag}")),
+        );
     }
     let output = cmd
         .output()

@@ -1,0 +1,108 @@
+// Accessibility: axe-core (WCAG 2.0/2.1 A and AA rules) on every main page, at desktop and
+// phone width, in the light and the dark theme, against a real `voidrunner serve`. Fails on
+// any serious or critical violation. Also checks keyboard entry: the first Tab reaches the
+// skip link, which moves focus to the main content.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { after, before, describe, it } from 'node:test';
+import { launchBrowser, startServer } from './server.mjs';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const EMAIL = 'a11y@example.com';
+const PASSWORD = 'correct horse battery';
+
+let server;
+let browser;
+const paths = {};
+
+before(async () => {
+	server = await startServer();
+	browser = await launchBrowser();
+	const api = async (method, path, token, body) => {
+		const res = await fetch(server.url + path, {
+			method,
+			headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+			body: body ? JSON.stringify(body) : undefined
+		});
+		assert.ok(res.ok, `${method} ${path}: ${res.status}`);
+		return res.json();
+	};
+	const { access_token: token } = await api('POST', '/api/v1/auth/register', null, { email: EMAIL, password: PASSWORD });
+	const task = await api('POST', '/api/v1/tasks', token, { name: 'a11y', language: 'python', code: 'import sys\nprint("out")\nprint("err", file=sys.stderr)\n', tags: ['x'] });
+	const run = await api('POST', `/api/v1/tasks/${task.id}/executions?wait=true&timeout_secs=30`, token);
+	await api('POST', '/api/v1/auth/api-keys', token, { name: 'k' });
+	Object.assign(paths, { task: `/tasks/${task.id}`, execution: `/executions/${run.id}` });
+});
+
+after(async () => {
+	await browser?.close();
+	await server?.stop();
+});
+
+async function audit(page) {
+	await page.addScriptTag({ content: axeSource });
+	const result = await page.evaluate(() =>
+		// eslint-disable-next-line no-undef
+		axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+	);
+	return result.violations
+		.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+		.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+}
+
+describe('accessibility', { concurrency: false }, () => {
+	for (const [width, height] of [
+		[1280, 900],
+		[375, 812]
+	]) {
+		for (const colorScheme of ['light', 'dark']) {
+			it(`has no serious axe violations at ${width} px, ${colorScheme}`, async () => {
+				// bypassCSP only lets the test inject axe-core; the app itself runs under its CSP.
+				const context = await browser.newContext({ baseURL: server.url, viewport: { width, height }, colorScheme, bypassCSP: true });
+				const page = await context.newPage();
+				page.setDefaultTimeout(30_000);
+				const found = [];
+				for (const path of ['/login', '/signup']) {
+					await page.goto(path);
+					await page.getByLabel('Email').waitFor();
+					found.push(...(await audit(page)).map((v) => `${path}: ${v}`));
+				}
+				await page.getByLabel('Email').fill(EMAIL);
+				await page.goto('/login');
+				await page.getByLabel('Email').fill(EMAIL);
+				await page.getByLabel('Password').fill(PASSWORD);
+				await page.getByRole('button', { name: 'Sign in' }).click();
+				await page.waitForURL(/\/tasks$/);
+				const pages = [
+					['/tasks', () => page.getByRole('table', { name: 'Tasks' }).waitFor()],
+					['/tasks/new', () => page.locator('.cm-content').waitFor()],
+					[paths.task, () => page.getByRole('table', { name: 'Executions of this task' }).waitFor()],
+					[paths.execution, () => page.getByTestId('verdict').getByText('Exited').waitFor()],
+					['/dashboard', () => page.getByRole('heading', { name: 'Durations' }).waitFor()],
+					['/keys', () => page.getByRole('table', { name: 'API keys' }).waitFor()],
+					['/admin/dead-letter', () => page.getByText('Nothing is dead-lettered').waitFor()]
+				];
+				for (const [path, ready] of pages) {
+					await page.goto(path);
+					await ready();
+					found.push(...(await audit(page)).map((v) => `${path}: ${v}`));
+				}
+				await context.close();
+				assert.deepEqual(found, []);
+			});
+		}
+	}
+
+	it('starts keyboard navigation at the skip link, which focuses the main content', async () => {
+		const context = await browser.newContext({ baseURL: server.url });
+		const page = await context.newPage();
+		await page.goto('/login');
+		await page.getByLabel('Email').waitFor();
+		await page.keyboard.press('Tab');
+		assert.equal(await page.evaluate(() => document.activeElement?.textContent?.trim()), 'Skip to content');
+		await page.keyboard.press('Enter');
+		assert.equal(await page.evaluate(() => document.activeElement?.id), 'main');
+		await context.close();
+	});
+});
