@@ -5,6 +5,7 @@
 //! Definitions and scheduling rules are pure; [`source`] prepares sources on disk (blocking
 //! I/O and the `git` CLI: call it from a blocking task).
 
+pub mod control;
 mod definition;
 mod path;
 mod plan;
@@ -17,3 +18,6 @@ pub use definition::{
 pub use path::{PathError, workspace_relative};
 pub use plan::{JobOutcome, Plan, StepState};
 pub use validate::{Format, Problem, Problems, from_value, json_schema, parse};
+
+/// The Python module made importable inside jobs (`import voidrunner_job`).
+pub const PYTHON_MODULE: &str = include_str!("voidrunner_job.py");
