@@ -13,6 +13,7 @@
 //! several processes: the database transaction decides who archives or expires a log.
 
 mod archiver;
+mod background;
 mod config;
 pub mod format;
 mod reader;
@@ -21,6 +22,7 @@ mod retention;
 pub use archiver::{
     ArchiveError, Archived, Archiver, ArchiverSettings, WrittenObject, execution_prefix,
 };
+pub use background::{LogTasks, start};
 pub use config::{ConfigError, LogsConfig, ObjectStoreConfig, SecretString, Target};
 pub use object_store::ObjectStore;
 pub use reader::{LogCursor, LogReader, ReadError};

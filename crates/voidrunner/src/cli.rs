@@ -80,6 +80,7 @@ impl Cli {
         if let Some(f) = self.log_format {
             let name = match f {
                 LogFormat::Text => "text",
+                LogFormat::Pretty => "pretty",
                 LogFormat::Json => "json",
             };
             flags.push(("log.format", Value::String(name.into())));

@@ -52,6 +52,8 @@ pub struct Config {
     pub worker: voidrunner_worker::WorkerConfig,
     /// Optional Docker executor.
     pub docker: crate::engine::DockerSection,
+    /// Log archiving (object storage) and retention.
+    pub logs: voidrunner_logarchive::LogsConfig,
 }
 
 /// `[languages]`
@@ -157,10 +159,13 @@ pub struct AuthConfig {
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
-    /// `text` for people, `json` for log pipelines.
+    /// `text` for people, `pretty` for a developer's terminal, `json` for log pipelines.
     pub format: LogFormat,
     /// `tracing` filter directive, e.g. `info` or `voidrunner=debug,info`.
     pub level: String,
+    /// OTLP/HTTP collector base URL (spans go to `<url>/v1/traces`); unset = no export.
+    /// Needs a binary built with the `otel` feature.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for LogConfig {
@@ -168,6 +173,7 @@ impl Default for LogConfig {
         Self {
             format: LogFormat::Text,
             level: "info".to_owned(),
+            otlp_endpoint: None,
         }
     }
 }
@@ -176,8 +182,10 @@ impl Default for LogConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable compact lines.
     Text,
+    /// Multi-line human-readable records with span context (development).
+    Pretty,
     /// One JSON object per line.
     Json,
 }

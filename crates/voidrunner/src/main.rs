@@ -54,7 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         flags: cli.flag_layer(),
     };
     let cfg = config::load(&layers)?;
-    telemetry::init(&cfg.log)?;
+    let _telemetry = telemetry::init(&cfg.log)?;
     let registry = match &cfg.languages.file {
         Some(path) => LanguageRegistry::with_overrides(path)?,
         None => LanguageRegistry::builtin(),

@@ -132,8 +132,16 @@ pub async fn serve(
         }
         settings.language_versions.insert(lang.name, lang.version);
     }
+    let (log_reader, log_tasks) = voidrunner_logarchive::start(
+        &cfg.logs,
+        &cfg.server.data_dir,
+        store.clone(),
+        Some(metrics.clone()),
+        true,
+    )?;
     let ctx = ApiContext::new(store, settings, JwtSecret::new(secret))
         .context("invalid [api] configuration")?
+        .with_log_reader(log_reader)
         .with_metrics(metrics)
         .with_secret_box(secret_box);
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
@@ -166,6 +174,7 @@ pub async fn serve(
     if let Some(pool) = pool {
         drain(pool).await;
     }
+    log_tasks.stop().await;
     tracing::info!("voidrunner stopped");
     Ok(())
 }
@@ -189,6 +198,8 @@ pub async fn worker(
     let node_id = voidrunner_worker::default_node_id();
     let executor = build_executor(&cfg.sandbox, &cfg.docker, registry, &node_id).await?;
     let secret_box = load_secret_box(&cfg.server.data_dir)?;
+    let (_, log_tasks) =
+        voidrunner_logarchive::start(&cfg.logs, &cfg.server.data_dir, store.clone(), None, true)?;
     let pool = start_pool(
         store,
         executor,
@@ -200,6 +211,7 @@ pub async fn worker(
     shutdown.await;
     tracing::info!("shutdown requested: draining the worker pool");
     drain(pool).await;
+    log_tasks.stop().await;
     tracing::info!("worker stopped");
     Ok(())
 }
