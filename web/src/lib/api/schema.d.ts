@@ -274,6 +274,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/executions/{id}/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Gets the delivery state of an execution's callback (the caller's; admins: any). `404`
+         *     when the execution is not yours, had no `callback_url`, or has not finished yet.
+         */
+        get: operations["get_execution_webhook"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{id}/ws": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Opens a WebSocket on an execution (the caller's; admins may watch any): `event` frames as
+         *     the SSE stream, resumable with `?after=<seq>`, closed after the terminal status event.
+         *     The owner may send `{"type":"stdin","data":"…"}` (interactive executions), `{"type":"eof"}`
+         *     and `{"type":"cancel"}`; each is answered by `ack` or `error`. Auth: `Authorization:
+         *     Bearer`, or `?access_token=` (browsers).
+         */
+        get: operations["execution_ws"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/languages": {
         parameters: {
             query?: never;
@@ -395,6 +438,26 @@ export interface paths {
         put?: never;
         /** Enqueues a run of one of the caller's tasks, in any task state, as often as wanted. */
         post: operations["create_task_execution"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/signing-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Gets the caller's webhook signing secret, to verify `X-VoidRunner-Signature` on the
+         *     callbacks of their executions.
+         */
+        get: operations["get_signing_secret"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1123,6 +1186,19 @@ export interface components {
              */
             rows: number;
         };
+        /** @description `GET /api/v1/webhooks/signing-secret`: what a receiver needs to check signatures. */
+        SigningSecretResponse: {
+            /** @description Always `hmac-sha256`. */
+            algorithm: string;
+            /** @description The caller's signing secret (`whsec_…`); its UTF-8 bytes are the HMAC key. */
+            secret: string;
+            /** @description The header carrying `sha256=<hex>` (`X-VoidRunner-Signature`). */
+            signature_header: string;
+            /** @description What is signed: `<timestamp>.<body>`. */
+            signed_payload: string;
+            /** @description The header carrying the signed unix timestamp (`X-VoidRunner-Timestamp`). */
+            timestamp_header: string;
+        };
         /** @description `GET /api/v1/stats`: one scope's executions over a window ending now. */
         StatsResponse: {
             /** @description Enqueued in the window, by language. */
@@ -1443,6 +1519,79 @@ export interface components {
         } | {
             /** @enum {string} */
             kind: "sandbox_error";
+        };
+        /** @description `GET /api/v1/executions/{id}/webhook`: the delivery of an execution's final result. */
+        WebhookDeliveryResponse: {
+            /**
+             * Format: int32
+             * @description Attempts started so far.
+             */
+            attempts: number;
+            /**
+             * Format: date-time
+             * @description When the execution finished and the delivery was created.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When the receiver answered 2xx.
+             */
+            delivered_at?: string | null;
+            /**
+             * Format: uuid
+             * @description The execution (also the `X-VoidRunner-Delivery` header).
+             */
+            execution_id: string;
+            /** @description Why the last attempt did not deliver (refused target, status, timeout, …). */
+            last_error?: string | null;
+            /**
+             * Format: int32
+             * @description HTTP status of the last answer.
+             */
+            last_status?: number | null;
+            /**
+             * Format: date-time
+             * @description When a pending delivery is (re)tried next.
+             */
+            next_attempt_at?: string | null;
+            /** @description `pending`, `delivered` or `failed`. */
+            state: string;
+            /** @description Target. */
+            url: string;
+        };
+        /** @description What the server sends. */
+        WsServerMessage: {
+            /** @description The SSE `data`: the status summary, or the chunk (`data` + `encoding`). */
+            data: unknown;
+            /** @description `status`, `stdout`, `stderr` or `compile`. */
+            event: string;
+            /**
+             * Format: int64
+             * @description The event's seq (resume with `?after=<seq>`).
+             */
+            seq: number;
+            /** @enum {string} */
+            type: "event";
+        } | {
+            /**
+             * Format: int64
+             * @description For `stdin`/`eof`: the input chunk's seq.
+             */
+            input_seq?: number | null;
+            /** @description `stdin`, `eof` or `cancel`. */
+            of: string;
+            /** @enum {string} */
+            type: "ack";
+        } | {
+            /**
+             * @description Stable code (the HTTP API's error codes: `conflict`, `not_found`,
+             *     `validation_failed`, `unavailable`, …).
+             */
+            code: string;
+            /** @description Human-readable message. */
+            message: string;
+            /** @enum {string} */
+            type: "error";
         };
     };
     responses: never;
@@ -2463,6 +2612,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Retention deleted this execution's output (`logs_expired`) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The range starts past the end; `Content-Range: bytes *\/<length>` */
             416: {
                 headers: {
@@ -2610,6 +2768,165 @@ export interface operations {
             };
             /** @description No such execution of yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Retention deleted this execution's output (`logs_expired`) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_execution_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Execution id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryResponse"];
+                };
+            };
+            /** @description The path id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No delivery for an execution of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    execution_ws: {
+        parameters: {
+            query?: {
+                /** @description Resume after this event seq */
+                after?: number;
+                /** @description Credential for clients that cannot send headers (never logged) */
+                access_token?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Execution id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description WebSocket of `WsServerMessage` frames; send `WsClientMessage` frames */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WsServerMessage"];
+                };
+            };
+            /** @description Bad `after` or unknown query parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such execution of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a WebSocket upgrade request */
+            426: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3457,6 +3774,53 @@ export interface operations {
             };
             /** @description An override is invalid (`field` names it) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_signing_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's signing secret */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningSecretResponse"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
