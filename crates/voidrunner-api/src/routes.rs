@@ -88,6 +88,7 @@ pub(crate) fn documented() -> (axum::Router<ApiContext>, utoipa::openapi::OpenAp
         .routes(routes!(crate::webhooks::get_signing_secret))
         .routes(routes!(crate::webhooks::get_execution_webhook))
         .routes(routes!(stream::stream_execution))
+        .routes(routes!(crate::executions::ws::execution_ws))
         .routes(routes!(user_stream::stream_my_executions))
         .routes(routes!(executions::run_code))
         .routes(routes!(executions::list_languages))

@@ -40,6 +40,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/v1/webhooks/signing-secret"),
     ("get", "/api/v1/executions/{id}/webhook"),
     ("get", "/api/v1/executions/{id}/stream"),
+    ("get", "/api/v1/executions/{id}/ws"),
     ("get", "/api/v1/executions/stream"),
     ("post", "/api/v1/run"),
     ("get", "/api/v1/languages"),
