@@ -70,6 +70,21 @@ describe('voidrunner web UI', { concurrency: false }, () => {
 		assert.equal(health.status, 200);
 	});
 
+	it('keeps the first load within the JS budget (60 KB gzip, docs/UI.md)', async () => {
+		const context = await browser.newContext({ baseURL: server.url });
+		const cold = await context.newPage();
+		await cold.goto('/login');
+		await cold.getByRole('button', { name: 'Sign in' }).waitFor();
+		const js = await cold.evaluate(() =>
+			performance
+				.getEntriesByType('resource')
+				.filter((r) => r.name.endsWith('.js'))
+				.reduce((sum, r) => sum + r.encodedBodySize, 0)
+		);
+		await context.close();
+		assert.ok(js > 0 && js <= 60_000, `initial JS is ${js} bytes gzip`);
+	});
+
 	it('sends a signed-out visitor to sign in, and signs up', async () => {
 		await page.goto('/tasks');
 		await page.waitForURL(/\/login\?next=%2Ftasks$/);
