@@ -124,6 +124,31 @@ describe('voidrunner web UI', { concurrency: false }, () => {
 		assert.match(await log.textContent(), /hello from e2e\nbye\n/);
 	});
 
+	it('passes env and write-only secrets to the run, with the secret masked in the output', async () => {
+		await page.goto('/tasks/new');
+		await page.getByLabel('Name', { exact: true }).fill('secret-e2e');
+		await setCode('import os\nprint("greeting", os.environ["GREETING"])\nprint("token", os.environ["API_TOKEN"])\n');
+		await page.getByText('Environment variables (0)').click();
+		await page.getByRole('button', { name: '+ Add variable' }).click();
+		await page.getByLabel('variable 1 name').fill('GREETING');
+		await page.getByLabel('variable 1 value').fill('hello-env');
+		await page.getByText('Secrets (0)').click();
+		await page.getByRole('button', { name: '+ Add secret' }).click();
+		await page.getByLabel('secret 1 name').fill('API_TOKEN');
+		await page.getByLabel('secret 1 value').fill('s3cr3t-value-e2e');
+		await page.getByRole('button', { name: 'Create and run' }).click();
+		await page.waitForURL(/\/executions\//);
+		await page.getByTestId('verdict').getByText('Exited with code 0').waitFor();
+		const log = await page.getByTestId('log').textContent();
+		assert.match(log, /greeting hello-env/);
+		assert.match(log, /token \*\*\*/);
+		assert.ok(!log.includes('s3cr3t-value-e2e'));
+		// The task shows the secret's name, never its value.
+		await page.getByRole('link', { name: 'Edit task' }).click();
+		await page.getByRole('list', { name: 'Stored secrets' }).getByText('API_TOKEN').waitFor();
+		assert.ok(!(await page.content()).includes('s3cr3t-value-e2e'));
+	});
+
 	it('cancels a long-running execution', async () => {
 		await createTask('sleeper-e2e', 'import time\nprint("started", flush=True)\ntime.sleep(120)\n');
 		await page.getByTestId('log').getByText('started').waitFor();
@@ -144,6 +169,23 @@ describe('voidrunner web UI', { concurrency: false }, () => {
 		// The task page lists its executions.
 		await table.getByRole('link', { name: 'sleeper-e2e' }).click();
 		await page.getByRole('table', { name: 'Executions of this task' }).locator('.badge.cancelled').waitFor();
+	});
+
+	it('creates an API key, shows it once, and revokes it', async () => {
+		await page.goto('/keys');
+		await page.getByLabel('Name').fill('e2e-key');
+		await page.getByRole('button', { name: 'Create key' }).click();
+		const key = (await page.getByTestId('new-key').textContent()).trim();
+		assert.match(key, /^vr_[A-Za-z0-9_-]{43}$/);
+		// The key works against the API.
+		const me = await fetch(`${server.url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${key}` } });
+		assert.equal((await me.json()).email, EMAIL);
+		await page.getByRole('button', { name: 'Done' }).click();
+		page.once('dialog', (d) => d.accept());
+		await page.getByRole('button', { name: 'Revoke e2e-key' }).click();
+		await page.getByRole('table', { name: 'API keys' }).getByText('revoked').waitFor();
+		const after = await fetch(`${server.url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${key}` } });
+		assert.equal(after.status, 401);
 	});
 
 	it('refreshes a rejected access token transparently', async () => {
