@@ -563,3 +563,22 @@ async fn containers_of_a_killed_worker_are_reaped_at_restart() {
     assert_eq!(exec.reap_orphans().await.expect("reap"), 1);
     assert!(leftovers(&exec).await.is_empty());
 }
+
+#[tokio::test]
+async fn interactive_stdin_is_refused_clearly() {
+    let Some(exec) = executor("interactive_stdin_is_refused_clearly").await else {
+        return;
+    };
+    let (_tx, rx) = tokio::sync::mpsc::channel(1);
+    let mut req = request("py", "print(input())", None);
+    req.stdin_stream = Some(voidrunner_exec::StdinStream::new(rx));
+    let r = run(&exec, req).await;
+    let Verdict::SandboxError { reason } = &r.outcome.verdict else {
+        panic!("expected a sandbox error, got {:?}", r.outcome);
+    };
+    assert!(reason.contains("interactive stdin"), "{reason}");
+    assert!(
+        leftovers(&exec).await.is_empty(),
+        "no container was created"
+    );
+}

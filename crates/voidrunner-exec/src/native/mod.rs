@@ -306,6 +306,8 @@ impl NativeExecutor {
                 cwd: WORK_DIR.to_owned(),
                 stdin: None,
                 workspace: Some(Arc::clone(workspace)),
+                workspace_target: None,
+                workspace_readonly: Vec::new(),
                 limits: self.config.compile_limits(&compile.limits),
             };
             let report = self.run_phase(Phase::Compile, spec, None, &io).await;
@@ -324,6 +326,8 @@ impl NativeExecutor {
             cwd: WORK_DIR.to_owned(),
             stdin: req.stdin,
             workspace: Some(Arc::clone(workspace)),
+            workspace_target: None,
+            workspace_readonly: Vec::new(),
             limits: self.config.run_limits(&req.limits),
         };
         let stdin = req.stdin_stream.as_ref().and_then(StdinStream::take);
