@@ -20,6 +20,7 @@ pub mod guard;
 mod keyfile;
 mod send;
 mod signing;
+mod start;
 
 pub use classify::{Disposition, classify_status};
 pub use config::WebhookConfig;
@@ -29,3 +30,4 @@ pub use signing::{
     EVENT_FINISHED, HEADER_DELIVERY, HEADER_EVENT, HEADER_SIGNATURE, HEADER_TIMESTAMP, KeyError,
     WebhookKey, sign, verify,
 };
+pub use start::{StartError, resolve_key, start};

@@ -52,6 +52,8 @@ pub struct Config {
     pub worker: voidrunner_worker::WorkerConfig,
     /// Optional Docker executor.
     pub docker: crate::engine::DockerSection,
+    /// Webhook delivery of finished executions (`callback_url`).
+    pub webhooks: voidrunner_webhooks::WebhookConfig,
     /// Log archiving (object storage) and retention.
     pub logs: voidrunner_logarchive::LogsConfig,
 }

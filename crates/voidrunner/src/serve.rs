@@ -139,11 +139,19 @@ pub async fn serve(
         Some(metrics.clone()),
         true,
     )?;
+    let (webhook_key, webhooks) = voidrunner_webhooks::start(
+        &cfg.webhooks,
+        &cfg.server.data_dir,
+        store.clone(),
+        Some(metrics.clone()),
+    )
+    .context("starting webhooks")?;
     let ctx = ApiContext::new(store, settings, JwtSecret::new(secret))
         .context("invalid [api] configuration")?
         .with_log_reader(log_reader)
         .with_metrics(metrics)
-        .with_secret_box(secret_box);
+        .with_secret_box(secret_box)
+        .with_webhook_key(webhook_key);
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("binding {}", cfg.server.listen))?;
@@ -175,6 +183,9 @@ pub async fn serve(
         drain(pool).await;
     }
     log_tasks.stop().await;
+    if let Some(webhooks) = webhooks {
+        webhooks.shutdown().await;
+    }
     tracing::info!("voidrunner stopped");
     Ok(())
 }
@@ -200,6 +211,9 @@ pub async fn worker(
     let secret_box = load_secret_box(&cfg.server.data_dir)?;
     let (_, log_tasks) =
         voidrunner_logarchive::start(&cfg.logs, &cfg.server.data_dir, store.clone(), None, true)?;
+    let (_, webhooks) =
+        voidrunner_webhooks::start(&cfg.webhooks, &cfg.server.data_dir, store.clone(), None)
+            .context("starting webhooks")?;
     let pool = start_pool(
         store,
         executor,
@@ -212,6 +226,9 @@ pub async fn worker(
     tracing::info!("shutdown requested: draining the worker pool");
     drain(pool).await;
     log_tasks.stop().await;
+    if let Some(webhooks) = webhooks {
+        webhooks.shutdown().await;
+    }
     tracing::info!("worker stopped");
     Ok(())
 }
