@@ -110,7 +110,7 @@ mod otel {
     /// The layer exporting spans to `<endpoint>/v1/traces`.
     pub fn layer<S>(endpoint: &str) -> anyhow::Result<(Box<dyn Layer<S> + Send + Sync>, Guard)>
     where
-        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
     {
         let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
         let exporter = opentelemetry_otlp::SpanExporter::builder()
