@@ -10,9 +10,12 @@
 )]
 mod common;
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Api, cluster_env, spawn};
+use common::{Api, Node, cluster_env, spawn};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -211,6 +214,38 @@ fn cancel_over_the_socket(api: &Api) {
     }
 }
 
+/// Like [`spawn`] for `serve`, keeping every log line of the node.
+fn serve_logged(dir: &std::path::Path, args: &[&str]) -> (Node, Arc<Mutex<Vec<String>>>) {
+    let mut cmd = Command::new(common::BIN);
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("VOIDRUNNER_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in cluster_env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn voidrunner");
+    let stderr = child.stderr.take().expect("stderr");
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let kept = Arc::clone(&logs);
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && let Some(addr) = v.get("http.addr").and_then(Value::as_str)
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(format!("http://{addr}"));
+            }
+            kept.lock().expect("logs").push(line);
+        }
+    });
+    let url = rx.recv_timeout(STEP).expect("the node printed its address");
+    (Node { child, url }, logs)
+}
+
 #[test]
 fn sqlite_serve_runs_an_interactive_program_over_a_websocket() {
     if !common::can_sandbox() {
@@ -218,10 +253,18 @@ fn sqlite_serve_runs_an_interactive_program_over_a_websocket() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let args = ["serve", "--workers", "2", "--listen", "127.0.0.1:0"];
-    let node = spawn(dir.path(), &args, &cluster_env());
+    let (node, logs) = serve_logged(dir.path(), &args);
     let api = Api::register(&node.url, "ws-sqlite@example.com");
     interactive_program_answers(&api);
     cancel_over_the_socket(&api);
+    // The ?access_token= request was logged, by its path only.
+    common::wait_for(STEP, "the websocket request's log line", || {
+        let logs = logs.lock().expect("logs");
+        logs.iter().any(|l| l.contains("/ws")).then_some(())
+    });
+    let logs = logs.lock().expect("logs");
+    let leaked: Vec<&String> = logs.iter().filter(|l| l.contains(&api.token)).collect();
+    assert!(leaked.is_empty(), "the access token was logged: {leaked:?}");
 }
 
 #[test]
