@@ -133,6 +133,11 @@ mod tests {
         assert!(!verify("whsec_abc", 1_700_000_000, b"{\"a\":2}", &s));
         assert!(!verify("whsec_abd", 1_700_000_000, b"{\"a\":1}", &s));
         assert!(!verify("whsec_abc", 1_700_000_000, b"{\"a\":1}", "sha1=00"));
+        // The value Python's hmac module and `openssl dgst -hmac` give (docs/API.md).
+        assert_eq!(
+            s,
+            "sha256=3b843bacfb18cc5554542fdcc84d815b399c52758e508a6fcecf0a2af4efea2b"
+        );
         // Independent check of the construction: HMAC-SHA256 of "<ts>.<body>".
         let mut m = mac(b"whsec_abc");
         m.update(b"1700000000.{\"a\":1}");
