@@ -123,6 +123,12 @@ pub(crate) struct HelperRequest {
     #[serde(default)]
     pub stdin_open: bool,
     pub workspace: Option<PathBuf>,
+    /// Where the workspace is mounted (`/work` when absent; `/job` for CI jobs).
+    #[serde(default)]
+    pub workspace_target: Option<String>,
+    /// Subdirectories of the workspace mounted read-only (e.g. `ci` of a job).
+    #[serde(default)]
+    pub workspace_readonly: Vec<String>,
     pub limits: Limits,
     pub uid: u32,
     pub gid: u32,

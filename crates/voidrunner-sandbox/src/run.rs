@@ -31,6 +31,11 @@ pub struct RunSpec {
     pub stdin: Option<Vec<u8>>,
     /// Shared workspace mounted read-write at `/work`; `None` = a fresh tmpfs per run.
     pub workspace: Option<Arc<Workspace>>,
+    /// Where the workspace is mounted: `/work` (default) or `/job` (CI jobs). Other values
+    /// are refused.
+    pub workspace_target: Option<String>,
+    /// Subdirectories of the workspace (single names, e.g. `ci`) mounted read-only.
+    pub workspace_readonly: Vec<String>,
     /// Limits of this run (clamped to the operator maxima).
     pub limits: Limits,
 }
@@ -52,6 +57,8 @@ impl RunSpec {
             cwd: "/work".to_owned(),
             stdin: None,
             workspace: None,
+            workspace_target: None,
+            workspace_readonly: Vec::new(),
             limits: Limits::default(),
         }
     }
@@ -167,6 +174,8 @@ impl Sandbox {
             cwd: spec.cwd,
             stdin_len: spec.stdin.as_ref().map(|s| s.len() as u64),
             workspace: spec.workspace.as_ref().map(|w| w.path().to_path_buf()),
+            workspace_target: spec.workspace_target,
+            workspace_readonly: spec.workspace_readonly,
             limits: spec.limits.clamped_to(&self.config.max),
             uid: self.config.uid,
             gid: self.config.gid,

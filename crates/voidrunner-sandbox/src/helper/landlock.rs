@@ -66,7 +66,7 @@ pub(crate) fn abi_version() -> Option<u32> {
 }
 
 /// The plan for `abi`: handled = every write-type right the ABI knows.
-pub(super) fn plan(abi: u32) -> Result<LandlockPlan, SandboxError> {
+pub(super) fn plan(abi: u32, workspace: &str) -> Result<LandlockPlan, SandboxError> {
     let mut fs = ACCESS_FS_WRITE_FILE
         | ACCESS_FS_REMOVE_DIR
         | ACCESS_FS_REMOVE_FILE
@@ -96,7 +96,7 @@ pub(super) fn plan(abi: u32) -> Result<LandlockPlan, SandboxError> {
         0
     };
     let c = |s: &str| CString::new(s).map_err(|_| SandboxError::Invalid("NUL in path".into()));
-    let mut rules = vec![(c("/work")?, fs), (c("/tmp")?, fs)];
+    let mut rules = vec![(c(workspace)?, fs), (c("/tmp")?, fs)];
     for dev in super::plan::DEVICES {
         rules.push((c(&format!("/dev/{dev}"))?, file_rights));
     }

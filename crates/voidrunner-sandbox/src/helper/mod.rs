@@ -97,7 +97,10 @@ impl<'a> Runner<'a> {
     fn new(req: &'a HelperRequest, ctl: Control, run: u64) -> Result<Self, SandboxError> {
         let degraded = matches!(req.cgroup, CgroupPlan::None);
         let ll = if req.landlock {
-            landlock::abi_version().map(landlock::plan).transpose()?
+            let workspace = plan::workspace_target(req)?.to_string_lossy().into_owned();
+            landlock::abi_version()
+                .map(|abi| landlock::plan(abi, &workspace))
+                .transpose()?
         } else {
             None
         };

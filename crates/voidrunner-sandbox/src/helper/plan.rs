@@ -257,13 +257,34 @@ pub(super) fn fs_ops(req: &HelperRequest) -> Result<Vec<Op>, SandboxError> {
         libc::MS_NOSUID | libc::MS_NODEV,
         &tmp_opts,
     )?;
+    let target = workspace_target(req)?;
+    if target != Path::new("/work") {
+        b.mkdir_all(target)?;
+    }
     match &req.workspace {
-        Some(ws) => b.bind(
-            ws,
-            Path::new("/work"),
-            true,
-            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NODEV,
-        )?,
+        Some(ws) => {
+            b.bind(
+                ws,
+                target,
+                true,
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NODEV,
+            )?;
+            for sub in &req.workspace_readonly {
+                if sub.is_empty()
+                    || sub.starts_with('.')
+                    || !sub
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+                {
+                    return Err(SandboxError::Invalid(format!(
+                        "read-only workspace subdirectory {sub:?} must be a plain name"
+                    )));
+                }
+                // The directory exists in the workspace (the caller made it): bind over it.
+                b.made.insert(target.join(sub));
+                b.bind(&ws.join(sub), &target.join(sub), true, RO_BIND)?;
+            }
+        }
         None => {
             let opts = format!(
                 "size={},nr_inodes={inodes},mode=0755,uid={},gid={}",
@@ -300,6 +321,18 @@ pub(super) fn fs_ops(req: &HelperRequest) -> Result<Vec<Op>, SandboxError> {
         data: cs("")?,
     });
     Ok(b.ops)
+}
+
+/// Where the workspace goes: `/work` by default, or `/job`; nothing else (a target over a
+/// system directory would hide it or make it writable).
+pub(super) fn workspace_target(req: &HelperRequest) -> Result<&Path, SandboxError> {
+    match req.workspace_target.as_deref() {
+        None | Some("/work") => Ok(Path::new("/work")),
+        Some("/job") => Ok(Path::new("/job")),
+        Some(other) => Err(SandboxError::Invalid(format!(
+            "workspace target {other:?} (allowed: /work, /job)"
+        ))),
+    }
 }
 
 /// rlimits of the program: CPU (soft < hard so SIGXCPU comes first), file size, open files,
