@@ -84,17 +84,78 @@ fn callback_is_signed_retried_and_delivered() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
+    let args = ["serve", "--workers", "1", "--listen", "127.0.0.1:0"];
+    let node = spawn(dir.path(), &args, &webhook_env(true));
+    let api = Api::register(&node.url, "hooks-e2e@example.com");
+    run_and_check(&api, "sqlite");
+
+    let scrape = reqwest::blocking::get(format!("{}/metrics", node.url))
+        .expect("scrape")
+        .text()
+        .expect("text");
+    for (outcome, n) in [("retried", 1), ("delivered", 1)] {
+        let line = format!("voidrunner_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}");
+        assert!(scrape.contains(&line), "missing {line}");
+    }
+    let key = dir.path().join("data").join("webhook.key");
+    let mode = std::fs::metadata(&key)
+        .expect("webhook.key")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+/// API node and worker node as separate processes on PostgreSQL; the API node sends no
+/// webhooks, so the worker node's dispatcher must (with the key file both share), and the
+/// API node shows the secret that verifies it.
+#[test]
+fn worker_node_delivers_on_postgres() {
+    let Ok(base) = std::env::var("VOIDRUNNER_TEST_DATABASE_URL") else {
+        eprintln!("skipped: VOIDRUNNER_TEST_DATABASE_URL is not set");
+        return;
+    };
+    if !common::can_sandbox() {
+        return;
+    }
+    let url = common::fresh_database(&base);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api_args = [
+        "serve",
+        "--workers",
+        "0",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        &url,
+    ];
+    let mut api_node = spawn(dir.path(), &api_args, &webhook_env(false));
+    let mut worker = spawn(
+        dir.path(),
+        &["worker", "--workers", "1", "--store", &url],
+        &webhook_env(true),
+    );
+    let api = Api::register(&api_node.url, "hooks-pg@example.com");
+    run_and_check(&api, "postgres");
+    api_node.stop();
+    worker.stop();
+}
+
+/// The cluster settings plus webhooks reaching the local receiver quickly.
+fn webhook_env(enabled: bool) -> Vec<(&'static str, String)> {
     let mut env = cluster_env();
+    env.push(("VOIDRUNNER_WEBHOOKS__ENABLED", enabled.to_string()));
     env.push(("VOIDRUNNER_WEBHOOKS__ALLOW_PRIVATE", "true".to_owned()));
     env.push(("VOIDRUNNER_WEBHOOKS__INITIAL_BACKOFF_MS", "100".to_owned()));
     env.push(("VOIDRUNNER_WEBHOOKS__POLL_INTERVAL_MS", "200".to_owned()));
-    let args = ["serve", "--workers", "1", "--listen", "127.0.0.1:0"];
-    let node = spawn(dir.path(), &args, &env);
-    let api = Api::register(&node.url, "hooks-e2e@example.com");
+    env
+}
+
+/// Runs [`PROGRAM`] with a callback to a receiver that fails once; checks both signed
+/// attempts, the recorded delivery, the execution's metrics and the dashboard stats.
+fn run_and_check(api: &Api, label: &str) {
     let (status, s) = api.get("/api/v1/webhooks/signing-secret");
     assert_eq!(status, 200, "{s}");
     let secret = s["secret"].as_str().expect("secret").to_owned();
-
     let (url, seen) = receiver(vec![500]);
     let (status, exec) = api
         .post(
@@ -163,19 +224,11 @@ fn callback_is_signed_retried_and_delivered() {
     assert!(peak.is_some_and(|p| p > first), "{samples:?}");
     assert!(samples.iter().all(|s| s["cpu_ms"].as_u64().is_some()));
 
-    let scrape = reqwest::blocking::get(format!("{}/metrics", node.url))
-        .expect("scrape")
-        .text()
-        .expect("text");
-    for (outcome, n) in [("retried", 1), ("delivered", 1)] {
-        let line = format!("voidrunner_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}");
-        assert!(scrape.contains(&line), "missing {line}");
-    }
-
-    let key = dir.path().join("data").join("webhook.key");
-    let mode = std::fs::metadata(&key)
-        .expect("webhook.key")
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    let (status, stats) = api.get("/api/v1/stats?window=5m");
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["finished"], 1, "{label}: {stats}");
+    assert_eq!(stats["by_status"]["completed"], 1);
+    assert_eq!(stats["by_language"]["python"], 1);
+    assert_eq!(stats["duration_ms"]["p50"], m["wall_time_ms"]);
+    assert_eq!(stats["queue_wait_ms"]["p50"], m["queue_wait_ms"]);
 }
