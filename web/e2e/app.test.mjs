@@ -171,6 +171,19 @@ describe('voidrunner web UI', { concurrency: false }, () => {
 		await page.getByRole('table', { name: 'Executions of this task' }).locator('.badge.cancelled').waitFor();
 	});
 
+	it('updates the last-run badges of the task list live', async () => {
+		await page.goto('/tasks');
+		const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'hello-e2e', exact: true }) });
+		await row.locator('.badge.completed').waitFor();
+		// Run the task from outside the page (as another client would).
+		const { accessToken } = await page.evaluate(() => JSON.parse(localStorage.getItem('voidrunner.session')));
+		const id = (await row.getByRole('link', { name: 'hello-e2e' }).getAttribute('href')).split('/').pop();
+		const res = await fetch(`${server.url}/api/v1/tasks/${id}/executions`, { method: 'POST', headers: { authorization: `Bearer ${accessToken}` } });
+		assert.equal(res.status, 202);
+		await row.locator('.badge.running').waitFor();
+		await row.locator('.badge.completed').waitFor();
+	});
+
 	it('creates an API key, shows it once, and revokes it', async () => {
 		await page.goto('/keys');
 		await page.getByLabel('Name').fill('e2e-key');
