@@ -5,6 +5,7 @@
 //! an append between the read and the wait still wakes the loop; a lagged receiver or a
 //! missed cross-process notification is covered by a polling fallback.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc};
@@ -18,9 +19,31 @@ const PAGE: u32 = 64;
 /// Longest wait without a signal before reading again.
 const POLL_FALLBACK: Duration = Duration::from_secs(1);
 
+/// Counts the stdin chunks handed to the program, so the output writer can send the answer
+/// to an input at once instead of waiting out its batching period.
+#[derive(Debug, Default)]
+pub(crate) struct InputMark(AtomicU64);
+
+impl InputMark {
+    /// One more chunk was forwarded.
+    pub(crate) fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Chunks forwarded so far.
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Forwards execution `id`'s input to `to` until EOF (then drops `to`: the program's stdin
-/// closes) or until the executor stops listening.
-pub(crate) async fn forward(store: &Queue, id: ExecutionId, to: mpsc::Sender<Vec<u8>>) {
+/// closes) or until the executor stops listening; bumps `mark` per forwarded chunk.
+pub(crate) async fn forward(
+    store: &Queue,
+    id: ExecutionId,
+    to: mpsc::Sender<Vec<u8>>,
+    mark: &InputMark,
+) {
     let mut signals = store.queue_signals().subscribe_input();
     let mut after = 0u64;
     let mut streak = ErrorStreak::new("read_input");
@@ -33,8 +56,11 @@ pub(crate) async fn forward(store: &Queue, id: ExecutionId, to: mpsc::Sender<Vec
                 let full_page = chunks.len() == PAGE as usize;
                 for chunk in chunks {
                     after = chunk.seq;
-                    if !chunk.data.is_empty() && to.send(chunk.data).await.is_err() {
-                        return;
+                    if !chunk.data.is_empty() {
+                        if to.send(chunk.data).await.is_err() {
+                            return;
+                        }
+                        mark.bump();
                     }
                     if chunk.eof {
                         tracing::debug!("execution {id}: stdin closed by the client");

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use voidrunner_exec::{OutputEvent, OutputStream, Phase};
 use voidrunner_store::{AppendOutcome, Lease, LogChunk, LogStream};
 
+use crate::input::InputMark;
 use crate::masking::Masking;
 use crate::outcome::OutputCapture;
 use crate::pool::Queue;
@@ -45,6 +46,8 @@ pub(crate) struct LogWriter<'a> {
     pending: Vec<LogChunk>,
     pending_bytes: usize,
     lost: bool,
+    /// Interactive runs: stdin forwarded so far, and the count last seen.
+    input: Option<(&'a InputMark, u64)>,
 }
 
 impl<'a> LogWriter<'a> {
@@ -55,6 +58,25 @@ impl<'a> LogWriter<'a> {
             pending: Vec::new(),
             pending_bytes: 0,
             lost: false,
+            input: None,
+        }
+    }
+
+    /// Output that follows new stdin is an answer: write it without waiting for the batching
+    /// period (an interactive program's prompt and reply should not lag by it).
+    pub(crate) fn answering(mut self, mark: &'a InputMark) -> Self {
+        self.input = Some((mark, mark.get()));
+        self
+    }
+
+    /// Stdin was forwarded since the last call.
+    fn new_input(&mut self) -> bool {
+        match &mut self.input {
+            Some((mark, seen)) if mark.get() != *seen => {
+                *seen = mark.get();
+                true
+            }
+            _ => false,
         }
     }
 
@@ -126,11 +148,9 @@ pub(crate) async fn capture(
     mut rx: mpsc::Receiver<OutputEvent>,
     cap_bytes: u64,
     mut masking: Masking,
-    store: &Queue,
-    lease: &Lease,
+    mut log: LogWriter<'_>,
 ) -> OutputCapture {
     let mut capture = OutputCapture::new(cap_bytes);
-    let mut log = LogWriter::new(store, lease);
     // When the next write may happen (`None` before the first write), and when the pending
     // chunks must be written at the latest.
     let mut next_write: Option<Instant> = None;
@@ -156,7 +176,7 @@ pub(crate) async fn capture(
             continue;
         }
         let now = Instant::now();
-        let due = next_write.is_none_or(|at| now >= at);
+        let due = next_write.is_none_or(|at| now >= at) | log.new_input();
         if log.full() || (due && log.ends_line()) {
             log.flush().await;
             next_write = Some(Instant::now() + FLUSH_AFTER);
@@ -226,7 +246,7 @@ mod tests {
             .expect("send");
         drop(tx);
         let cap = 5000;
-        let captured = capture(rx, cap, Masking::new([]), &store, &lease)
+        let captured = capture(rx, cap, Masking::new([]), LogWriter::new(&store, &lease))
             .await
             .finish(false);
         assert!(captured.truncated);
@@ -265,7 +285,7 @@ mod tests {
             .await
             .expect("send");
         drop(tx);
-        capture(rx, 100, Masking::new([]), &store, &lease).await;
+        capture(rx, 100, Masking::new([]), LogWriter::new(&store, &lease)).await;
         let log = store.read_logs(e.id, 0, 100).await.expect("read");
         assert!(log.iter().all(|e| e.stream == LogStream::Status));
     }

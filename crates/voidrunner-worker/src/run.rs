@@ -15,6 +15,8 @@ use voidrunner_store::{
     CompleteOutcome, ExecutionResult, Lease, LeaseStatus, ReleaseOutcome, ReleaseReason,
 };
 
+use crate::input::InputMark;
+use crate::logs::LogWriter;
 use crate::masking::Masking;
 use crate::outcome::{Disposition, disposition};
 use crate::pool::{Counters, Shared};
@@ -155,15 +157,17 @@ impl Run<'_> {
             stdin_stream,
         };
         let (tx, rx) = mpsc::channel(OUTPUT_CHANNEL);
+        let mark = InputMark::default();
         let input = async {
             if let Some(to) = stdin_tx {
-                crate::input::forward(&*self.shared.store, id, to).await;
+                crate::input::forward(&*self.shared.store, id, to, &mark).await;
             }
         };
+        let log = LogWriter::new(&*self.shared.store, &self.lease).answering(&mark);
         let execute = async {
             let (outcome, capture, ()) = tokio::join!(
                 self.shared.executor.execute(req, tx, self.token.clone()),
-                crate::logs::capture(rx, cap, masking, &*self.shared.store, &self.lease),
+                crate::logs::capture(rx, cap, masking, log),
                 input,
             );
             (outcome, capture)

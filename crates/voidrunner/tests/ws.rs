@@ -162,6 +162,46 @@ fn interactive_program_answers(api: &Api) {
     assert_eq!(tail.events, seen.events[2..]);
 }
 
+/// An echo program driven line by line: every line comes back, in order; prints the
+/// client-observed round trip (stdin frame → store → worker → program → log → socket).
+fn echo_round_trips(api: &Api, label: &str) {
+    let code = "while True:\n    try:\n        line = input()\n    except EOFError:\n        break\n    print('echo', line, flush=True)\n";
+    let id = run(
+        api,
+        &json!({"language": "python", "code": code, "interactive": true}),
+    );
+    let url = ws_url(api, &id, &format!("?access_token={}", api.token));
+    let mut took = runtime().block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        let mut seen = Seen::default();
+        read_until(&mut ws, &mut seen, |s, _| {
+            s.events.iter().any(|e| e["data"]["status"] == "running")
+        })
+        .await;
+        let mut took = Vec::new();
+        for i in 0..20 {
+            let t0 = std::time::Instant::now();
+            send(&mut ws, json!({"type": "stdin", "data": format!("{i}\n")})).await;
+            let want = format!("echo {i}\n");
+            read_until(&mut ws, &mut seen, |s, _| s.text("stdout").ends_with(&want)).await;
+            took.push(t0.elapsed());
+        }
+        send(&mut ws, json!({"type": "eof"})).await;
+        read_until(&mut ws, &mut seen, |_, _| false).await;
+        let expected: String = (0..20).map(|i| format!("echo {i}\n")).collect();
+        assert_eq!(seen.text("stdout"), expected);
+        took
+    });
+    took.sort();
+    println!(
+        "{label}: websocket stdin → answer round trip p50 {:?}, max {:?} (20 lines)",
+        took[took.len() / 2],
+        took[took.len() - 1]
+    );
+}
+
 /// The header way: bad messages get error frames (the socket stays open), stdin to a
 /// non-interactive run conflicts, then a cancel ends a long-running program.
 fn cancel_over_the_socket(api: &Api) {
@@ -257,6 +297,7 @@ fn sqlite_serve_runs_an_interactive_program_over_a_websocket() {
     let api = Api::register(&node.url, "ws-sqlite@example.com");
     interactive_program_answers(&api);
     cancel_over_the_socket(&api);
+    echo_round_trips(&api, "sqlite");
     // The ?access_token= request was logged, by its path only.
     common::wait_for(STEP, "the websocket request's log line", || {
         let logs = logs.lock().expect("logs");
@@ -297,4 +338,5 @@ fn postgres_websocket_stdin_reaches_a_separate_worker() {
     let api = Api::register(&api_node.url, "ws-pg@example.com");
     interactive_program_answers(&api);
     cancel_over_the_socket(&api);
+    echo_round_trips(&api, "postgres, API and worker processes");
 }
