@@ -72,6 +72,10 @@ async fn receive(
         .expect("lock")
         .pop_front()
         .unwrap_or((200, None));
+    if status == 0 {
+        // "Hang": answer long after any test timeout.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
     let mut out = HeaderMap::new();
     if let Some(l) = location {
         out.insert("location", l.parse().expect("header"));
@@ -217,6 +221,7 @@ both!(
     private_target_refused_without_allow_private,
     client_errors_and_redirects_fail_for_good,
     attempts_are_capped,
+    timeouts_are_retried,
     background_task_delivers_after_finish,
 );
 
@@ -343,6 +348,26 @@ async fn attempts_are_capped(env: Env) {
     assert_eq!((dl.attempts, dl.last_status), (2, Some(500)));
     let err = dl.last_error.expect("reason");
     assert!(err.starts_with("gave up after 2 attempts"), "{err}");
+}
+
+async fn timeouts_are_retried(env: Env) {
+    let owner = env.user("slow@example.com").await;
+    let (base, _secret, mut seen) = receiver(vec![(0, None)]).await;
+    let id = env.finished(owner.id, &format!("{base}/slow")).await;
+    let d = env.dispatcher(|c| c.timeout_secs = 1);
+    let started = std::time::Instant::now();
+    let (n, retry) = d.run_once().await.expect("run");
+    assert_eq!(n, 1);
+    assert!(retry.is_some(), "a timeout is retried");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the timeout cut it"
+    );
+    assert!(seen.try_recv().is_ok(), "the request did arrive");
+    let dl = env.delivery(id).await;
+    assert_eq!(dl.state, DeliveryState::Pending);
+    assert_eq!(dl.last_status, None);
+    assert_eq!(dl.last_error.as_deref(), Some("no answer within 1 s"));
 }
 
 async fn background_task_delivers_after_finish(env: Env) {
