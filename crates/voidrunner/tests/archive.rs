@@ -30,7 +30,15 @@ fn node(dir: &Path, extra: &[(&str, &str)]) -> Node {
     env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     spawn(
         dir,
-        &["serve", "--workers", "1", "--listen", "127.0.0.1:0", "--data-dir", "data"],
+        &[
+            "serve",
+            "--workers",
+            "1",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "data",
+        ],
         &env,
     )
 }
@@ -121,7 +129,10 @@ fn vrlog_files(data: &Path) -> Vec<PathBuf> {
 }
 
 /// Opens the node's SQLite database from the test (WAL: concurrent readers are fine).
-fn with_store<T>(data: &Path, f: impl AsyncFnOnce(&voidrunner_store_sqlite::SqliteStore) -> T) -> T {
+fn with_store<T>(
+    data: &Path,
+    f: impl AsyncFnOnce(&voidrunner_store_sqlite::SqliteStore) -> T,
+) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -152,7 +163,10 @@ fn expect_gone(api: &Api, id: &str) {
         assert_eq!(body["error"]["code"], "logs_expired", "{body}");
     }
     let (_, row) = api.get(&format!("/api/v1/executions/{id}"));
-    assert_eq!(row["stdout"], "", "the result's output is deleted too: {row}");
+    assert_eq!(
+        row["stdout"], "",
+        "the result's output is deleted too: {row}"
+    );
     assert_eq!(row["status"], "completed", "the execution itself stays");
 }
 
@@ -170,7 +184,10 @@ fn archived_log_reads_back_identically_then_expires_by_age() {
     let small = run(&api, "print('small')\n");
     let before = reads(&api, &big);
     let small_before = reads(&api, &small);
-    assert!(before[0].1.body.len() > 100_000, "the program printed enough");
+    assert!(
+        before[0].1.body.len() > 100_000,
+        "the program printed enough"
+    );
     assert_eq!(before[4].1.status, 206);
     a.stop();
     assert!(vrlog_files(&data).is_empty());
@@ -184,15 +201,20 @@ fn archived_log_reads_back_identically_then_expires_by_age() {
         ],
     );
     let api = api.at(&b.url);
-    wait_for(Duration::from_secs(30), "the big log to be archived", || {
-        (vrlog_files(&data).len() == 1).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "the big log to be archived",
+        || (vrlog_files(&data).len() == 1).then_some(()),
+    );
     let (rows, location, small_rows) = with_store(&data, async |s| {
         let id = execution_id(&big);
         (
             s.read_logs(id, 0, 100_000).await.expect("rows").len(),
             s.log_location(id).await.expect("location"),
-            s.read_logs(execution_id(&small), 0, 100).await.expect("rows").len(),
+            s.read_logs(execution_id(&small), 0, 100)
+                .await
+                .expect("rows")
+                .len(),
         )
     });
     assert_eq!(rows, 1, "only the last status event stays in the database");
@@ -290,4 +312,68 @@ fn retention_by_total_size_expires_the_oldest_archives() {
         let now = get(&api, &format!("/api/v1/executions/{id}/logs"), &[]);
         assert_eq!((now.status, &now.body), (200, text), "{id} is kept");
     }
+}
+
+#[test]
+fn postgres_archivers_of_several_processes_archive_once() {
+    let Ok(base) = std::env::var("VOIDRUNNER_TEST_DATABASE_URL") else {
+        eprintln!("skipped: VOIDRUNNER_TEST_DATABASE_URL is not set");
+        return;
+    };
+    if !common::can_sandbox() {
+        return;
+    }
+    let url = common::fresh_database(&base);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let node_with = |args: &[&str], extra: &[(&str, &str)]| {
+        let mut env = cluster_env();
+        env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let mut all = args.to_vec();
+        all.extend(["--store", url.as_str(), "--data-dir", "data"]);
+        spawn(dir.path(), &all, &env)
+    };
+    let off = [("VOIDRUNNER_LOGS__ARCHIVE_ENABLED", "false")];
+    let mut api_node = node_with(
+        &["serve", "--workers", "0", "--listen", "127.0.0.1:0"],
+        &off,
+    );
+    let mut worker = node_with(&["worker", "--workers", "1"], &off);
+    let api = Api::register(&api_node.url, "archive-pg@example.com");
+    let big = run(&api, BIG);
+    let before = reads(&api, &big);
+    api_node.stop();
+    worker.stop();
+
+    // Three processes archive at once; the database lets one win.
+    let on = [
+        ("VOIDRUNNER_LOGS__ARCHIVE_THRESHOLD_BYTES", "65536"),
+        ("VOIDRUNNER_LOGS__ARCHIVE_INTERVAL_SECS", "1"),
+    ];
+    let api_node = node_with(&["serve", "--workers", "0", "--listen", "127.0.0.1:0"], &on);
+    let _w1 = node_with(&["worker", "--workers", "1"], &on);
+    let _w2 = node_with(&["worker", "--workers", "1"], &on);
+    let api = api.at(&api_node.url);
+    wait_for(Duration::from_secs(30), "the log to be archived", || {
+        let events = reads(&api, &big);
+        (events == before && vrlog_files(&data).len() == 1).then_some(())
+    });
+    let location = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt")
+        .block_on(async {
+            let store = voidrunner_store_postgres::PostgresStore::connect(
+                &url,
+                voidrunner_store_postgres::PostgresOptions::default(),
+            )
+            .await
+            .expect("connect");
+            store
+                .log_location(execution_id(&big))
+                .await
+                .expect("location")
+        });
+    assert!(matches!(location, LogLocation::Archived(_)), "{location:?}");
+    assert_eq!(reads(&api, &big), before, "same answers after archiving");
 }
