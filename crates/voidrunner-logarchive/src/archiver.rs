@@ -137,8 +137,9 @@ impl Archiver {
         }
     }
 
-    /// Runs passes every `interval` until `stop` is cancelled (a pass in progress finishes
-    /// its current execution first).
+    /// Runs passes every `interval` until `stop` is cancelled (at once: an interrupted
+    /// archive leaves at most an unrecorded object, removed by the next successful archive of
+    /// that execution).
     pub fn spawn(self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             tracing::info!(

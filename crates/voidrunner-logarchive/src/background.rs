@@ -53,7 +53,7 @@ pub fn start(
             Arc::clone(&store),
             Arc::clone(&objects),
             ArchiverSettings {
-                threshold_bytes: config.archive_threshold_bytes,
+                threshold_bytes: config.archive_threshold_bytes.max(1),
                 batch: config.archive_batch.max(1),
                 interval: config.archive_interval(),
             },
