@@ -65,9 +65,18 @@ try {
 					await page.waitForURL(/\/tasks/);
 				}
 				await page.goto(path);
-				await page.waitForLoadState('networkidle');
-				if (name === 'execution' || name === 'execution-stderr') await page.getByTestId('verdict').getByText(/Exited|exceeded|Killed/).waitFor();
-				if (name === 'task-editor') await page.locator('.cm-content').waitFor();
+				// Pages hold live streams open, so wait for content rather than network idle.
+				const ready = {
+					login: () => page.getByLabel('Email').waitFor(),
+					tasks: () => page.getByRole('table', { name: 'Tasks' }).waitFor(),
+					'task-editor': () => page.getByRole('table', { name: 'Executions of this task' }).waitFor(),
+					execution: () => page.getByRole('heading', { name: 'Resources over time' }).waitFor(),
+					'execution-stderr': () => page.getByTestId('verdict').getByText(/Exited/).waitFor(),
+					dashboard: () => page.getByRole('heading', { name: 'Durations' }).waitFor(),
+					'api-keys': () => page.getByRole('table', { name: 'API keys' }).waitFor()
+				}[name];
+				await ready();
+				await page.waitForTimeout(300); // let fonts and the chart settle for the picture
 				const file = `${name}-${suffix}${theme === 'dark' ? '-dark' : ''}.png`;
 				await page.screenshot({ path: resolve(out, file), fullPage: name !== 'task-editor' || width > 400 });
 				console.log('wrote', file);

@@ -13,6 +13,7 @@ describe('format', () => {
 		expect(formatMs(1234)).toBe('1.23 s');
 		expect(formatMs(12_300)).toBe('12.3 s');
 		expect(formatMs(125_000)).toBe('2 min 5 s');
+		expect(formatMs(60_000)).toBe('1 min');
 	});
 	it('describes verdicts', () => {
 		expect(verdictLabel({ kind: 'exited', code: 0 })).toBe('Exited with code 0');

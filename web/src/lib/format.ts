@@ -21,7 +21,7 @@ export function formatMs(ms: number | null | undefined): string {
 	if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 	const m = Math.floor(ms / 60_000);
 	const s = Math.round((ms % 60_000) / 1000);
-	return `${m} min ${s} s`;
+	return s === 0 ? `${m} min` : `${m} min ${s} s`;
 }
 
 const SIGNALS: Record<number, string> = {
