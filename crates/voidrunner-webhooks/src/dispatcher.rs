@@ -215,9 +215,14 @@ impl Dispatcher {
         if d.attempts > max {
             return fail("failed", None, format!("gave up after {max} attempts"));
         }
-        let target = match guard::resolve(&d.url, c.allow_private).await {
-            Ok(t) => t,
-            Err(refusal) => return fail("refused", None, refusal.to_string()),
+        let resolved = tokio::time::timeout(c.timeout(), guard::resolve(&d.url, c.allow_private));
+        let target = match resolved.await {
+            Ok(Ok(t)) => t,
+            Ok(Err(refusal @ guard::Refusal::Unresolved { .. })) => {
+                return self.retry(d, None, refusal.to_string());
+            }
+            Ok(Err(refusal)) => return fail("refused", None, refusal.to_string()),
+            Err(_) => return self.retry(d, None, "host lookup timed out".to_owned()),
         };
         let body = match self.body(d).await {
             Ok(b) => b,
