@@ -7,14 +7,17 @@
 
 pub mod control;
 mod definition;
+mod glob;
 mod path;
 mod plan;
+pub mod runner;
 pub mod source;
 mod validate;
 
 pub use definition::{
     Artifact, Condition, Executor, Hook, HookPhase, JobDefinition, JobLimits, Source, Step,
 };
+pub use glob::glob_match;
 pub use path::{PathError, workspace_relative};
 pub use plan::{JobOutcome, Plan, StepState};
 pub use validate::{Format, Problem, Problems, from_value, json_schema, parse};

@@ -133,7 +133,10 @@ impl Git<'_> {
                 "core.hooksPath=/dev/null",
                 "-c",
                 "advice.detachedHead=false",
-            ]);
+            ])
+            // The destination may already belong to the sandbox user; this git run is ours.
+            .arg("-c")
+            .arg(format!("safe.directory={}", self.dir.display()));
         if self.policy.git_protocols.iter().any(|p| p == "file") {
             cmd.args(["-c", "protocol.file.allow=always"]);
         }
