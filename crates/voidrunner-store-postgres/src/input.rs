@@ -39,9 +39,9 @@ impl InputStore for PostgresStore {
         let Some((interactive, status)) = row else {
             return Err(StoreError::NotFound);
         };
-        let (last, eof_seen, bytes): (i64, bool, i64) = sqlx::query_as(
+        let (last, eof_seen, bytes, chunks): (i64, bool, i64, i64) = sqlx::query_as(
             "SELECT COALESCE(MAX(seq), 0), COALESCE(bool_or(eof), false), \
-             COALESCE(SUM(length(data)), 0)::bigint \
+             COALESCE(SUM(length(data)), 0)::bigint, COUNT(*) \
              FROM execution_input WHERE execution_id = $1",
         )
         .bind(id.as_uuid())
@@ -53,8 +53,9 @@ impl InputStore for PostgresStore {
             terminal: ExecutionStatus::parse(&status).is_none_or(|s| s.is_terminal()),
             eof: eof_seen,
             bytes: u64::try_from(bytes).unwrap_or(0),
+            chunks: u64::try_from(chunks).unwrap_or(0),
         };
-        if let Some(why) = input_conflict(&state, data.len()) {
+        if let Some(why) = input_conflict(&state, data.len(), eof) {
             return Err(StoreError::Conflict(why));
         }
         let seq = last + 1;

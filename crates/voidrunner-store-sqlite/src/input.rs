@@ -38,9 +38,9 @@ impl InputStore for SqliteStore {
         let Some((interactive, status)) = row else {
             return Err(StoreError::NotFound);
         };
-        let (last, eof_seen, bytes): (i64, i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(eof), 0), COALESCE(SUM(length(data)), 0) \
-             FROM execution_input WHERE execution_id = ?",
+        let (last, eof_seen, bytes, chunks): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(eof), 0), COALESCE(SUM(length(data)), 0), \
+             COUNT(*) FROM execution_input WHERE execution_id = ?",
         )
         .bind(key)
         .fetch_one(&mut *tx)
@@ -51,8 +51,9 @@ impl InputStore for SqliteStore {
             terminal: ExecutionStatus::parse(&status).is_none_or(|s| s.is_terminal()),
             eof: eof_seen != 0,
             bytes: u64::try_from(bytes).unwrap_or(0),
+            chunks: u64::try_from(chunks).unwrap_or(0),
         };
-        if let Some(why) = input_conflict(&state, data.len()) {
+        if let Some(why) = input_conflict(&state, data.len(), eof) {
             return Err(StoreError::Conflict(why));
         }
         let seq = last + 1;

@@ -7,8 +7,9 @@
 //!   [`StoreError::Conflict`](crate::StoreError::Conflict). Outside the caller's scope:
 //!   `NotFound`.
 //! - The execution's snapshot `stdin` is not part of this log; the worker feeds it first.
-//! - At most [`MAX_INPUT_BYTES`] per execution (Conflict beyond), so a client cannot make the
-//!   store or a worker buffer without bound.
+//! - At most [`MAX_INPUT_BYTES`] and [`MAX_INPUT_CHUNKS`] per execution, and no empty chunk
+//!   without `eof` (Conflict otherwise), so a client cannot make the store or a worker buffer
+//!   or write without bound.
 //! - `seq` starts at 1 and increases by one per append; appends are serialised per execution.
 //! - After the append commits, [`crate::QueueSignals::notify_input`] fires on this handle; the
 //!   PostgreSQL backend also sends a `NOTIFY` so workers in other processes hear it.
@@ -19,6 +20,8 @@ use crate::{Scope, StoreResult};
 
 /// Most stdin bytes one interactive execution may receive through the store.
 pub const MAX_INPUT_BYTES: u64 = 1 << 20;
+/// Most stdin chunks (appends) one interactive execution may receive.
+pub const MAX_INPUT_CHUNKS: u64 = 10_000;
 
 /// One appended piece of stdin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +60,7 @@ pub trait InputStore {
 
 /// The conflict (if any) of appending `len` bytes to an execution in this state: shared by
 /// the backends so the rule and its messages are written once.
-pub fn input_conflict(state: &InputState, len: usize) -> Option<String> {
+pub fn input_conflict(state: &InputState, len: usize, eof: bool) -> Option<String> {
     if !state.interactive {
         return Some("execution is not interactive".into());
     }
@@ -66,6 +69,12 @@ pub fn input_conflict(state: &InputState, len: usize) -> Option<String> {
     }
     if state.eof {
         return Some("stdin already closed".into());
+    }
+    if len == 0 && !eof {
+        return Some("empty stdin chunk".into());
+    }
+    if state.chunks >= MAX_INPUT_CHUNKS {
+        return Some(format!("stdin exceeds {MAX_INPUT_CHUNKS} chunks"));
     }
     let total = state
         .bytes
@@ -84,6 +93,8 @@ pub struct InputState {
     pub eof: bool,
     /// Bytes appended so far.
     pub bytes: u64,
+    /// Chunks appended so far.
+    pub chunks: u64,
 }
 
 #[cfg(test)]
@@ -96,23 +107,30 @@ mod tests {
             interactive: true,
             ..InputState::default()
         };
-        assert_eq!(input_conflict(&open, 10), None);
+        assert_eq!(input_conflict(&open, 10, false), None);
         assert!(
-            input_conflict(&InputState::default(), 0)
+            input_conflict(&InputState::default(), 0, true)
                 .is_some_and(|m| m.contains("not interactive"))
         );
         let done = InputState {
             terminal: true,
             ..open
         };
-        assert!(input_conflict(&done, 0).is_some_and(|m| m.contains("finished")));
+        assert!(input_conflict(&done, 0, true).is_some_and(|m| m.contains("finished")));
         let eof = InputState { eof: true, ..open };
-        assert!(input_conflict(&eof, 0).is_some_and(|m| m.contains("closed")));
+        assert!(input_conflict(&eof, 0, true).is_some_and(|m| m.contains("closed")));
         let full = InputState {
             bytes: MAX_INPUT_BYTES - 1,
             ..open
         };
-        assert_eq!(input_conflict(&full, 1), None);
-        assert!(input_conflict(&full, 2).is_some_and(|m| m.contains("exceeds")));
+        assert_eq!(input_conflict(&full, 1, false), None);
+        assert!(input_conflict(&full, 2, false).is_some_and(|m| m.contains("exceeds")));
+        assert!(input_conflict(&open, 0, false).is_some_and(|m| m.contains("empty")));
+        assert_eq!(input_conflict(&open, 0, true), None, "a bare EOF");
+        let many = InputState {
+            chunks: MAX_INPUT_CHUNKS,
+            ..open
+        };
+        assert!(input_conflict(&many, 1, false).is_some_and(|m| m.contains("chunks")));
     }
 }

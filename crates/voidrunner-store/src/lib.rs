@@ -40,7 +40,9 @@ pub use execution::{
     Lease, LeaseStatus, NewExecution, QueueSignals, QueueStats, ReleaseOutcome, ReleaseReason,
     RetryPolicy, backoff,
 };
-pub use input::{InputChunk, InputState, InputStore, MAX_INPUT_BYTES, input_conflict};
+pub use input::{
+    InputChunk, InputState, InputStore, MAX_INPUT_BYTES, MAX_INPUT_CHUNKS, input_conflict,
+};
 pub use logs::{AppendOutcome, LogChunk, LogEvent, LogSignal, LogStore, LogStream};
 pub use release::{ReleasePlan, release_plan};
 pub use stats::{

@@ -106,6 +106,13 @@ pub async fn input_refused_outside_the_rules<S: TestHooks>(store: &S) {
         )
         .await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+    let empty = store
+        .append_input(Scope::All, e.id, b"", false, crate::now())
+        .await;
+    assert!(
+        matches!(&empty, Err(StoreError::Conflict(m)) if m.contains("empty")),
+        "{empty:?}"
+    );
     let big = vec![b'a'; usize::try_from(MAX_INPUT_BYTES).expect("fits") - 1];
     store
         .append_input(Scope::All, e.id, &big, false, crate::now())
