@@ -119,10 +119,21 @@ impl RetentionCleaner {
         if let Some(age) = self.settings.max_age {
             report.by_age = self.apply(Rule::Age, age, &mut report.failed).await;
         }
-        if self.settings.max_total_bytes.is_some() {
-            report.by_size = self
-                .apply(Rule::Size, Duration::ZERO, &mut report.failed)
-                .await;
+        if let Some(cap) = self.settings.max_total_bytes {
+            // One aggregate first: most passes find the total under the cap.
+            let over = match self.store.archived_bytes_total().await {
+                Ok(total) => total > cap,
+                Err(e) => {
+                    tracing::warn!(error = %e, "log retention (size): reading the archived total failed: {e}");
+                    report.failed += 1;
+                    false
+                }
+            };
+            if over {
+                report.by_size = self
+                    .apply(Rule::Size, Duration::ZERO, &mut report.failed)
+                    .await;
+            }
         }
         report
     }

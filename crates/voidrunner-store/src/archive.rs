@@ -129,7 +129,8 @@ pub trait LogArchiveStore {
         limit: u32,
     ) -> StoreResult<Vec<LogLocationEntry>>;
 
-    /// Sum of `bytes` over all archives (exported as a gauge).
+    /// Sum of `bytes` over all archives (the retention cleaner checks it against the cap
+    /// before listing anything).
     async fn archived_bytes_total(&self) -> StoreResult<u64>;
 
     /// Deletes the execution's output for good (see the module docs) and sets
