@@ -88,7 +88,7 @@ impl LogArchiveStore for PostgresStore {
         let rows: Vec<(Uuid, i64, Timestamp)> = sqlx::query_as(&format!(
             "SELECT e.id, e.log_bytes, COALESCE(e.finished_at, e.created_at) AS f \
              FROM executions e \
-             WHERE e.status IN {TERMINAL} AND e.logs_expired_at IS NULL AND e.log_bytes >= $1 \
+             WHERE e.log_bytes > 0 AND e.status IN {TERMINAL} AND e.logs_expired_at IS NULL AND e.log_bytes >= $1 \
                AND NOT EXISTS (SELECT 1 FROM execution_log_archives a WHERE a.execution_id = e.id) \
              ORDER BY f, e.id LIMIT $2"
         ))

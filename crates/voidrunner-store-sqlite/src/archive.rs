@@ -74,7 +74,7 @@ impl LogArchiveStore for SqliteStore {
         let rows: Vec<(Hyphenated, i64, i64)> = sqlx::query_as(&format!(
             "SELECT e.id, e.log_bytes, COALESCE(e.finished_at, e.created_at) AS f \
              FROM executions e \
-             WHERE e.status IN {TERMINAL} AND e.logs_expired_at IS NULL AND e.log_bytes >= ? \
+             WHERE e.log_bytes > 0 AND e.status IN {TERMINAL} AND e.logs_expired_at IS NULL AND e.log_bytes >= ? \
                AND NOT EXISTS (SELECT 1 FROM execution_log_archives a WHERE a.execution_id = e.id) \
              ORDER BY f, e.id LIMIT ?"
         ))

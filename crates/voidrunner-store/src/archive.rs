@@ -95,8 +95,8 @@ pub enum ExpireOutcome {
 /// Which logs to archive or expire, and where archived logs are.
 #[async_trait::async_trait]
 pub trait LogArchiveStore {
-    /// Terminal executions, not archived and not expired, with `log_bytes >= min_bytes`,
-    /// oldest finish first, at most `limit`.
+    /// Terminal executions, not archived and not expired, with some output and
+    /// `log_bytes >= min_bytes`, oldest finish first, at most `limit`.
     async fn list_archive_candidates(
         &self,
         min_bytes: u64,
