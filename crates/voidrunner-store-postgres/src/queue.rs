@@ -337,7 +337,7 @@ impl PostgresStore {
             .bind(r.finished_at)
             .bind(CHANNEL)
             .bind(self.hub.payload(Kind::Finished, Some(lease.execution_id)))
-            .bind((!r.resource_samples.is_empty()).then(|| Json(&r.resource_samples)))
+            .bind((!r.resource_samples.is_empty()).then_some(Json(&r.resource_samples)))
             .fetch_optional(&self.pool)
             .await
             .map_err(map_sqlx)?;

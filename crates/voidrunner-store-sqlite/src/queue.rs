@@ -270,7 +270,7 @@ impl SqliteStore {
                     .map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
             )
             .bind(micros(r.finished_at))
-            .bind((!r.resource_samples.is_empty()).then(|| Json(&r.resource_samples)))
+            .bind((!r.resource_samples.is_empty()).then_some(Json(&r.resource_samples)))
             .bind(text(lease.execution_id.as_uuid()))
             .bind(&lease.worker_id)
             .bind(i64::from(lease.attempt))
