@@ -4,13 +4,14 @@
 // JSON API 404s, CSP without violations) and transparent token refresh.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { launchBrowser, startServer } from './server.mjs';
+import { launchBrowser, startProxy, startServer } from './server.mjs';
 
 const EMAIL = `e2e-${Date.now()}@example.com`;
 const PASSWORD = 'correct horse battery';
 const T = { timeout: 30_000 };
 
 let server;
+let proxy;
 let browser;
 let page;
 const cspViolations = [];
@@ -19,8 +20,10 @@ let refreshes = 0;
 
 before(async () => {
 	server = await startServer();
+	// The browser talks to the server through a proxy that can cut its connections.
+	proxy = await startProxy(server.url);
 	browser = await launchBrowser();
-	const context = await browser.newContext({ baseURL: server.url, viewport: { width: 1280, height: 900 } });
+	const context = await browser.newContext({ baseURL: proxy.url, viewport: { width: 1280, height: 900 } });
 	page = await context.newPage();
 	page.setDefaultTimeout(T.timeout);
 	page.on('console', (m) => {
@@ -34,6 +37,7 @@ before(async () => {
 
 after(async () => {
 	await browser?.close();
+	await proxy?.close();
 	if (server) {
 		if (process.exitCode) console.error(server.log());
 		await server.stop();
@@ -122,6 +126,17 @@ describe('voidrunner web UI', { concurrency: false }, () => {
 		await page.getByTestId('verdict').getByText('Exited with code 0').waitFor();
 		assert.equal((await page.getByTestId('exit-code').textContent()).trim(), '0');
 		assert.match(await log.textContent(), /hello from e2e\nbye\n/);
+	});
+
+	it('reconnects a dropped log stream and resumes after the last event, without duplicates', async () => {
+		await createTask('resume-e2e', 'import time\nprint("line one", flush=True)\ntime.sleep(3)\nprint("line two", flush=True)\ntime.sleep(1)\n');
+		const log = page.getByTestId('log');
+		await log.getByText('line one').waitFor();
+		proxy.dropAll();
+		// The client notices, says so, reconnects with Last-Event-ID and resumes.
+		await page.getByText('Reconnecting…').waitFor();
+		await page.getByTestId('verdict').getByText('Exited with code 0').waitFor();
+		assert.equal(await log.textContent(), 'line one\nline two\n');
 	});
 
 	it('passes env and write-only secrets to the run, with the secret masked in the output', async () => {

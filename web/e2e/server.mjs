@@ -84,3 +84,34 @@ export function launchBrowser() {
 		]
 	});
 }
+
+/**
+ * A TCP proxy in front of the server whose connections the test can cut, to drop a live
+ * stream the way a flaky network would.
+ */
+export async function startProxy(target) {
+	const { createServer, connect } = await import('node:net');
+	const { hostname, port } = new URL(target);
+	const sockets = new Set();
+	const server = createServer((client) => {
+		const upstream = connect(Number(port), hostname);
+		for (const s of [client, upstream]) {
+			sockets.add(s);
+			s.on('close', () => sockets.delete(s));
+			s.on('error', () => {});
+		}
+		client.pipe(upstream);
+		upstream.pipe(client);
+		client.on('close', () => upstream.destroy());
+		upstream.on('close', () => client.destroy());
+	});
+	await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+	return {
+		url: `http://127.0.0.1:${server.address().port}`,
+		/** Cuts every open connection (the browser sees them reset). */
+		dropAll() {
+			for (const s of sockets) s.destroy();
+		},
+		close: () => new Promise((ok) => server.close(ok))
+	};
+}
