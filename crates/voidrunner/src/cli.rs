@@ -43,6 +43,9 @@ pub enum Command {
     /// Print the API's OpenAPI 3.1 document (JSON) without starting a server; the web UI
     /// generates its TypeScript types from it.
     Openapi,
+    /// CI jobs: validate a definition, run one locally (no server), talk to the job socket.
+    #[command(subcommand)]
+    Job(crate::job::JobCommand),
 }
 
 /// `config` subcommands.

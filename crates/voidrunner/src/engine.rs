@@ -136,6 +136,16 @@ fn build_native(
     section: &SandboxSection,
     registry: Arc<LanguageRegistry>,
 ) -> anyhow::Result<Arc<dyn Executor>> {
+    let sandbox = build_sandbox(section)?;
+    Ok(Arc::new(NativeExecutor::new(
+        sandbox,
+        registry,
+        native_config(section),
+    )))
+}
+
+/// Starts the sandbox (helper = this binary's hidden subcommand) for executions and jobs.
+pub fn build_sandbox(section: &SandboxSection) -> anyhow::Result<Arc<Sandbox>> {
     let helper = HelperCommand::current_exe().context("locating the voidrunner executable")?;
     let mut cfg = SandboxConfig::new(helper);
     cfg.uid = section.uid;
@@ -151,18 +161,7 @@ fn build_native(
             tracing::warn!(sandbox.reason = %reason, "sandbox DEGRADED: limits are rlimits only: {reason}");
         }
     }
-    let native = NativeConfig {
-        workspace_bytes: section.workspace_mb << 20,
-        tmp_bytes: section.tmp_mb << 20,
-        max_file_size_bytes: section.max_file_size_mb << 20,
-        max_open_files: section.max_open_files,
-        ..NativeConfig::default()
-    };
-    Ok(Arc::new(NativeExecutor::new(
-        Arc::new(sandbox),
-        registry,
-        native,
-    )))
+    Ok(Arc::new(sandbox))
 }
 
 /// Starts a worker pool on the current runtime.

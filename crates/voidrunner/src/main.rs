@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod doctor;
 mod engine;
+mod job;
 mod secret;
 mod serve;
 mod telemetry;
@@ -48,6 +49,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         println!("{}", voidrunner_api::openapi().to_pretty_json()?);
         return Ok(());
     }
+    if let Command::Job(job::JobCommand::Validate { file }) = &cli.command {
+        return job::validate(file);
+    }
+    if let Command::Job(job::JobCommand::Ctl(_)) = &cli.command {
+        let Command::Job(job::JobCommand::Ctl(cmd)) = cli.command else {
+            return Ok(());
+        };
+        return runtime()?.block_on(job::ctl(cmd));
+    }
     let layers = config::Layers {
         file: cli.config.clone(),
         env: std::env::vars().collect(),
@@ -65,6 +75,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Config(ConfigCommand::Example) | Command::Openapi => Ok(()),
+        Command::Job(job::JobCommand::Run(args)) => {
+            let code = runtime()?.block_on(job::run(args, &cfg.sandbox))?;
+            if code != 0 {
+                std::process::exit(i32::from(code));
+            }
+            Ok(())
+        }
+        Command::Job(_) => Ok(()),
         Command::Doctor => runtime()?.block_on(doctor::run(&registry, &cfg.docker)),
         Command::Migrate(_) => runtime()?.block_on(serve::migrate(&cfg)),
         Command::Serve(_) => {

@@ -33,15 +33,19 @@ pub(crate) async fn run_steps(
     let mut running = FuturesUnordered::new();
     let mut abandoned = false;
     loop {
-        if !stop.is_cancelled() {
-            for i in plan.next(width) {
-                job.events.send(JobEvent::StepStarted {
-                    step: plan.name(i).to_owned(),
-                });
-                running.push(run_step(job, i, stop.child_token()));
-            }
-        }
+        let started = if stop.is_cancelled() {
+            Vec::new()
+        } else {
+            plan.next(width)
+        };
+        // Skips decided by this pass are reported before the starts, in plan order.
         report_skips(job, plan, &mut reports);
+        for i in started {
+            job.events.send(JobEvent::StepStarted {
+                step: plan.name(i).to_owned(),
+            });
+            running.push(run_step(job, i, stop.child_token()));
+        }
         if running.is_empty() {
             if stop.is_cancelled() && !abandoned {
                 plan.abandon(abandon_reason(timed_out));

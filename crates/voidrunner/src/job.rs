@@ -1,0 +1,326 @@
+//! `voidrunner job …`: validate a job definition, run a job on this machine without a server
+//! (same sandbox, same masking as the service; step-scoped live output; exit code = job
+//! result), and `ctl`, the in-job client of the job socket.
+//!
+//! Precedence of a local run's inputs: flags (`--env K=V`) > `VOIDRUNNER_ENV_<K>` /
+//! `VOIDRUNNER_SECRET_<K>` environment variables > files (the definition's `env`,
+//! `--secret-file`) > defaults.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use voidrunner_jobs::runner::{Events, JobEvent, JobRequest, RunnerConfig, run_job};
+use voidrunner_jobs::source::SourcePolicy;
+use voidrunner_jobs::{Format, JobDefinition, parse};
+use voidrunner_sandbox::Limits;
+
+/// `job` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Check a job definition and list every problem with its path.
+    Validate {
+        /// YAML or JSON file (`.json` is read as JSON).
+        file: PathBuf,
+    },
+    /// Run a job on this machine, without a server.
+    Run(RunArgs),
+    /// Talk to the job socket from inside a job (uses `VOIDRUNNER_JOB_SOCKET`/`_TOKEN`).
+    #[command(subcommand)]
+    Ctl(CtlCommand),
+}
+
+/// `job run` flags.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// YAML or JSON file.
+    pub file: PathBuf,
+    /// Environment override `NAME=VALUE` (repeatable; beats the definition and
+    /// `VOIDRUNNER_ENV_NAME`).
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// File of `NAME=VALUE` lines with secret values (`VOIDRUNNER_SECRET_NAME` beats it).
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// Archive for a `tarball` source.
+    #[arg(long, value_name = "FILE")]
+    pub tarball: Option<PathBuf>,
+    /// Where artifacts are copied.
+    #[arg(long, value_name = "DIR", default_value = "artifacts")]
+    pub artifacts_dir: PathBuf,
+    /// Most steps at once.
+    #[arg(long, default_value_t = 4)]
+    pub width: usize,
+    /// Extra git protocol to allow (repeatable), e.g. `file`.
+    #[arg(long = "allow-protocol", value_name = "PROTO")]
+    pub allow_protocols: Vec<String>,
+    /// Allow jobs that ask for `network: true`.
+    #[arg(long)]
+    pub allow_network: bool,
+    /// Print the final report as JSON on stdout (progress goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `job ctl` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Mask values from now on (`-` reads one value per line from stdin).
+    RegisterSecret {
+        /// Values, or `-`.
+        values: Vec<String>,
+    },
+    /// Record an output.
+    SetOutput {
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Print an output recorded earlier.
+    GetOutput {
+        /// Key.
+        key: String,
+    },
+    /// Keep a file (relative to /job) as an artifact.
+    Attach {
+        /// Path.
+        path: String,
+    },
+}
+
+fn read_definition(file: &Path) -> anyhow::Result<JobDefinition> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let format = if file.extension().is_some_and(|e| e == "json") {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
+    parse(&text, format).map_err(|problems| {
+        anyhow::anyhow!(
+            "{} is not a valid job ({} problem{}):\n{problems}",
+            file.display(),
+            problems.0.len(),
+            if problems.0.len() == 1 { "" } else { "s" }
+        )
+    })
+}
+
+/// `job validate`.
+pub fn validate(file: &Path) -> anyhow::Result<()> {
+    let def = read_definition(file)?;
+    println!(
+        "{}: valid job {:?} with {} step{}",
+        file.display(),
+        def.name,
+        def.steps.len(),
+        if def.steps.len() == 1 { "" } else { "s" }
+    );
+    Ok(())
+}
+
+fn parse_pairs(
+    lines: impl IntoIterator<Item = String>,
+    what: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for line in lines {
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let (k, v) = line
+            .split_once('=')
+            .with_context(|| format!("{what}: expected NAME=VALUE"))?;
+        out.push((k.trim().to_owned(), v.to_owned()));
+    }
+    Ok(out)
+}
+
+/// The env and secrets of a local run, by precedence.
+fn inputs(
+    def: &mut JobDefinition,
+    args: &RunArgs,
+    process_env: &BTreeMap<String, String>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    for (k, v) in process_env {
+        if let Some(name) = k.strip_prefix("VOIDRUNNER_ENV_") {
+            def.env.insert(name.to_owned(), v.clone());
+        }
+    }
+    for (k, v) in parse_pairs(args.env.iter().cloned(), "--env")? {
+        def.env.insert(k, v);
+    }
+    let mut secrets = BTreeMap::new();
+    if let Some(file) = &args.secret_file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        secrets.extend(parse_pairs(
+            text.lines().map(str::to_owned),
+            "--secret-file",
+        )?);
+    }
+    for name in &def.secrets {
+        if let Some(v) = process_env.get(&format!("VOIDRUNNER_SECRET_{name}")) {
+            secrets.insert(name.clone(), v.clone());
+        }
+    }
+    Ok(secrets)
+}
+
+/// Prints events with the step's name before each line.
+fn print_event(e: &JobEvent, partial: &mut BTreeMap<String, Vec<u8>>, out: &mut dyn Write) {
+    let _ = match e {
+        JobEvent::Phase(p) => writeln!(out, "── {}", p.as_str()),
+        JobEvent::StepStarted { step } => writeln!(out, "▶ {step}"),
+        JobEvent::Output { step, data, .. } => {
+            let buf = partial.entry(step.clone()).or_default();
+            buf.extend_from_slice(data);
+            while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=nl).collect();
+                let _ = write!(out, "[{step}] {}", String::from_utf8_lossy(&line));
+            }
+            Ok(())
+        }
+        JobEvent::StepFinished(r) => {
+            if let Some(rest) = partial.remove(&r.name).filter(|b| !b.is_empty()) {
+                let _ = writeln!(out, "[{}] {}", r.name, String::from_utf8_lossy(&rest));
+            }
+            let mark = match r.state {
+                "succeeded" => "✔",
+                "skipped" => "⏭",
+                _ => "✘",
+            };
+            let mut line = format!("{mark} {} {} ({} ms)", r.name, r.state, r.wall_ms);
+            if let Some(code) = r.exit_code.filter(|c| *c != 0) {
+                line.push_str(&format!(", exit {code}"));
+            }
+            if let Some(d) = &r.detail {
+                line.push_str(&format!(": {d}"));
+            }
+            writeln!(out, "{line}")
+        }
+        JobEvent::Artifact(a) => writeln!(
+            out,
+            "artifact {} ({} bytes, sha256 {})",
+            a.path, a.size, a.sha256
+        ),
+    };
+}
+
+/// `job run`: answers the process exit code (0 succeeded, 1 failed, 130 cancelled).
+pub async fn run(args: RunArgs, sandbox: &crate::engine::SandboxSection) -> anyhow::Result<u8> {
+    let mut def = read_definition(&args.file)?;
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let secrets = inputs(&mut def, &args, &env)?;
+    let sandbox = crate::engine::build_sandbox(sandbox)?;
+    let mut sources = SourcePolicy {
+        allow_copy: true,
+        ..SourcePolicy::default()
+    };
+    sources
+        .git_protocols
+        .extend(args.allow_protocols.iter().cloned());
+    let cfg = RunnerConfig {
+        width: args.width.max(1),
+        sources,
+        step_limits: Limits {
+            wall_timeout: Duration::from_secs(600),
+            memory_bytes: 1 << 30,
+            max_processes: 256,
+            ..Limits::default()
+        },
+        job_timeout: Duration::from_secs(3600),
+        workspace_bytes: 1 << 30,
+        allow_network: args.allow_network,
+        artifacts_dir: args.artifacts_dir.clone(),
+        max_artifact_bytes: 1 << 30,
+    };
+    let id = format!("local-{}", uuid::Uuid::new_v4().simple());
+    let req = JobRequest {
+        id,
+        definition: def,
+        secrets,
+        tarball: args.tarball.clone(),
+        base_dir: args.file.parent().map(Path::to_path_buf),
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        let mut partial = BTreeMap::new();
+        let mut err = std::io::stderr();
+        while let Some(e) = rx.recv().await {
+            print_event(&e, &mut partial, &mut err);
+        }
+    });
+    let cancel = CancellationToken::new();
+    let on_signal = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("cancelling…");
+                cancel.cancel();
+            }
+        })
+    };
+    let report = run_job(sandbox, &cfg, &req, Events::new(tx), cancel).await;
+    on_signal.abort();
+    let _ = printer.await;
+    for f in &report.failures {
+        eprintln!("✘ {}: {}", f.phase, f.reason);
+    }
+    eprintln!("job {}", report.outcome);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(match report.outcome {
+        "succeeded" => 0,
+        "cancelled" => 130,
+        _ => 1,
+    })
+}
+
+/// `job ctl`.
+pub async fn ctl(cmd: CtlCommand) -> anyhow::Result<()> {
+    let socket = std::env::var("VOIDRUNNER_JOB_SOCKET")
+        .unwrap_or_else(|_| "/job/.voidrunner/control.sock".to_owned());
+    let token = std::env::var("VOIDRUNNER_JOB_TOKEN")
+        .context("VOIDRUNNER_JOB_TOKEN is not set: `job ctl` runs inside a job")?;
+    let op = match cmd {
+        CtlCommand::RegisterSecret { values } => {
+            let values: Vec<String> = if values.iter().any(|v| v == "-") {
+                std::io::stdin()
+                    .lines()
+                    .map_while(Result::ok)
+                    .map(|l| l.trim().to_owned())
+                    .filter(|l| !l.is_empty())
+                    .collect()
+            } else {
+                values
+            };
+            serde_json::json!({"op": "register_secret", "values": values})
+        }
+        CtlCommand::SetOutput { key, value } => {
+            serde_json::json!({"op": "set_output", "key": key, "value": value})
+        }
+        CtlCommand::GetOutput { key } => serde_json::json!({"op": "get_output", "key": key}),
+        CtlCommand::Attach { path } => serde_json::json!({"op": "attach_artifact", "path": path}),
+    };
+    let answer = voidrunner_jobs::control::request(Path::new(&socket), &token, op)
+        .await
+        .with_context(|| format!("talking to the job socket {socket}"))?;
+    if answer["ok"] != true {
+        anyhow::bail!("{}", answer["error"].as_str().unwrap_or("refused"));
+    }
+    match answer.get("value") {
+        Some(serde_json::Value::String(v)) => println!("{v}"),
+        Some(serde_json::Value::Null) => anyhow::bail!("no such output"),
+        _ => {}
+    }
+    Ok(())
+}

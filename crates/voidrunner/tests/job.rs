@@ -1,0 +1,165 @@
+//! `voidrunner job validate` and `voidrunner job run` as a user runs them: a real binary, a
+//! real git repository, the real sandbox; exit code = job result; every validation problem
+//! listed with its path.
+
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_voidrunner");
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .status()
+        .expect("git")
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+fn root() -> bool {
+    let ok = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .is_some_and(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        });
+    if !ok {
+        eprintln!("skipped: the sandbox needs root");
+    }
+    ok
+}
+
+#[test]
+fn validate_lists_every_problem_and_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "name: j\nsteps:\n  - {name: a, command: x, depends_on: [ghost]}\n  - {name: a, command: y}\n",
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["job", "validate"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("2 problems"), "{err}");
+    assert!(
+        err.contains("steps[0].depends_on[0]: unknown step \"ghost\""),
+        "{err}"
+    );
+    assert!(err.contains("steps[1].name: duplicate step name"), "{err}");
+    let good = dir.path().join("good.json");
+    std::fs::write(
+        &good,
+        r#"{"name": "j", "steps": [{"name": "a", "command": "true"}]}"#,
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["job", "validate"])
+        .arg(&good)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn job_run_builds_tests_and_packages_locally() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).expect("repo");
+    git(&repo, &["init", "-q", "--initial-branch=main"]);
+    std::fs::write(
+        repo.join("main.c"),
+        "#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}\n",
+    )
+    .expect("write");
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "c"]);
+    let job = dir.path().join("job.yaml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"name: local
+source: {{type: git, url: "file://{}"}}
+secrets: [TOKEN]
+steps:
+  - {{name: build, command: "/usr/bin/gcc -o app main.c"}}
+  - {{name: test, command: "./app && echo token=$TOKEN && test \"$GREETING\" = flag", depends_on: [build]}}
+  - {{name: package, command: "cp app /job/artifacts/app", depends_on: [test]}}
+artifacts: ["artifacts/app"]
+env: {{GREETING: file}}
+"#,
+            repo.display()
+        ),
+    )
+    .expect("write");
+    let secrets = dir.path().join("secrets.env");
+    std::fs::write(&secrets, "# local secrets\nTOKEN=from-file-secret\n").expect("write");
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "job",
+            "run",
+            "--allow-protocol",
+            "file",
+            "--json",
+            "--env",
+            "GREETING=flag",
+        ])
+        .arg("--secret-file")
+        .arg(&secrets)
+        .arg(&job)
+        .env("VOIDRUNNER_SECRET_TOKEN", "from-env-secret")
+        .env("VOIDRUNNER_ENV_GREETING", "env")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("[test] hi\n"), "{stderr}");
+    assert!(
+        stderr.contains("[test] token=***\n"),
+        "secret masked: {stderr}"
+    );
+    assert!(
+        !stderr.contains("from-env-secret") && !stderr.contains("from-file-secret"),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(report["outcome"], "succeeded");
+    let states: Vec<&str> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["state"].as_str().expect("state"))
+        .collect();
+    assert_eq!(states, ["succeeded", "succeeded", "succeeded"]);
+    let local = report["artifacts"][0]["path"].as_str().expect("artifact");
+    assert_eq!(local, "artifacts/app");
+
+    // A failing step: exit code 1, dependants skipped.
+    std::fs::write(&job, "name: failing\nsteps:\n  - {name: a, command: \"exit 4\"}\n  - {name: b, command: \"true\", depends_on: [a]}\n").expect("write");
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["job", "run", "--json"])
+        .arg(&job)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(report["steps"][0]["exit_code"], 4);
+    assert_eq!(report["steps"][1]["state"], "skipped");
+}
