@@ -139,6 +139,20 @@ describe('voidrunner web UI', { concurrency: false }, () => {
 		assert.equal(await log.textContent(), 'line one\nline two\n');
 	});
 
+	it('runs an interactive program: input typed in the page reaches its stdin', async () => {
+		await page.goto('/tasks/new');
+		await page.getByLabel('Name', { exact: true }).fill('interactive-e2e');
+		await setCode('print("name?", flush=True)\nname = input()\nprint(f"hello {name}", flush=True)\n');
+		await page.getByLabel('Interactive (type input while it runs)').check();
+		await page.getByRole('button', { name: 'Create and run' }).click();
+		await page.waitForURL(/\/executions\//);
+		await page.getByTestId('log').getByText('name?').waitFor();
+		await page.getByLabel('Input to the program').fill('Ada');
+		await page.getByLabel('Input to the program').press('Enter');
+		await page.getByTestId('log').getByText('hello Ada').waitFor();
+		await page.getByTestId('verdict').getByText('Exited with code 0').waitFor();
+	});
+
 	it('passes env and write-only secrets to the run, with the secret masked in the output', async () => {
 		await page.goto('/tasks/new');
 		await page.getByLabel('Name', { exact: true }).fill('secret-e2e');

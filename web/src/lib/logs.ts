@@ -2,7 +2,7 @@
 // across chunk boundaries) and the latest status summary. Pure; fed by SSE events.
 import type { ExecutionStatus, Verdict } from './api/types';
 
-export type Stream = 'stdout' | 'stderr' | 'compile' | 'system';
+export type Stream = 'stdout' | 'stderr' | 'compile' | 'system' | 'stdin';
 
 export interface Segment {
 	stream: Stream;
