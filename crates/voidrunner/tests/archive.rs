@@ -5,7 +5,8 @@
 //! by total size then expire the right executions, which answer `410 logs_expired`.
 //!
 //! Each phase is a separate `serve` process on the same data directory, so "before" is
-//! captured with the archiver off and nothing races it.
+//! captured with the archiver off and nothing races it. On PostgreSQL, archivers of three
+//! processes (an API node and two workers) race on one log and exactly one wins.
 
 #[expect(
     dead_code,
@@ -98,7 +99,7 @@ fn reads(api: &Api, id: &str) -> Vec<(String, Answer)> {
         (format!("{logs}?download=true"), vec![]),
         (stream.clone(), vec![]),
         (stream.clone(), vec![("last-event-id", "7".into())]),
-        (stream.clone(), vec![("last-event-id", "40".into())]),
+        (stream.clone(), vec![("last-event-id", "3".into())]),
     ];
     cases
         .into_iter()
@@ -221,7 +222,7 @@ fn archived_log_reads_back_identically_then_expires_by_age() {
     let LogLocation::Archived(archive) = location else {
         panic!("archived: {location:?}")
     };
-    assert!(archive.events > 10);
+    assert!(archive.events >= 4, "status events and output: {archive:?}");
     assert!(small_rows > 1, "under the threshold: not archived");
     let after = reads(&api, &big);
     for ((label, was), (_, now)) in before.iter().zip(&after) {
