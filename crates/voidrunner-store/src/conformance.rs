@@ -30,8 +30,8 @@ mod tasks;
 mod users;
 mod webhooks;
 
-pub use auth::*;
 pub use archive::*;
+pub use auth::*;
 pub use executions::*;
 pub use filters::*;
 pub use input::*;
@@ -139,10 +139,10 @@ macro_rules! conformance_tests {
             webhook_claims_lease_and_fence_attempts,
             concurrent_webhook_claimers_never_share,
             task_secrets_patch_keeps_the_rest,
+            archive_candidates_by_log_bytes, archive_mark_is_one_transaction_and_idempotent, archive_refuses_running_and_expired, retention_by_age_expires_output, retention_by_size_takes_oldest_archives,
         );
     };
 }
-            archive_candidates_by_log_bytes, archive_mark_is_one_transaction_and_idempotent, archive_refuses_running_and_expired, retention_by_age_expires_output, retention_by_size_takes_oldest_archives,
 
 /// Implementation detail of [`conformance_tests!`].
 #[doc(hidden)]
