@@ -10,6 +10,6 @@ pub(crate) mod metrics;
 pub(crate) mod query;
 pub(crate) mod range;
 pub(crate) mod stream;
-pub(crate) mod ws;
 pub(crate) mod user_stream;
 pub(crate) mod wait;
+pub(crate) mod ws;
