@@ -300,6 +300,7 @@ pub struct QueueSignals {
     finished: tokio::sync::broadcast::Sender<ExecutionId>,
     logs: tokio::sync::broadcast::Sender<crate::LogSignal>,
     input: tokio::sync::broadcast::Sender<ExecutionId>,
+    jobs: tokio::sync::broadcast::Sender<crate::JobSignal>,
 }
 
 impl Default for QueueSignals {
@@ -316,13 +317,27 @@ impl QueueSignals {
         let (finished, _) = tokio::sync::broadcast::channel(4096);
         let (logs, _) = tokio::sync::broadcast::channel(4096);
         let (input, _) = tokio::sync::broadcast::channel(1024);
+        let (jobs, _) = tokio::sync::broadcast::channel(4096);
         Self {
             work,
             cancel,
             finished,
             logs,
             input,
+            jobs,
         }
+    }
+
+    /// A CI job was cancel-requested, finished, or got events (see [`crate::JobStore`]).
+    /// Never blocks: slow receivers lag and re-read the store.
+    pub fn notify_job(&self, signal: crate::JobSignal) {
+        let _ = self.jobs.send(signal);
+    }
+
+    /// Receiver for job signals. Take it BEFORE reading what it follows; a lagging receiver
+    /// must re-read (job workers also see cancel requests through heartbeats).
+    pub fn subscribe_jobs(&self) -> tokio::sync::broadcast::Receiver<crate::JobSignal> {
+        self.jobs.subscribe()
     }
 
     /// An execution reached a terminal status (completed, cancelled while queued,

@@ -17,6 +17,7 @@ mod auth;
 mod error;
 mod execution;
 mod input;
+mod jobs;
 mod logs;
 mod release;
 mod stats;
@@ -42,6 +43,12 @@ pub use execution::{
 };
 pub use input::{
     InputChunk, InputState, InputStore, MAX_INPUT_BYTES, MAX_INPUT_CHUNKS, input_conflict,
+};
+pub use jobs::{
+    Job, JobArtifact, JobCompleteOutcome, JobCursor, JobEventRecord, JobFailure, JobId, JobLease,
+    JobPage, JobResult, JobSignal, JobStatus, JobStep, JobStore, JobStream, JobWrite, NewJob,
+    NewJobEvent, STEP_CANCELLED, STEP_DEAD_LETTERED, StepState, StepUpdate, failures_from_json,
+    failures_to_json, job_status_event, outputs_from_json, outputs_to_json, step_status_event,
 };
 pub use logs::{AppendOutcome, LogChunk, LogEvent, LogSignal, LogStore, LogStream};
 pub use release::{ReleasePlan, release_plan};

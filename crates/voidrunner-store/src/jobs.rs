@@ -1,0 +1,622 @@
+//! CI jobs run by the server (see `docs/JOBS.md`): the durable job queue, per-step state, the
+//! job's event log, its sealed secrets and its artifacts.
+//!
+//! Protocol (every backend), modelled on the execution queue ([`crate::ExecutionStore`]):
+//! - `create_job` inserts the job `queued`, one `pending` row per step of the definition, the
+//!   sealed secrets and the first `status` event in ONE transaction, then signals work.
+//! - `claim_next_job` takes the `queued` job with `run_after <= now` of highest priority, then
+//!   oldest `created_at`, then lowest id, and sets it `running` with `attempt + 1`, the lease
+//!   and `started_at` (PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite `BEGIN IMMEDIATE`).
+//! - A [`JobLease`] (job id + worker id + attempt) is the fencing token of every worker write
+//!   (heartbeat, step updates, events, artifacts, complete, release): the row must still be
+//!   `running` with that owner and attempt, else the write changes nothing and answers
+//!   "lease lost". So a job completes exactly once.
+//! - Release follows [`crate::release_plan`]: a pending cancel request finishes the job
+//!   `cancelled`; a shutdown re-queues without using the attempt; a failure re-queues at
+//!   `retry_at` until `max_attempts`, then dead-letters (`failed`, `dead_lettered_at`,
+//!   `last_error`). A re-queue resets the steps to `pending` and forgets the attempt's
+//!   artifact rows (object keys are derived from job id and path, so the next attempt
+//!   overwrites the objects); a cancel or dead letter closes unfinished steps (`running` →
+//!   `cancelled`, `pending` → `skipped`, with the reason in `detail`).
+//! - Status events are written by the store code (not triggers), in the same transaction as
+//!   the change: every job status change appends a `status` event with `step = None` and data
+//!   `{"status", "attempt", "last_error"}`; every step update appends a `status` event with
+//!   `step = Some(name)` and data `{"state", "exit_code", "detail"}`. Worker output and
+//!   `phase` events come from [`JobStore::append_job_events`]. Every writer of a job's log
+//!   holds the job row's lock (PostgreSQL: the status UPDATE or `FOR UPDATE`; SQLite: the one
+//!   writer), so `max(seq) + 1` never races.
+//! - Signals (after commit; on PostgreSQL also `NOTIFY`): work on create/re-queue, and
+//!   [`JobSignal`]s through [`crate::QueueSignals::notify_job`] for cancel requests, terminal
+//!   statuses and committed events.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use uuid::Uuid;
+use voidrunner_domain::{Timestamp, UserId};
+
+use crate::{AppendOutcome, LeaseStatus, ReleaseOutcome, ReleaseReason, Scope, StoreResult};
+
+/// Identifies a CI job (UUIDv7, time-ordered like every other id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub Uuid);
+
+impl JobId {
+    /// A fresh, time-ordered id.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// The underlying UUID, for storage layers.
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(Self)
+    }
+}
+
+/// Where a job is in its life. Terminal: `succeeded`, `failed`, `cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// Claimed by a worker.
+    Running,
+    /// Every required step succeeded.
+    Succeeded,
+    /// A step or phase failed, or the job was dead-lettered.
+    Failed,
+    /// Cancelled by a user.
+    Cancelled,
+}
+
+impl JobStatus {
+    /// The stored (and wire) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<JobStatus> {
+        Some(match s {
+            "queued" => JobStatus::Queued,
+            "running" => JobStatus::Running,
+            "succeeded" => JobStatus::Succeeded,
+            "failed" => JobStatus::Failed,
+            "cancelled" => JobStatus::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// No further change will happen.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, JobStatus::Queued | JobStatus::Running)
+    }
+}
+
+/// State of one step (the runner's `StepReport::state` names plus `pending`/`running`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepState {
+    /// Not started.
+    Pending,
+    /// Its process runs.
+    Running,
+    /// Exited 0.
+    Succeeded,
+    /// Exited non-zero or hit a limit.
+    Failed,
+    /// Hit its timeout.
+    TimedOut,
+    /// Killed by a cancel.
+    Cancelled,
+    /// Its condition was false (or the job ended before it started).
+    Skipped,
+}
+
+impl StepState {
+    /// The stored (and wire) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Running => "running",
+            StepState::Succeeded => "succeeded",
+            StepState::Failed => "failed",
+            StepState::TimedOut => "timed_out",
+            StepState::Cancelled => "cancelled",
+            StepState::Skipped => "skipped",
+        }
+    }
+
+    /// Parses a stored name (also what the runner reports).
+    pub fn parse(s: &str) -> Option<StepState> {
+        Some(match s {
+            "pending" => StepState::Pending,
+            "running" => StepState::Running,
+            "succeeded" => StepState::Succeeded,
+            "failed" => StepState::Failed,
+            "timed_out" => StepState::TimedOut,
+            "cancelled" => StepState::Cancelled,
+            "skipped" => StepState::Skipped,
+            _ => return None,
+        })
+    }
+}
+
+/// A failure outside the steps (source preparation, a hook, the timeout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    /// `validation`, `source`, a hook phase, `workspace`, `timeout`.
+    pub phase: String,
+    /// Why (already masked).
+    pub reason: String,
+}
+
+/// A job to create (definition already validated by the caller).
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// New id.
+    pub id: JobId,
+    /// Owner (must exist, else `Conflict`).
+    pub owner_id: UserId,
+    /// The definition's name.
+    pub name: String,
+    /// The validated definition as JSON (what the worker runs).
+    pub definition: serde_json::Value,
+    /// Step names in definition order: one `pending` step row each (index = position).
+    pub steps: Vec<String>,
+    /// 0–10.
+    pub priority: u8,
+    /// Claims allowed before dead-lettering (≥ 1).
+    pub max_attempts: u32,
+    /// Request id of the creating API call.
+    pub request_id: Option<String>,
+    /// A source tarball was uploaded with the job (stored by the API under the job's id).
+    pub has_tarball: bool,
+    /// Creation time (from [`crate::now`]); also the initial `run_after`.
+    pub created_at: Timestamp,
+}
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Id.
+    pub id: JobId,
+    /// Owner.
+    pub owner_id: UserId,
+    /// The definition's name.
+    pub name: String,
+    /// The validated definition.
+    pub definition: serde_json::Value,
+    /// Status.
+    pub status: JobStatus,
+    /// 0–10.
+    pub priority: u8,
+    /// Claims so far (the current one while running).
+    pub attempt: u32,
+    /// Claims allowed before dead-lettering.
+    pub max_attempts: u32,
+    /// Worker of the current/last attempt (kept for display).
+    pub worker_id: Option<String>,
+    /// Worker holding the lease while running.
+    pub lease_owner: Option<String>,
+    /// Lease end while running.
+    pub lease_until: Option<Timestamp>,
+    /// Earliest next claim.
+    pub run_after: Timestamp,
+    /// When a user asked to cancel.
+    pub cancel_requested_at: Option<Timestamp>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last claim time.
+    pub started_at: Option<Timestamp>,
+    /// Terminal time.
+    pub finished_at: Option<Timestamp>,
+    /// Failures outside the steps, in order.
+    pub failures: Vec<JobFailure>,
+    /// Outputs recorded through the in-job socket.
+    pub outputs: BTreeMap<String, String>,
+    /// Request id of the creating API call.
+    pub request_id: Option<String>,
+    /// A source tarball was uploaded.
+    pub has_tarball: bool,
+    /// Last infrastructure error (release/reaper/dead letter).
+    pub last_error: Option<String>,
+    /// When it was dead-lettered.
+    pub dead_lettered_at: Option<Timestamp>,
+}
+
+/// One step row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStep {
+    /// Position in the definition, from 0.
+    pub idx: u32,
+    /// Step name.
+    pub name: String,
+    /// State.
+    pub state: StepState,
+    /// Exit code when it exited.
+    pub exit_code: Option<i32>,
+    /// Why it ended that way when not a plain exit (limit, signal, skip reason).
+    pub detail: Option<String>,
+    /// Start time.
+    pub started_at: Option<Timestamp>,
+    /// End time.
+    pub finished_at: Option<Timestamp>,
+    /// Wall time.
+    pub wall_ms: Option<u64>,
+    /// CPU time.
+    pub cpu_ms: Option<u64>,
+    /// Peak memory, when measured.
+    pub peak_memory_bytes: Option<u64>,
+}
+
+/// The fencing token of one claim of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JobLease {
+    /// The claimed job.
+    pub job_id: JobId,
+    /// The worker holding it.
+    pub worker_id: String,
+    /// The attempt the claim produced.
+    pub attempt: u32,
+}
+
+impl JobLease {
+    /// The lease of a job a claim returned.
+    pub fn of(job: &Job) -> Option<JobLease> {
+        Some(JobLease {
+            job_id: job.id,
+            worker_id: job.lease_owner.clone()?,
+            attempt: job.attempt,
+        })
+    }
+}
+
+/// A change to one step (the whole row's result fields are replaced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepUpdate {
+    /// Which step (position in the definition).
+    pub idx: u32,
+    /// New state.
+    pub state: StepState,
+    /// Exit code when it exited.
+    pub exit_code: Option<i32>,
+    /// Reason when not a plain exit.
+    pub detail: Option<String>,
+    /// Start time (kept when `None` and already set).
+    pub started_at: Option<Timestamp>,
+    /// End time.
+    pub finished_at: Option<Timestamp>,
+    /// Wall time.
+    pub wall_ms: Option<u64>,
+    /// CPU time.
+    pub cpu_ms: Option<u64>,
+    /// Peak memory.
+    pub peak_memory_bytes: Option<u64>,
+}
+
+/// The final result of a job, recorded once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobResult {
+    /// `Succeeded`, `Failed` or `Cancelled` (anything else is a `Conflict`).
+    pub status: JobStatus,
+    /// Final step states, applied in the same transaction (may be empty when the worker
+    /// already sent them with [`JobStore::update_step`]).
+    pub steps: Vec<StepUpdate>,
+    /// Failures outside the steps.
+    pub failures: Vec<JobFailure>,
+    /// Outputs recorded through the socket.
+    pub outputs: BTreeMap<String, String>,
+    /// Completion time.
+    pub finished_at: Timestamp,
+}
+
+/// `complete_job` answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobCompleteOutcome {
+    /// Recorded; the final row.
+    Completed(Box<Job>),
+    /// The lease was no longer held: nothing was written.
+    LeaseLost,
+}
+
+/// Answer of a fenced worker write that returns nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobWrite {
+    /// Written.
+    Written,
+    /// The lease was no longer held: nothing was written.
+    LeaseLost,
+}
+
+/// What an event of a job's log is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobStream {
+    /// Standard output of a step or hook.
+    Stdout,
+    /// Standard error of a step or hook.
+    Stderr,
+    /// A job or step status change (written by the store); `data` is JSON.
+    Status,
+    /// A lifecycle phase began; `data` is the phase name.
+    Phase,
+}
+
+impl JobStream {
+    /// The stored (and wire) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStream::Stdout => "stdout",
+            JobStream::Stderr => "stderr",
+            JobStream::Status => "status",
+            JobStream::Phase => "phase",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<JobStream> {
+        Some(match s {
+            "stdout" => JobStream::Stdout,
+            "stderr" => JobStream::Stderr,
+            "status" => JobStream::Status,
+            "phase" => JobStream::Phase,
+            _ => return None,
+        })
+    }
+}
+
+/// An event to append (output already masked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJobEvent {
+    /// The step (or `hook:<phase>`) it belongs to; `None` for job-level events.
+    pub step: Option<String>,
+    /// `Stdout`, `Stderr` or `Phase` (never `Status`: the store writes those).
+    pub stream: JobStream,
+    /// Bytes.
+    pub data: Vec<u8>,
+}
+
+/// One stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobEventRecord {
+    /// Position in the job's log, from 1 (the SSE event id).
+    pub seq: u64,
+    /// The attempt that produced it.
+    pub attempt: u32,
+    /// The step it belongs to.
+    pub step: Option<String>,
+    /// Kind.
+    pub stream: JobStream,
+    /// Bytes (JSON for status events).
+    pub data: Vec<u8>,
+    /// When it was stored.
+    pub created_at: Timestamp,
+}
+
+/// One collected artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobArtifact {
+    /// Path relative to `/job`.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lower-case hex SHA-256.
+    pub sha256: String,
+    /// Where the bytes are kept (object store key or file path, the worker's choice).
+    pub object_key: String,
+}
+
+/// Keyset position in a newest-first job listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCursor {
+    /// `created_at` of the last row of the previous page.
+    pub created_at: Timestamp,
+    /// `id` of the last row of the previous page.
+    pub id: JobId,
+}
+
+/// One page of jobs, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobPage {
+    /// Rows, at most the requested limit.
+    pub items: Vec<Job>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<JobCursor>,
+}
+
+/// What a job signal announces (fan-out of [`crate::QueueSignals::notify_job`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobSignal {
+    /// A user asked to cancel this running job: its worker kills every step.
+    Cancel(JobId),
+    /// The job reached a terminal status.
+    Finished(JobId),
+    /// Events up to `last_seq` are committed (0 = "re-read").
+    Events {
+        /// The job.
+        job_id: JobId,
+        /// Highest committed seq known to the sender.
+        last_seq: u64,
+    },
+}
+
+/// CI jobs: creation, listing, the queue and the worker's fenced writes.
+#[async_trait::async_trait]
+pub trait JobStore {
+    /// Inserts the job (`queued`), its step rows, its sealed secrets (name → value sealed by
+    /// the caller) and its first status event in one transaction, then signals work.
+    /// `Conflict` for a duplicate id or unknown owner.
+    async fn create_job(
+        &self,
+        new: NewJob,
+        sealed_secrets: BTreeMap<String, Vec<u8>>,
+    ) -> StoreResult<Job>;
+    /// A job within scope; `NotFound` otherwise.
+    async fn get_job(&self, scope: Scope, id: JobId) -> StoreResult<Job>;
+    /// Jobs within scope, newest first, optionally of one status.
+    async fn list_jobs(
+        &self,
+        scope: Scope,
+        status: Option<JobStatus>,
+        after: Option<JobCursor>,
+        limit: u32,
+    ) -> StoreResult<JobPage>;
+    /// The job's steps in definition order; `NotFound` when out of scope.
+    async fn job_steps(&self, scope: Scope, id: JobId) -> StoreResult<Vec<JobStep>>;
+    /// The sealed secrets given at creation. For the worker, never for an API response.
+    async fn job_secrets(&self, id: JobId) -> StoreResult<BTreeMap<String, Vec<u8>>>;
+    /// Claims the next claimable job (see the module docs), or `Ok(None)`.
+    async fn claim_next_job(
+        &self,
+        worker_id: &str,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<Job>>;
+    /// Extends the lease if still held; reports a pending cancel request.
+    async fn heartbeat_job(
+        &self,
+        lease: &JobLease,
+        lease_until: Timestamp,
+    ) -> StoreResult<LeaseStatus>;
+    /// Records a step's state (and its status event) if the lease is held; `NotFound` for an
+    /// unknown step index.
+    async fn update_step(&self, lease: &JobLease, update: StepUpdate) -> StoreResult<JobWrite>;
+    /// Appends events in order, in one transaction, if the lease is held; then signals.
+    /// `Conflict` for a `Status` event. An empty slice answers the current last seq.
+    async fn append_job_events(
+        &self,
+        lease: &JobLease,
+        events: &[NewJobEvent],
+        now: Timestamp,
+    ) -> StoreResult<AppendOutcome>;
+    /// Events with `seq > after`, in order, at most `limit`. Not scoped: check access with
+    /// `get_job` first (an unknown id reads as empty).
+    async fn read_job_events(
+        &self,
+        id: JobId,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<JobEventRecord>>;
+    /// Records (or replaces, same path) a collected artifact if the lease is held.
+    async fn record_job_artifact(
+        &self,
+        lease: &JobLease,
+        artifact: JobArtifact,
+    ) -> StoreResult<JobWrite>;
+    /// The job's artifacts by path; `NotFound` when out of scope.
+    async fn job_artifacts(&self, scope: Scope, id: JobId) -> StoreResult<Vec<JobArtifact>>;
+    /// Records the result if the lease is held (status, steps, failures, outputs,
+    /// `finished_at`, lease cleared, status event) in one transaction, exactly once.
+    async fn complete_job(
+        &self,
+        lease: &JobLease,
+        result: JobResult,
+    ) -> StoreResult<JobCompleteOutcome>;
+    /// Gives a claimed job back (see the module docs) if the lease is held.
+    async fn release_job(
+        &self,
+        lease: &JobLease,
+        reason: ReleaseReason,
+        now: Timestamp,
+    ) -> StoreResult<ReleaseOutcome>;
+    /// Cancels: a `queued` job becomes `cancelled` at once (steps skipped); a `running` one
+    /// gets `cancel_requested_at` and a cancel signal. `Conflict` when already finished;
+    /// `NotFound` when out of scope. Returns the row.
+    async fn request_job_cancel(&self, scope: Scope, id: JobId, now: Timestamp)
+    -> StoreResult<Job>;
+    /// Releases every `running` job whose lease expired before `now` as a failure
+    /// (`retry_at(attempt)` = earliest retry); at most a batch per call.
+    async fn reap_expired_job_leases(
+        &self,
+        now: Timestamp,
+        retry_at: &(dyn Fn(u32) -> Timestamp + Send + Sync),
+    ) -> StoreResult<Vec<(JobId, ReleaseOutcome)>>;
+}
+
+/// Failures as the stored JSON array of `{phase, reason}`.
+pub fn failures_to_json(failures: &[JobFailure]) -> serde_json::Value {
+    serde_json::Value::Array(
+        failures
+            .iter()
+            .map(|f| serde_json::json!({"phase": f.phase, "reason": f.reason}))
+            .collect(),
+    )
+}
+
+/// Parses the stored failures; `None` when the JSON has another shape.
+pub fn failures_from_json(v: &serde_json::Value) -> Option<Vec<JobFailure>> {
+    v.as_array()?
+        .iter()
+        .map(|f| {
+            Some(JobFailure {
+                phase: f.get("phase")?.as_str()?.to_owned(),
+                reason: f.get("reason")?.as_str()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Outputs as the stored JSON object.
+pub fn outputs_to_json(outputs: &BTreeMap<String, String>) -> serde_json::Value {
+    serde_json::Value::Object(
+        outputs
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+/// Parses the stored outputs; `None` when the JSON has another shape.
+pub fn outputs_from_json(v: &serde_json::Value) -> Option<BTreeMap<String, String>> {
+    v.as_object()?
+        .iter()
+        .map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect()
+}
+
+/// The `data` of a job status event.
+pub fn job_status_event(status: JobStatus, attempt: u32, last_error: Option<&str>) -> Vec<u8> {
+    serde_json::json!({"status": status.as_str(), "attempt": attempt, "last_error": last_error})
+        .to_string()
+        .into_bytes()
+}
+
+/// The `data` of a step status event.
+pub fn step_status_event(
+    state: StepState,
+    exit_code: Option<i32>,
+    detail: Option<&str>,
+) -> Vec<u8> {
+    serde_json::json!({"state": state.as_str(), "exit_code": exit_code, "detail": detail})
+        .to_string()
+        .into_bytes()
+}
+
+/// Detail recorded on steps closed by a cancel.
+pub const STEP_CANCELLED: &str = "job cancelled";
+/// Detail recorded on steps closed by a dead letter.
+pub const STEP_DEAD_LETTERED: &str = "job dead-lettered";
