@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// What a client sends. Binary frames are stdin bytes too (no UTF-8 needed).
+/// What a client sends. Binary frames are stdin bytes too (no UTF-8 needed). `eof` and
+/// `cancel` are empty struct variants so that unknown fields are refused for them too (serde
+/// ignores extra fields of unit variants in internally tagged enums).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WsClientMessage {
@@ -14,9 +16,9 @@ pub enum WsClientMessage {
         data: String,
     },
     /// Close the program's stdin (it then reads EOF).
-    Eof,
+    Eof {},
     /// Cancel the execution.
-    Cancel,
+    Cancel {},
 }
 
 /// What the server sends.
@@ -66,7 +68,7 @@ mod tests {
             }
         );
         let m: WsClientMessage = serde_json::from_str(r#"{"type":"eof"}"#).expect("eof");
-        assert_eq!(m, WsClientMessage::Eof);
+        assert_eq!(m, WsClientMessage::Eof {});
         assert!(serde_json::from_str::<WsClientMessage>(r#"{"type":"cancel","x":1}"#).is_err());
         assert!(serde_json::from_str::<WsClientMessage>(r#"{"type":"exec"}"#).is_err());
     }

@@ -198,8 +198,8 @@ impl Session {
             Ok(WsClientMessage::Stdin { data }) => {
                 self.stdin(data.as_bytes(), false, "stdin").await
             }
-            Ok(WsClientMessage::Eof) => self.stdin(b"", true, "eof").await,
-            Ok(WsClientMessage::Cancel) => self.cancel().await,
+            Ok(WsClientMessage::Eof {}) => self.stdin(b"", true, "eof").await,
+            Ok(WsClientMessage::Cancel {}) => self.cancel().await,
             Err(_) => error_frame(
                 ErrorCode::ValidationFailed,
                 "expected {\"type\":\"stdin\",\"data\":\"…\"}, {\"type\":\"eof\"} or {\"type\":\"cancel\"}",
