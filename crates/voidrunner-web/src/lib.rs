@@ -80,6 +80,12 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+    // Small frames (SSE events, WebSocket answers) go out at once, not after Nagle's delay.
+    let listener = listener.tap_io(|tcp| {
+        // Best effort: a socket that refuses the option still serves.
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
