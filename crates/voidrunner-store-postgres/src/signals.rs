@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgPool};
 use voidrunner_domain::ExecutionId;
-use voidrunner_store::{QueueSignals, StoreResult};
+use voidrunner_store::{JobId, JobSignal, QueueSignals, StoreResult};
 
 use crate::error::map_sqlx;
 
@@ -45,6 +45,12 @@ pub(crate) enum Kind {
     Log,
     /// Stdin was appended to an interactive execution.
     Input,
+    /// Cancel requested for a running CI job.
+    JobCancel,
+    /// A CI job reached a terminal status.
+    JobFinished,
+    /// Events of a CI job's log were committed (origin `db`, id `<job id>/<last seq>`).
+    JobEvents,
 }
 
 impl Kind {
@@ -55,6 +61,9 @@ impl Kind {
             Kind::Finished => "finished",
             Kind::Log => "log",
             Kind::Input => "input",
+            Kind::JobCancel => "jobcancel",
+            Kind::JobFinished => "jobfinished",
+            Kind::JobEvents => "jobevents",
         }
     }
 }
@@ -176,6 +185,9 @@ impl Filter {
             "finished" => Kind::Finished,
             "log" => Kind::Log,
             "input" => Kind::Input,
+            "jobcancel" => Kind::JobCancel,
+            "jobfinished" => Kind::JobFinished,
+            "jobevents" => Kind::JobEvents,
             _ => return None,
         };
         let origin = parts.next()?;
@@ -185,7 +197,7 @@ impl Filter {
             return None;
         }
         let (id, seq) = match id.split_once('/') {
-            Some((id, seq)) if kind == Kind::Log => (id, seq.parse().ok()?),
+            Some((id, seq)) if matches!(kind, Kind::Log | Kind::JobEvents) => (id, seq.parse().ok()?),
             _ => (id, 0),
         };
         let id = id.parse::<ExecutionId>().ok();
@@ -233,6 +245,18 @@ async fn forward(first: PgListener, pool: PgPool, filter: Filter, signals: Arc<Q
                 Some((Kind::Finished, Some(id), _)) => signals.notify_finished(id),
                 Some((Kind::Log, Some(id), seq)) => signals.notify_log(id, seq),
                 Some((Kind::Input, Some(id), _)) => signals.notify_input(id),
+                Some((Kind::JobCancel, Some(id), _)) => {
+                    signals.notify_job(JobSignal::Cancel(JobId(id.as_uuid())));
+                }
+                Some((Kind::JobFinished, Some(id), _)) => {
+                    signals.notify_job(JobSignal::Finished(JobId(id.as_uuid())));
+                }
+                Some((Kind::JobEvents, Some(id), last_seq)) => {
+                    signals.notify_job(JobSignal::Events {
+                        job_id: JobId(id.as_uuid()),
+                        last_seq,
+                    });
+                }
                 _ => {}
             },
             Ok(None) => {

@@ -12,6 +12,8 @@ mod error;
 mod execution_row;
 mod executions;
 mod input;
+mod jobs;
+mod jobs_queue;
 mod logs;
 mod queue;
 mod stats;

@@ -73,6 +73,7 @@ pub trait Store:
     + WebhookStore
     + LogArchiveStore
     + StatsStore
+    + JobStore
     + Send
     + Sync
     + 'static

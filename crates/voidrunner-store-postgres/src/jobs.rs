@@ -1,0 +1,570 @@
+//! CI jobs on PostgreSQL (see [`voidrunner_store::JobStore`]): rows, reads and creation here;
+//! the lease side (claim, fenced writes, complete, release, cancel, reaper) in
+//! `jobs_queue.rs`. Every writer of a job's event log holds the job row's lock (a status
+//! UPDATE, or `FOR UPDATE` first), so seq allocation (`max + 1`) never races; committed events
+//! are announced with `NOTIFY jobevents db <id>/<seq>` and reach every handle via `LISTEN`.
+
+use std::collections::BTreeMap;
+
+use sqlx::types::Json;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use uuid::Uuid;
+use voidrunner_domain::{Timestamp, UserId};
+use voidrunner_store::{
+    AppendOutcome, Job, JobArtifact, JobCompleteOutcome, JobCursor, JobEventRecord, JobId,
+    JobLease, JobPage, JobResult, JobStatus, JobStep, JobStore, JobStream, JobWrite, LeaseStatus,
+    NewJob, NewJobEvent, ReleaseOutcome, ReleaseReason, Scope, StepState, StepUpdate, StoreError,
+    StoreResult, failures_from_json, job_status_event, outputs_from_json,
+};
+
+use crate::PostgresStore;
+use crate::error::{corrupt, map_sqlx};
+use crate::signals::{CHANNEL, Kind, notify};
+
+/// Columns of [`JobRow`].
+pub(crate) const JOB_COLUMNS: &str = "id, owner_id, name, definition, status, priority, \
+    attempt, max_attempts, worker_id, lease_owner, lease_until, run_after, cancel_requested_at, \
+    created_at, started_at, finished_at, failures, outputs, request_id, has_tarball, last_error, \
+    dead_lettered_at";
+
+/// A `jobs` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct JobRow {
+    id: Uuid,
+    owner_id: Uuid,
+    name: String,
+    definition: Json<serde_json::Value>,
+    status: String,
+    priority: i16,
+    attempt: i32,
+    max_attempts: i32,
+    worker_id: Option<String>,
+    lease_owner: Option<String>,
+    lease_until: Option<Timestamp>,
+    run_after: Timestamp,
+    cancel_requested_at: Option<Timestamp>,
+    created_at: Timestamp,
+    started_at: Option<Timestamp>,
+    finished_at: Option<Timestamp>,
+    failures: Json<serde_json::Value>,
+    outputs: Json<serde_json::Value>,
+    request_id: Option<String>,
+    has_tarball: bool,
+    last_error: Option<String>,
+    dead_lettered_at: Option<Timestamp>,
+}
+
+impl JobRow {
+    /// Converts to the store's job.
+    pub(crate) fn into_job(self) -> StoreResult<Job> {
+        Ok(Job {
+            id: JobId(self.id),
+            owner_id: UserId(self.owner_id),
+            name: self.name,
+            definition: self.definition.0,
+            status: JobStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("jobs.status", &self.status))?,
+            priority: u8::try_from(self.priority)
+                .map_err(|_| corrupt("jobs.priority", self.priority))?,
+            attempt: u32::try_from(self.attempt)
+                .map_err(|_| corrupt("jobs.attempt", self.attempt))?,
+            max_attempts: u32::try_from(self.max_attempts)
+                .map_err(|_| corrupt("jobs.max_attempts", self.max_attempts))?,
+            worker_id: self.worker_id,
+            lease_owner: self.lease_owner,
+            lease_until: self.lease_until,
+            run_after: self.run_after,
+            cancel_requested_at: self.cancel_requested_at,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            failures: failures_from_json(&self.failures.0)
+                .ok_or_else(|| corrupt("jobs.failures", &self.failures.0))?,
+            outputs: outputs_from_json(&self.outputs.0)
+                .ok_or_else(|| corrupt("jobs.outputs", &self.outputs.0))?,
+            request_id: self.request_id,
+            has_tarball: self.has_tarball,
+            last_error: self.last_error,
+            dead_lettered_at: self.dead_lettered_at,
+        })
+    }
+}
+
+/// A `job_steps` row.
+#[derive(Debug, sqlx::FromRow)]
+struct StepRow {
+    idx: i32,
+    name: String,
+    state: String,
+    exit_code: Option<i32>,
+    detail: Option<String>,
+    started_at: Option<Timestamp>,
+    finished_at: Option<Timestamp>,
+    wall_ms: Option<i64>,
+    cpu_ms: Option<i64>,
+    peak_memory_bytes: Option<i64>,
+}
+
+/// Nullable non-negative bigint → `u64`.
+fn opt_u64(column: &'static str, v: Option<i64>) -> StoreResult<Option<u64>> {
+    v.map(|v| u64::try_from(v).map_err(|_| corrupt(column, v)))
+        .transpose()
+}
+
+/// `u64` → bigint, saturating.
+pub(crate) fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// `u32` → integer, saturating.
+pub(crate) fn int(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+impl StepRow {
+    fn into_step(self) -> StoreResult<JobStep> {
+        Ok(JobStep {
+            idx: u32::try_from(self.idx).map_err(|_| corrupt("job_steps.idx", self.idx))?,
+            name: self.name,
+            state: StepState::parse(&self.state)
+                .ok_or_else(|| corrupt("job_steps.state", &self.state))?,
+            exit_code: self.exit_code,
+            detail: self.detail,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            wall_ms: opt_u64("job_steps.wall_ms", self.wall_ms)?,
+            cpu_ms: opt_u64("job_steps.cpu_ms", self.cpu_ms)?,
+            peak_memory_bytes: opt_u64("job_steps.peak_memory_bytes", self.peak_memory_bytes)?,
+        })
+    }
+}
+
+/// Appends one event with the next seq of the job's log (the caller holds the job row's
+/// lock); returns the seq.
+pub(crate) async fn insert_event(
+    conn: &mut PgConnection,
+    id: Uuid,
+    attempt: u32,
+    step: Option<&str>,
+    stream: JobStream,
+    data: &[u8],
+    now: Timestamp,
+) -> StoreResult<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO job_events (job_id, seq, attempt, step, stream, data, created_at) \
+         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = $1), \
+                 $2, $3, $4, $5, $6) RETURNING seq",
+    )
+    .bind(id)
+    .bind(int(attempt))
+    .bind(step)
+    .bind(stream.as_str())
+    .bind(data)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(map_sqlx)
+}
+
+/// Announces committed events of a job (delivered on commit, to every handle).
+pub(crate) async fn notify_events(
+    conn: &mut PgConnection,
+    store: &PostgresStore,
+    id: Uuid,
+    last_seq: i64,
+) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(format!(
+            "jobevents db {id}/{last_seq} {}",
+            store.hub_scope()
+        ))
+        .execute(conn)
+        .await
+        .map_err(map_sqlx)?;
+    Ok(())
+}
+
+/// `NOTIFY` of a job kind (cancel, finished) to the other handles.
+pub(crate) async fn notify_job(
+    conn: &mut PgConnection,
+    store: &PostgresStore,
+    kind: Kind,
+    id: JobId,
+) -> StoreResult<()> {
+    notify(
+        conn,
+        &store.hub,
+        kind,
+        Some(voidrunner_domain::ExecutionId(id.as_uuid())),
+    )
+    .await
+}
+
+/// Reads a job row (after a change, row locked) and writes and announces its status event.
+pub(crate) async fn status_changed(
+    conn: &mut PgConnection,
+    store: &PostgresStore,
+    id: Uuid,
+    now: Timestamp,
+) -> StoreResult<Job> {
+    let job = sqlx::query_as::<_, JobRow>(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .into_job()?;
+    let data = job_status_event(job.status, job.attempt, job.last_error.as_deref());
+    let seq = insert_event(conn, id, job.attempt, None, JobStream::Status, &data, now).await?;
+    notify_events(conn, store, id, seq).await?;
+    Ok(job)
+}
+
+impl PostgresStore {
+    /// Fails with `NotFound` unless the job exists within scope.
+    async fn job_in_scope(&self, scope: Scope, id: JobId) -> StoreResult<()> {
+        self.get_job(scope, id).await.map(|_| ())
+    }
+}
+
+#[async_trait::async_trait]
+impl JobStore for PostgresStore {
+    async fn create_job(
+        &self,
+        new: NewJob,
+        sealed_secrets: BTreeMap<String, Vec<u8>>,
+    ) -> StoreResult<Job> {
+        let id = new.id.as_uuid();
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        sqlx::query(
+            "INSERT INTO jobs (id, owner_id, name, definition, status, priority, max_attempts, \
+                 run_after, created_at, request_id, has_tarball) \
+             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7, $8, $9)",
+        )
+        .bind(id)
+        .bind(new.owner_id.as_uuid())
+        .bind(&new.name)
+        .bind(Json(&new.definition))
+        .bind(i16::from(new.priority))
+        .bind(int(new.max_attempts.max(1)))
+        .bind(new.created_at)
+        .bind(&new.request_id)
+        .bind(new.has_tarball)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let names: Vec<&str> = new.steps.iter().map(String::as_str).collect();
+        sqlx::query(
+            "INSERT INTO job_steps (job_id, idx, name, state) \
+             SELECT $1, (t.ord - 1)::integer, t.name, 'pending' \
+             FROM unnest($2::text[]) WITH ORDINALITY AS t(name, ord)",
+        )
+        .bind(id)
+        .bind(&names)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let (snames, sealed): (Vec<&str>, Vec<&[u8]>) = sealed_secrets
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .unzip();
+        sqlx::query(
+            "INSERT INTO job_secrets (job_id, name, sealed) \
+             SELECT $1, t.name, t.sealed FROM unnest($2::text[], $3::bytea[]) AS t(name, sealed)",
+        )
+        .bind(id)
+        .bind(&snames)
+        .bind(&sealed)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let job = status_changed(&mut tx, self, id, new.created_at).await?;
+        notify(&mut tx, &self.hub, Kind::Work, None).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        self.hub.signals.notify_work();
+        Ok(job)
+    }
+
+    async fn get_job(&self, scope: Scope, id: JobId) -> StoreResult<Job> {
+        let mut qb =
+            QueryBuilder::<Postgres>::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = "));
+        qb.push_bind(id.as_uuid());
+        if let Scope::Owner(owner) = scope {
+            qb.push(" AND owner_id = ").push_bind(owner.as_uuid());
+        }
+        qb.build_query_as::<JobRow>()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_sqlx)?
+            .into_job()
+    }
+
+    async fn list_jobs(
+        &self,
+        scope: Scope,
+        status: Option<JobStatus>,
+        after: Option<JobCursor>,
+        limit: u32,
+    ) -> StoreResult<JobPage> {
+        let mut qb =
+            QueryBuilder::<Postgres>::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE true"));
+        if let Scope::Owner(owner) = scope {
+            qb.push(" AND owner_id = ").push_bind(owner.as_uuid());
+        }
+        if let Some(s) = status {
+            qb.push(" AND status = ").push_bind(s.as_str());
+        }
+        if let Some(c) = after {
+            qb.push(" AND (created_at, id) < (")
+                .push_bind(c.created_at)
+                .push(", ")
+                .push_bind(c.id.as_uuid())
+                .push(")");
+        }
+        qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(limit) + 1);
+        let rows = qb
+            .build_query_as::<JobRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        let mut items = rows
+            .into_iter()
+            .map(JobRow::into_job)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|j| JobCursor {
+                created_at: j.created_at,
+                id: j.id,
+            })
+        } else {
+            None
+        };
+        Ok(JobPage { items, next })
+    }
+
+    async fn job_steps(&self, scope: Scope, id: JobId) -> StoreResult<Vec<JobStep>> {
+        self.job_in_scope(scope, id).await?;
+        sqlx::query_as::<_, StepRow>(
+            "SELECT idx, name, state, exit_code, detail, started_at, finished_at, wall_ms, \
+             cpu_ms, peak_memory_bytes FROM job_steps WHERE job_id = $1 ORDER BY idx",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_sqlx)?
+        .into_iter()
+        .map(StepRow::into_step)
+        .collect()
+    }
+
+    async fn job_secrets(&self, id: JobId) -> StoreResult<BTreeMap<String, Vec<u8>>> {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT name, sealed FROM job_secrets WHERE job_id = $1")
+                .bind(id.as_uuid())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn claim_next_job(
+        &self,
+        worker_id: &str,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<Job>> {
+        self.claim_job(worker_id, lease_until, now).await
+    }
+
+    async fn heartbeat_job(
+        &self,
+        lease: &JobLease,
+        lease_until: Timestamp,
+    ) -> StoreResult<LeaseStatus> {
+        self.heartbeat_job_lease(lease, lease_until).await
+    }
+
+    async fn update_step(&self, lease: &JobLease, update: StepUpdate) -> StoreResult<JobWrite> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        if !crate::jobs_queue::lock_held(&mut tx, lease).await? {
+            return Ok(JobWrite::LeaseLost);
+        }
+        let seq = crate::jobs_queue::write_step(&mut tx, lease, &update).await?;
+        notify_events(&mut tx, self, lease.job_id.as_uuid(), seq).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(JobWrite::Written)
+    }
+
+    async fn append_job_events(
+        &self,
+        lease: &JobLease,
+        events: &[NewJobEvent],
+        now: Timestamp,
+    ) -> StoreResult<AppendOutcome> {
+        if events.iter().any(|e| e.stream == JobStream::Status) {
+            return Err(StoreError::Conflict(
+                "status events are written by the store".into(),
+            ));
+        }
+        let id = lease.job_id.as_uuid();
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        if !crate::jobs_queue::lock_held(&mut tx, lease).await? {
+            return Ok(AppendOutcome::LeaseLost);
+        }
+        let first: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        if events.is_empty() {
+            return Ok(AppendOutcome::Appended {
+                last_seq: u64::try_from(first - 1).unwrap_or(0),
+            });
+        }
+        let steps: Vec<Option<&str>> = events.iter().map(|e| e.step.as_deref()).collect();
+        let streams: Vec<&str> = events.iter().map(|e| e.stream.as_str()).collect();
+        let data: Vec<&[u8]> = events.iter().map(|e| e.data.as_slice()).collect();
+        let last: i64 = sqlx::query_scalar(
+            "WITH ins AS (INSERT INTO job_events \
+                 (job_id, seq, attempt, step, stream, data, created_at) \
+               SELECT $1, $2 + t.ord - 1, $6, t.step, t.stream, t.data, $7 \
+               FROM unnest($3::text[], $4::text[], $5::bytea[]) \
+                   WITH ORDINALITY AS t(step, stream, data, ord) \
+               RETURNING seq) \
+             SELECT max(seq) FROM ins",
+        )
+        .bind(id)
+        .bind(first)
+        .bind(&steps)
+        .bind(&streams)
+        .bind(&data)
+        .bind(int(lease.attempt))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        notify_events(&mut tx, self, id, last).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(AppendOutcome::Appended {
+            last_seq: u64::try_from(last).unwrap_or(0),
+        })
+    }
+
+    async fn read_job_events(
+        &self,
+        id: JobId,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<JobEventRecord>> {
+        let rows: Vec<(i64, i32, Option<String>, String, Vec<u8>, Timestamp)> = sqlx::query_as(
+            "SELECT seq, attempt, step, stream, data, created_at FROM job_events \
+             WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(id.as_uuid())
+        .bind(clamp(after))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        rows.into_iter()
+            .map(|(seq, attempt, step, stream, data, created_at)| {
+                Ok(JobEventRecord {
+                    seq: u64::try_from(seq).map_err(|_| corrupt("job_events.seq", seq))?,
+                    attempt: u32::try_from(attempt)
+                        .map_err(|_| corrupt("job_events.attempt", attempt))?,
+                    step,
+                    stream: JobStream::parse(&stream)
+                        .ok_or_else(|| corrupt("job_events.stream", &stream))?,
+                    data,
+                    created_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_job_artifact(
+        &self,
+        lease: &JobLease,
+        artifact: JobArtifact,
+    ) -> StoreResult<JobWrite> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        if !crate::jobs_queue::lock_held(&mut tx, lease).await? {
+            return Ok(JobWrite::LeaseLost);
+        }
+        sqlx::query(
+            "INSERT INTO job_artifacts (job_id, path, size, sha256, object_key) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, path) DO UPDATE SET \
+             size = excluded.size, sha256 = excluded.sha256, object_key = excluded.object_key",
+        )
+        .bind(lease.job_id.as_uuid())
+        .bind(&artifact.path)
+        .bind(clamp(artifact.size))
+        .bind(&artifact.sha256)
+        .bind(&artifact.object_key)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(JobWrite::Written)
+    }
+
+    async fn job_artifacts(&self, scope: Scope, id: JobId) -> StoreResult<Vec<JobArtifact>> {
+        self.job_in_scope(scope, id).await?;
+        let rows: Vec<(String, i64, String, String)> = sqlx::query_as(
+            "SELECT path, size, sha256, object_key FROM job_artifacts WHERE job_id = $1 \
+             ORDER BY path",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        rows.into_iter()
+            .map(|(path, size, sha256, object_key)| {
+                Ok(JobArtifact {
+                    path,
+                    size: u64::try_from(size).map_err(|_| corrupt("job_artifacts.size", size))?,
+                    sha256,
+                    object_key,
+                })
+            })
+            .collect()
+    }
+
+    async fn complete_job(
+        &self,
+        lease: &JobLease,
+        result: JobResult,
+    ) -> StoreResult<JobCompleteOutcome> {
+        self.complete_job_lease(lease, result).await
+    }
+
+    async fn release_job(
+        &self,
+        lease: &JobLease,
+        reason: ReleaseReason,
+        now: Timestamp,
+    ) -> StoreResult<ReleaseOutcome> {
+        self.release_job_lease(lease, reason, now).await
+    }
+
+    async fn request_job_cancel(
+        &self,
+        scope: Scope,
+        id: JobId,
+        now: Timestamp,
+    ) -> StoreResult<Job> {
+        self.cancel_job(scope, id, now).await
+    }
+
+    async fn reap_expired_job_leases(
+        &self,
+        now: Timestamp,
+        retry_at: &(dyn Fn(u32) -> Timestamp + Send + Sync),
+    ) -> StoreResult<Vec<(JobId, ReleaseOutcome)>> {
+        self.reap_jobs(now, retry_at).await
+    }
+}
