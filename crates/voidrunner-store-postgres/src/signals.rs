@@ -197,7 +197,9 @@ impl Filter {
             return None;
         }
         let (id, seq) = match id.split_once('/') {
-            Some((id, seq)) if matches!(kind, Kind::Log | Kind::JobEvents) => (id, seq.parse().ok()?),
+            Some((id, seq)) if matches!(kind, Kind::Log | Kind::JobEvents) => {
+                (id, seq.parse().ok()?)
+            }
             _ => (id, 0),
         };
         let id = id.parse::<ExecutionId>().ok();
@@ -309,5 +311,13 @@ mod tests {
             Some((Kind::Log, Some(id), 42))
         );
         assert_eq!(f.accept_with_seq(&format!("log db {id}/x s1")), None);
+        assert_eq!(
+            f.accept_with_seq(&format!("jobevents db {id}/7 s1")),
+            Some((Kind::JobEvents, Some(id), 7))
+        );
+        assert_eq!(
+            f.accept(&format!("jobcancel other {id} s1")),
+            Some((Kind::JobCancel, Some(id)))
+        );
     }
 }
