@@ -301,7 +301,11 @@ impl SqliteStore {
         .map_err(map_sqlx)?;
         let job = status_changed(&mut tx, id, r.finished_at).await?;
         tx.commit().await.map_err(map_sqlx)?;
-        signal(self, job.id, ReleaseOutcome::DeadLettered);
+        self.signals.notify_job(JobSignal::Events {
+            job_id: job.id,
+            last_seq: 0,
+        });
+        self.signals.notify_job(JobSignal::Finished(job.id));
         Ok(JobCompleteOutcome::Completed(Box::new(job)))
     }
 

@@ -694,3 +694,70 @@ pub async fn job_artifacts_recorded_under_lease<S: TestHooks>(store: &S) {
         2
     );
 }
+
+/// Waits (bounded) for the first job signal matching `want`.
+async fn job_signal(
+    rx: &mut tokio::sync::broadcast::Receiver<JobSignal>,
+    want: impl Fn(&JobSignal) -> bool,
+) -> JobSignal {
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match rx.recv().await {
+                Ok(s) if want(&s) => return s,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("job signals closed: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("job signal within 10 s")
+}
+
+/// Creation wakes workers; appends announce their last seq; a cancel request reaches the
+/// worker; the release that follows announces the finish.
+pub async fn job_signals_work_events_cancel_and_finish<S: TestHooks>(store: &S) {
+    let owner = create_user(store, "job-signals@example.com").await;
+    let mut work = store.queue_signals().subscribe_work();
+    let mut jobs = store.queue_signals().subscribe_jobs();
+    work.borrow_and_update();
+    let job = store
+        .create_job(new_job(owner.id, "sig", 1, crate::now()), BTreeMap::new())
+        .await
+        .expect("create");
+    tokio::time::timeout(std::time::Duration::from_secs(10), work.changed())
+        .await
+        .expect("work signal")
+        .expect("sender alive");
+    let running = claim(store, "w", crate::now()).await.expect("claim");
+    let l = lease(&running);
+    let out = store
+        .append_job_events(
+            &l,
+            &[NewJobEvent {
+                step: Some("build".into()),
+                stream: JobStream::Stdout,
+                data: b"x".to_vec(),
+            }],
+            crate::now(),
+        )
+        .await
+        .expect("append");
+    assert_eq!(out, AppendOutcome::Appended { last_seq: 3 });
+    let id = job.id;
+    job_signal(
+        &mut jobs,
+        |s| matches!(s, JobSignal::Events { job_id, last_seq: 3 } if *job_id == id),
+    )
+    .await;
+    store
+        .request_job_cancel(Scope::All, id, crate::now())
+        .await
+        .expect("cancel");
+    job_signal(&mut jobs, |s| *s == JobSignal::Cancel(id)).await;
+    let out = store
+        .release_job(&l, ReleaseReason::Shutdown, crate::now())
+        .await
+        .expect("release");
+    assert_eq!(out, ReleaseOutcome::Cancelled);
+    job_signal(&mut jobs, |s| *s == JobSignal::Finished(id)).await;
+}
