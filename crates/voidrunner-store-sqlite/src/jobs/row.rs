@@ -1,0 +1,169 @@
+//! `jobs` and `job_steps` rows and the event-log writes every job change shares.
+
+use sqlx::types::Json;
+use sqlx::{Sqlite, Transaction};
+use uuid::fmt::Hyphenated;
+use voidrunner_domain::{Timestamp, UserId};
+use voidrunner_store::{
+    Job, JobId, JobStatus, JobStep, JobStream, StepState, StoreResult, failures_from_json,
+    job_status_event, outputs_from_json,
+};
+
+use crate::convert::{micros, opt_ts, ts};
+use crate::error::{corrupt, map_sqlx};
+
+/// Columns of [`JobRow`].
+pub(crate) const JOB_COLUMNS: &str = "id, owner_id, name, definition, status, priority, \
+    attempt, max_attempts, worker_id, lease_owner, lease_until, run_after, cancel_requested_at, \
+    created_at, started_at, finished_at, failures, outputs, request_id, has_tarball, last_error, \
+    dead_lettered_at";
+
+/// A `jobs` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct JobRow {
+    id: Hyphenated,
+    owner_id: Hyphenated,
+    name: String,
+    definition: Json<serde_json::Value>,
+    status: String,
+    priority: i64,
+    attempt: i64,
+    max_attempts: i64,
+    worker_id: Option<String>,
+    lease_owner: Option<String>,
+    lease_until: Option<i64>,
+    run_after: i64,
+    cancel_requested_at: Option<i64>,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    failures: Json<serde_json::Value>,
+    outputs: Json<serde_json::Value>,
+    request_id: Option<String>,
+    has_tarball: bool,
+    last_error: Option<String>,
+    dead_lettered_at: Option<i64>,
+}
+
+impl JobRow {
+    /// Converts to the store's job.
+    pub(crate) fn into_job(self) -> StoreResult<Job> {
+        Ok(Job {
+            id: JobId(self.id.into_uuid()),
+            owner_id: UserId(self.owner_id.into_uuid()),
+            name: self.name,
+            definition: self.definition.0,
+            status: JobStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("jobs.status", &self.status))?,
+            priority: u8::try_from(self.priority)
+                .map_err(|_| corrupt("jobs.priority", self.priority))?,
+            attempt: u32::try_from(self.attempt)
+                .map_err(|_| corrupt("jobs.attempt", self.attempt))?,
+            max_attempts: u32::try_from(self.max_attempts)
+                .map_err(|_| corrupt("jobs.max_attempts", self.max_attempts))?,
+            worker_id: self.worker_id,
+            lease_owner: self.lease_owner,
+            lease_until: opt_ts("jobs.lease_until", self.lease_until)?,
+            run_after: ts("jobs.run_after", self.run_after)?,
+            cancel_requested_at: opt_ts("jobs.cancel_requested_at", self.cancel_requested_at)?,
+            created_at: ts("jobs.created_at", self.created_at)?,
+            started_at: opt_ts("jobs.started_at", self.started_at)?,
+            finished_at: opt_ts("jobs.finished_at", self.finished_at)?,
+            failures: failures_from_json(&self.failures.0)
+                .ok_or_else(|| corrupt("jobs.failures", &self.failures.0))?,
+            outputs: outputs_from_json(&self.outputs.0)
+                .ok_or_else(|| corrupt("jobs.outputs", &self.outputs.0))?,
+            request_id: self.request_id,
+            has_tarball: self.has_tarball,
+            last_error: self.last_error,
+            dead_lettered_at: opt_ts("jobs.dead_lettered_at", self.dead_lettered_at)?,
+        })
+    }
+}
+
+/// A `job_steps` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StepRow {
+    idx: i64,
+    name: String,
+    state: String,
+    exit_code: Option<i32>,
+    detail: Option<String>,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    wall_ms: Option<i64>,
+    cpu_ms: Option<i64>,
+    peak_memory_bytes: Option<i64>,
+}
+
+/// Nullable non-negative INTEGER → `u64`.
+fn opt_u64(column: &'static str, v: Option<i64>) -> StoreResult<Option<u64>> {
+    v.map(|v| u64::try_from(v).map_err(|_| corrupt(column, v)))
+        .transpose()
+}
+
+/// `u64` → INTEGER, saturating.
+pub(crate) fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl StepRow {
+    pub(crate) fn into_step(self) -> StoreResult<JobStep> {
+        Ok(JobStep {
+            idx: u32::try_from(self.idx).map_err(|_| corrupt("job_steps.idx", self.idx))?,
+            name: self.name,
+            state: StepState::parse(&self.state)
+                .ok_or_else(|| corrupt("job_steps.state", &self.state))?,
+            exit_code: self.exit_code,
+            detail: self.detail,
+            started_at: opt_ts("job_steps.started_at", self.started_at)?,
+            finished_at: opt_ts("job_steps.finished_at", self.finished_at)?,
+            wall_ms: opt_u64("job_steps.wall_ms", self.wall_ms)?,
+            cpu_ms: opt_u64("job_steps.cpu_ms", self.cpu_ms)?,
+            peak_memory_bytes: opt_u64("job_steps.peak_memory_bytes", self.peak_memory_bytes)?,
+        })
+    }
+}
+
+/// Appends one event with the next seq of the job's log inside `tx`; returns the seq.
+pub(crate) async fn insert_event(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: Hyphenated,
+    attempt: u32,
+    step: Option<&str>,
+    stream: JobStream,
+    data: &[u8],
+    now: Timestamp,
+) -> StoreResult<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO job_events (job_id, seq, attempt, step, stream, data, created_at) \
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?1), \
+                 ?2, ?3, ?4, ?5, ?6) RETURNING seq",
+    )
+    .bind(id)
+    .bind(i64::from(attempt))
+    .bind(step)
+    .bind(stream.as_str())
+    .bind(data)
+    .bind(micros(now))
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(map_sqlx)
+}
+
+/// Reads a job row inside `tx` (after a change) and writes its status event.
+pub(crate) async fn status_changed(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: Hyphenated,
+    now: Timestamp,
+) -> StoreResult<Job> {
+    let job = sqlx::query_as::<_, JobRow>(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(map_sqlx)?
+        .into_job()?;
+    let data = job_status_event(job.status, job.attempt, job.last_error.as_deref());
+    insert_event(tx, id, job.attempt, None, JobStream::Status, &data, now).await?;
+    Ok(job)
+}
