@@ -348,6 +348,22 @@ impl JobStore for SqliteStore {
         self.cancel_job(scope, id, now).await
     }
 
+    async fn job_queue_stats(&self) -> StoreResult<voidrunner_store::QueueStats> {
+        let (queued, running, dead): (i64, i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(status = 'queued'), 0), COALESCE(SUM(status = 'running'), 0), \
+             COALESCE(SUM(dead_lettered_at IS NOT NULL), 0) FROM jobs",
+        )
+        .fetch_one(&self.reader)
+        .await
+        .map_err(map_sqlx)?;
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(voidrunner_store::QueueStats {
+            queued: n(queued),
+            running: n(running),
+            dead_lettered: n(dead),
+        })
+    }
+
     async fn reap_expired_job_leases(
         &self,
         now: Timestamp,

@@ -335,6 +335,8 @@ pub trait JobStore {
     /// `NotFound` when out of scope. Returns the row.
     async fn request_job_cancel(&self, scope: Scope, id: JobId, now: Timestamp)
     -> StoreResult<Job>;
+    /// Job queue depth (queued, running, dead-lettered) for dashboards and `/metrics`.
+    async fn job_queue_stats(&self) -> StoreResult<crate::QueueStats>;
     /// Releases every `running` job whose lease expired before `now` as a failure
     /// (`retry_at(attempt)` = earliest retry); at most a batch per call.
     async fn reap_expired_job_leases(

@@ -226,6 +226,11 @@ pub async fn job_claim_order_priority_then_fifo<S: TestHooks>(store: &S) {
         order.push(j.name);
     }
     assert_eq!(order, ["top", "high-old", "high-new", "low-old"]);
+    let stats = store.job_queue_stats().await.expect("stats");
+    assert_eq!(
+        (stats.queued, stats.running, stats.dead_lettered),
+        (1, 4, 0)
+    );
     let later = claim(store, "w", at(base, 60_000_000)).await.expect("due");
     assert_eq!(later.name, "future");
 }

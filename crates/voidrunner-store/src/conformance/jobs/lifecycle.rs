@@ -190,6 +190,11 @@ pub async fn job_release_retry_and_dead_letter<S: TestHooks>(store: &S) {
     assert!(dead.last_error.is_some());
     let steps = store.job_steps(Scope::All, job.id).await.expect("steps");
     assert!(steps.iter().all(|s| s.state == StepState::Skipped));
+    let stats = store.job_queue_stats().await.expect("stats");
+    assert_eq!(
+        (stats.queued, stats.running, stats.dead_lettered),
+        (0, 0, 1)
+    );
     assert_eq!(
         job_statuses(store, job.id).await,
         [
