@@ -366,6 +366,28 @@ impl JobStore for PostgresStore {
         self.cancel_job(scope, id, now).await
     }
 
+    async fn requeue_job_dead_letter(&self, id: JobId, now: Timestamp) -> StoreResult<Job> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let key: Option<uuid::Uuid> = sqlx::query_scalar(
+            "UPDATE jobs SET status = 'queued', attempt = 0, run_after = $1, finished_at = NULL, \
+                 dead_lettered_at = NULL, cancel_requested_at = NULL, failures = '[]', \
+                 outputs = '{}' \
+             WHERE id = $2 AND status = 'failed' AND dead_lettered_at IS NOT NULL RETURNING id",
+        )
+        .bind(now)
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let key = key.ok_or(StoreError::NotFound)?;
+        crate::jobs_queue::reset_attempt(&mut tx, key).await?;
+        let job = status_changed(&mut tx, self, key, now).await?;
+        notify(&mut tx, &self.hub, Kind::Work, None).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        self.hub.signals.notify_work();
+        Ok(job)
+    }
+
     async fn job_queue_stats(&self) -> StoreResult<voidrunner_store::QueueStats> {
         let (queued, running, dead): (i64, i64, i64) = sqlx::query_as(
             "SELECT count(*) FILTER (WHERE status = 'queued'), \

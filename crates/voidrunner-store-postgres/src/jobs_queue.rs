@@ -93,6 +93,26 @@ pub(crate) async fn write_step(
     .await
 }
 
+/// Forgets what an attempt left behind before the job runs again: steps back to `pending`,
+/// artifact rows deleted.
+pub(crate) async fn reset_attempt(conn: &mut PgConnection, id: Uuid) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE job_steps SET state = 'pending', exit_code = NULL, detail = NULL, \
+         started_at = NULL, finished_at = NULL, wall_ms = NULL, cpu_ms = NULL, \
+         peak_memory_bytes = NULL WHERE job_id = $1",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
+    sqlx::query("DELETE FROM job_artifacts WHERE job_id = $1")
+        .bind(id)
+        .execute(conn)
+        .await
+        .map_err(map_sqlx)?;
+    Ok(())
+}
+
 /// Closes unfinished steps of an ending job: `running` → `cancelled`, `pending` → `skipped`.
 async fn close_steps(
     conn: &mut PgConnection,
@@ -162,20 +182,7 @@ async fn apply(
             .execute(&mut **tx)
             .await
             .map_err(map_sqlx)?;
-            sqlx::query(
-                "UPDATE job_steps SET state = 'pending', exit_code = NULL, detail = NULL, \
-                 started_at = NULL, finished_at = NULL, wall_ms = NULL, cpu_ms = NULL, \
-                 peak_memory_bytes = NULL WHERE job_id = $1",
-            )
-            .bind(row.id)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_sqlx)?;
-            sqlx::query("DELETE FROM job_artifacts WHERE job_id = $1")
-                .bind(row.id)
-                .execute(&mut **tx)
-                .await
-                .map_err(map_sqlx)?;
+            reset_attempt(tx, row.id).await?;
             notify(tx, &store.hub, Kind::Work, None).await?;
             ReleaseOutcome::Requeued
         }

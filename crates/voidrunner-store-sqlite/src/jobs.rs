@@ -348,6 +348,31 @@ impl JobStore for SqliteStore {
         self.cancel_job(scope, id, now).await
     }
 
+    async fn requeue_job_dead_letter(&self, id: JobId, now: Timestamp) -> StoreResult<Job> {
+        let mut tx = self.begin_immediate().await?;
+        let key: Option<uuid::fmt::Hyphenated> = sqlx::query_scalar(
+            "UPDATE jobs SET status = 'queued', attempt = 0, run_after = ?, finished_at = NULL, \
+                 dead_lettered_at = NULL, cancel_requested_at = NULL, failures = '[]', \
+                 outputs = '{}' \
+             WHERE id = ? AND status = 'failed' AND dead_lettered_at IS NOT NULL RETURNING id",
+        )
+        .bind(micros(now))
+        .bind(text(id.as_uuid()))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let key = key.ok_or(StoreError::NotFound)?;
+        crate::jobs_queue::reset_attempt(&mut tx, key).await?;
+        let job = status_changed(&mut tx, key, now).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        self.signals.notify_work();
+        self.signals.notify_job(JobSignal::Events {
+            job_id: id,
+            last_seq: 0,
+        });
+        Ok(job)
+    }
+
     async fn job_queue_stats(&self) -> StoreResult<voidrunner_store::QueueStats> {
         let (queued, running, dead): (i64, i64, i64) = sqlx::query_as(
             "SELECT COALESCE(SUM(status = 'queued'), 0), COALESCE(SUM(status = 'running'), 0), \

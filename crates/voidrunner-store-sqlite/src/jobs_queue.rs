@@ -76,6 +76,29 @@ pub(crate) async fn write_step(
     .await
 }
 
+/// Forgets what an attempt left behind before the job runs again: steps back to `pending`,
+/// artifact rows deleted.
+pub(crate) async fn reset_attempt(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: Hyphenated,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE job_steps SET state = 'pending', exit_code = NULL, detail = NULL, \
+         started_at = NULL, finished_at = NULL, wall_ms = NULL, cpu_ms = NULL, \
+         peak_memory_bytes = NULL WHERE job_id = ?",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_sqlx)?;
+    sqlx::query("DELETE FROM job_artifacts WHERE job_id = ?")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_sqlx)?;
+    Ok(())
+}
+
 /// Closes unfinished steps of an ending job: `running` → `cancelled`, `pending` → `skipped`.
 async fn close_steps(
     tx: &mut Transaction<'static, Sqlite>,
@@ -142,20 +165,7 @@ async fn apply(
             .execute(&mut **tx)
             .await
             .map_err(map_sqlx)?;
-            sqlx::query(
-                "UPDATE job_steps SET state = 'pending', exit_code = NULL, detail = NULL, \
-                 started_at = NULL, finished_at = NULL, wall_ms = NULL, cpu_ms = NULL, \
-                 peak_memory_bytes = NULL WHERE job_id = ?",
-            )
-            .bind(row.id)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_sqlx)?;
-            sqlx::query("DELETE FROM job_artifacts WHERE job_id = ?")
-                .bind(row.id)
-                .execute(&mut **tx)
-                .await
-                .map_err(map_sqlx)?;
+            reset_attempt(tx, row.id).await?;
             ReleaseOutcome::Requeued
         }
         Plan::DeadLetter { error } => {

@@ -335,6 +335,9 @@ pub trait JobStore {
     /// `NotFound` when out of scope. Returns the row.
     async fn request_job_cancel(&self, scope: Scope, id: JobId, now: Timestamp)
     -> StoreResult<Job>;
+    /// Puts a dead-lettered job back in the queue (attempts reset, steps `pending`, results
+    /// and artifact rows cleared); `NotFound` when it is not dead-lettered.
+    async fn requeue_job_dead_letter(&self, id: JobId, now: Timestamp) -> StoreResult<Job>;
     /// Job queue depth (queued, running, dead-lettered) for dashboards and `/metrics`.
     async fn job_queue_stats(&self) -> StoreResult<crate::QueueStats>;
     /// Releases every `running` job whose lease expired before `now` as a failure

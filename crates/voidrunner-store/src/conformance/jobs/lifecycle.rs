@@ -201,6 +201,20 @@ pub async fn job_release_retry_and_dead_letter<S: TestHooks>(store: &S) {
             "queued", "running", "queued", "running", "queued", "running", "failed"
         ]
     );
+    // An admin puts it back: attempts reset, runnable at once; only dead letters qualify.
+    let back = store
+        .requeue_job_dead_letter(job.id, expired)
+        .await
+        .expect("requeue");
+    assert_eq!(back.status, JobStatus::Queued);
+    assert_eq!((back.attempt, back.run_after), (0, expired));
+    assert!(back.dead_lettered_at.is_none() && back.finished_at.is_none());
+    let steps = store.job_steps(Scope::All, job.id).await.expect("steps");
+    assert!(steps.iter().all(|s| s.state == StepState::Pending));
+    let again = store.requeue_job_dead_letter(job.id, expired).await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+    let reclaimed = claim(store, "w", expired).await.expect("claim again");
+    assert_eq!((reclaimed.id, reclaimed.attempt), (job.id, 1));
 }
 
 /// An artifact row for `path`.
