@@ -98,6 +98,10 @@ fn build_ui(web: &Path, dest: &Path) -> Result<(), String> {
     if needs_install(web) {
         run(web, &["ci", "--no-audit", "--no-fund"], None)?;
     }
+    // web/tsconfig.json extends the default `.svelte-kit/tsconfig.json`; a fresh clone has none
+    // (the build below writes SvelteKit's files to a per-target-dir work dir), and Vite fails
+    // on the missing file. `svelte-kit sync` writes it.
+    run(web, &["exec", "--", "svelte-kit", "sync"], None)?;
     let _ = std::fs::remove_dir_all(dest);
     run(web, &["run", "build"], Some(dest))?;
     if dest.join("index.html").exists() {
