@@ -300,6 +300,39 @@ impl JobStore for SqliteStore {
         Ok(JobWrite::Written)
     }
 
+    async fn put_job_blob(
+        &self,
+        id: JobId,
+        name: &str,
+        data: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO job_blobs (job_id, name, data, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (job_id, name) DO UPDATE SET data = excluded.data, \
+             created_at = excluded.created_at",
+        )
+        .bind(text(id.as_uuid()))
+        .bind(name)
+        .bind(data)
+        .bind(micros(now))
+        .execute(&self.writer)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(())
+    }
+
+    async fn job_blob(&self, scope: Scope, id: JobId, name: &str) -> StoreResult<Vec<u8>> {
+        self.job_in_scope(scope, id).await?;
+        sqlx::query_scalar("SELECT data FROM job_blobs WHERE job_id = ? AND name = ?")
+            .bind(text(id.as_uuid()))
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or(StoreError::NotFound)
+    }
+
     async fn job_artifacts(&self, scope: Scope, id: JobId) -> StoreResult<Vec<JobArtifact>> {
         self.job_in_scope(scope, id).await?;
         let rows: Vec<(String, i64, String, String)> = sqlx::query_as(

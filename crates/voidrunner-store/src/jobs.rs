@@ -340,6 +340,18 @@ pub trait JobStore {
     async fn requeue_job_dead_letter(&self, id: JobId, now: Timestamp) -> StoreResult<Job>;
     /// Job queue depth (queued, running, dead-lettered) for dashboards and `/metrics`.
     async fn job_queue_stats(&self) -> StoreResult<crate::QueueStats>;
+    /// Stores `data` under `name` for the job, replacing an earlier value: `source.tar` (the
+    /// uploaded archive, by the API at creation) or `artifacts/<path>` (by the worker). Kept
+    /// in the database so every node reaches them; sizes are capped by the callers.
+    async fn put_job_blob(
+        &self,
+        id: JobId,
+        name: &str,
+        data: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// The bytes stored under `name`; `NotFound` when the job is out of scope or has none.
+    async fn job_blob(&self, scope: Scope, id: JobId, name: &str) -> StoreResult<Vec<u8>>;
     /// Releases every `running` job whose lease expired before `now` as a failure
     /// (`retry_at(attempt)` = earliest retry); at most a batch per call.
     async fn reap_expired_job_leases(

@@ -368,3 +368,48 @@ pub async fn concurrent_job_claimers_never_share<S: TestHooks>(store: &S) {
     assert_eq!(claimed.len(), all.len(), "no job claimed twice");
     assert_eq!(claimed.into_iter().collect::<HashSet<_>>(), all);
 }
+
+/// Blobs (the uploaded tarball, artifacts) round-trip as bytes, are replaced by name, and are
+/// only readable within the job's scope.
+pub async fn job_blobs_round_trip_and_scope<S: TestHooks>(store: &S) {
+    let owner = create_user(store, "job-blobs@example.com").await;
+    let other = create_user(store, "job-blobs-other@example.com").await;
+    let job = store
+        .create_job(new_job(owner.id, "blobs", 5, crate::now()), BTreeMap::new())
+        .await
+        .expect("create");
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    store
+        .put_job_blob(job.id, "source.tar", &bytes, crate::now())
+        .await
+        .expect("put");
+    let mine = Scope::Owner(owner.id);
+    assert_eq!(
+        store
+            .job_blob(mine, job.id, "source.tar")
+            .await
+            .expect("get"),
+        bytes
+    );
+    store
+        .put_job_blob(job.id, "source.tar", b"replaced", crate::now())
+        .await
+        .expect("replace");
+    assert_eq!(
+        store
+            .job_blob(Scope::All, job.id, "source.tar")
+            .await
+            .expect("get"),
+        b"replaced"
+    );
+    assert!(matches!(
+        store.job_blob(mine, job.id, "artifacts/none").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .job_blob(Scope::Owner(other.id), job.id, "source.tar")
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
