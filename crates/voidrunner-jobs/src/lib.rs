@@ -11,6 +11,7 @@ mod glob;
 mod path;
 mod plan;
 pub mod runner;
+pub mod server;
 pub mod source;
 mod validate;
 
