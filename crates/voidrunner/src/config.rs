@@ -56,6 +56,8 @@ pub struct Config {
     pub webhooks: voidrunner_webhooks::WebhookConfig,
     /// Log archiving (object storage) and retention.
     pub logs: voidrunner_logarchive::LogsConfig,
+    /// CI job worker.
+    pub jobs: crate::engine::JobsSection,
 }
 
 /// `[languages]`

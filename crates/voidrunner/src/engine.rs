@@ -91,8 +91,13 @@ pub async fn build_executor(
     docker: &DockerSection,
     registry: Arc<LanguageRegistry>,
     node_id: &str,
+    sandbox: Arc<Sandbox>,
 ) -> anyhow::Result<Arc<dyn Executor>> {
-    let native = build_native(section, Arc::clone(&registry))?;
+    let native = Arc::new(NativeExecutor::new(
+        sandbox,
+        Arc::clone(&registry),
+        native_config(section),
+    ));
     let docker = if docker.enabled {
         let config = DockerConfig {
             socket: docker.socket.clone(),
@@ -128,20 +133,6 @@ fn native_config(section: &SandboxSection) -> NativeConfig {
         max_open_files: section.max_open_files,
         ..NativeConfig::default()
     }
-}
-
-/// Creates the sandbox (helper = this binary's hidden subcommand) and the native executor.
-/// Degraded mode (no usable cgroups) is logged loudly at start and shown by `doctor`.
-fn build_native(
-    section: &SandboxSection,
-    registry: Arc<LanguageRegistry>,
-) -> anyhow::Result<Arc<dyn Executor>> {
-    let sandbox = build_sandbox(section)?;
-    Ok(Arc::new(NativeExecutor::new(
-        sandbox,
-        registry,
-        native_config(section),
-    )))
 }
 
 /// Starts the sandbox (helper = this binary's hidden subcommand) for executions and jobs.
@@ -181,5 +172,96 @@ pub fn start_pool(
     };
     Ok(WorkerPool::start_with(
         store, executor, node_id, config, options,
+    ))
+}
+
+/// `[jobs]`: the CI job worker of `serve` and `worker` nodes (see docs/JOBS.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsSection {
+    /// Jobs run at once on this node; 0 disables the job worker.
+    pub concurrency: usize,
+    /// Steps of one job at once (a job's `parallelism` is capped by it).
+    pub width: usize,
+    /// Default and maximum job wall time.
+    pub timeout_secs: u64,
+    /// Default wall time of a step.
+    pub step_timeout_secs: u64,
+    /// Memory of a step's process tree.
+    pub step_memory_mb: u64,
+    /// Size of a job's workspace tmpfs.
+    pub workspace_mb: u64,
+    /// Most bytes of artifacts per job.
+    pub max_artifact_mb: u64,
+    /// Git protocols sources may use (`file` only for tests and trusted setups).
+    pub git_protocols: Vec<String>,
+    /// Jobs may ask for `network: true`.
+    pub allow_network: bool,
+    /// Lease length; heartbeats every third of it.
+    pub lease_secs: u64,
+}
+
+impl Default for JobsSection {
+    fn default() -> Self {
+        Self {
+            concurrency: 2,
+            width: 4,
+            timeout_secs: 3600,
+            step_timeout_secs: 600,
+            step_memory_mb: 1024,
+            workspace_mb: 1024,
+            max_artifact_mb: 64,
+            git_protocols: vec!["https".into(), "ssh".into()],
+            allow_network: false,
+            lease_secs: 30,
+        }
+    }
+}
+
+/// Starts this node's job worker (`None` when `[jobs] concurrency = 0`).
+pub fn start_job_worker(
+    jobs: &JobsSection,
+    data_dir: &std::path::Path,
+    store: Arc<dyn Store>,
+    sandbox: Arc<Sandbox>,
+    secret_box: Arc<voidrunner_mask::SecretBox>,
+    node_id: &str,
+) -> Option<voidrunner_jobs::server::JobWorker> {
+    use std::time::Duration;
+    if jobs.concurrency == 0 {
+        return None;
+    }
+    let runner = voidrunner_jobs::runner::RunnerConfig {
+        width: jobs.width.max(1),
+        sources: voidrunner_jobs::source::SourcePolicy {
+            git_protocols: jobs.git_protocols.clone(),
+            ..voidrunner_jobs::source::SourcePolicy::default()
+        },
+        step_limits: voidrunner_sandbox::Limits {
+            wall_timeout: Duration::from_secs(jobs.step_timeout_secs),
+            cpu_time: Duration::from_secs(jobs.step_timeout_secs),
+            memory_bytes: jobs.step_memory_mb << 20,
+            ..voidrunner_sandbox::Limits::default()
+        },
+        job_timeout: Duration::from_secs(jobs.timeout_secs),
+        workspace_bytes: jobs.workspace_mb << 20,
+        allow_network: jobs.allow_network,
+        artifacts_dir: data_dir.join("job-scratch"),
+        max_artifact_bytes: jobs.max_artifact_mb << 20,
+    };
+    let cfg = voidrunner_jobs::server::JobWorkerConfig {
+        worker_id: format!("{node_id}-jobs"),
+        concurrency: jobs.concurrency,
+        lease: Duration::from_secs(jobs.lease_secs.max(3)),
+        poll: Duration::from_secs(1),
+        retry: voidrunner_store::RetryPolicy::default(),
+        runner,
+    };
+    tracing::info!(jobs.concurrency = jobs.concurrency, "job worker started");
+    Some(voidrunner_jobs::server::JobWorker::start(
+        store,
+        sandbox,
+        Some(secret_box),
+        cfg,
     ))
 }

@@ -102,9 +102,20 @@ pub async fn serve(
     // One registry for the API and the embedded pool, served at `GET /metrics`.
     let metrics = voidrunner_metrics::Metrics::new();
     let secret_box = load_secret_box(&cfg.server.data_dir)?;
+    let mut jobs = None;
     let pool = if cfg.worker.concurrency > 0 {
         let node_id = voidrunner_worker::default_node_id();
-        let executor = build_executor(&cfg.sandbox, &cfg.docker, registry, &node_id).await?;
+        let sandbox = crate::engine::build_sandbox(&cfg.sandbox)?;
+        jobs = crate::engine::start_job_worker(
+            &cfg.jobs,
+            &cfg.server.data_dir,
+            store.clone(),
+            sandbox.clone(),
+            secret_box.clone(),
+            &node_id,
+        );
+        let executor =
+            build_executor(&cfg.sandbox, &cfg.docker, registry, &node_id, sandbox).await?;
         Some(start_pool(
             store.clone(),
             executor,
@@ -179,6 +190,9 @@ pub async fn serve(
         res = server => res.context("HTTP server failed")?,
         () = deadline => tracing::warn!(grace_secs = grace.as_secs(), "grace period over: closing remaining connections"),
     }
+    if let Some(jobs) = jobs {
+        jobs.stop().await;
+    }
     if let Some(pool) = pool {
         drain(pool).await;
     }
@@ -207,8 +221,24 @@ pub async fn worker(
         );
     }
     let node_id = voidrunner_worker::default_node_id();
-    let executor = build_executor(&cfg.sandbox, &cfg.docker, registry, &node_id).await?;
+    let sandbox = crate::engine::build_sandbox(&cfg.sandbox)?;
+    let executor = build_executor(
+        &cfg.sandbox,
+        &cfg.docker,
+        registry,
+        &node_id,
+        sandbox.clone(),
+    )
+    .await?;
     let secret_box = load_secret_box(&cfg.server.data_dir)?;
+    let jobs = crate::engine::start_job_worker(
+        &cfg.jobs,
+        &cfg.server.data_dir,
+        store.clone(),
+        sandbox,
+        secret_box.clone(),
+        &node_id,
+    );
     let (_, log_tasks) =
         voidrunner_logarchive::start(&cfg.logs, &cfg.server.data_dir, store.clone(), None, true)?;
     let (_, webhooks) =
@@ -224,6 +254,9 @@ pub async fn worker(
     )?;
     shutdown.await;
     tracing::info!("shutdown requested: draining the worker pool");
+    if let Some(jobs) = jobs {
+        jobs.stop().await;
+    }
     drain(pool).await;
     log_tasks.stop().await;
     if let Some(webhooks) = webhooks {
