@@ -30,6 +30,8 @@ pub enum JobCommand {
     },
     /// Run a job on this machine, without a server.
     Run(RunArgs),
+    /// Submit a job to a server (`POST /api/v1/jobs`) and, with `--wait`, follow it to its end.
+    Submit(SubmitArgs),
     /// Talk to the job socket from inside a job (uses `VOIDRUNNER_JOB_SOCKET`/`_TOKEN`).
     #[command(subcommand)]
     Ctl(CtlCommand),
@@ -65,6 +67,33 @@ pub struct RunArgs {
     /// Print the final report as JSON on stdout (progress goes to stderr).
     #[arg(long)]
     pub json: bool,
+}
+
+/// `job submit` flags.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// YAML or JSON file.
+    pub file: PathBuf,
+    /// Server base URL, e.g. `http://127.0.0.1:8080`.
+    #[arg(long, env = "VOIDRUNNER_SERVER", value_name = "URL")]
+    pub server: String,
+    /// API key (or access token); prefer the environment variable.
+    #[arg(
+        long,
+        env = "VOIDRUNNER_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub api_key: String,
+    /// File of `NAME=VALUE` lines with secret values (`VOIDRUNNER_SECRET_NAME` beats it).
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// Archive for a `tarball` source.
+    #[arg(long, value_name = "FILE")]
+    pub tarball: Option<PathBuf>,
+    /// Follow the job to its end (exit code = result) and print each step's output.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 /// `job ctl` subcommands.
@@ -323,4 +352,133 @@ pub async fn ctl(cmd: CtlCommand) -> anyhow::Result<()> {
         _ => {}
     }
     Ok(())
+}
+
+/// `job submit`: answers the process exit code (0 submitted or succeeded, 1 failed, 130
+/// cancelled).
+pub async fn submit(args: SubmitArgs) -> anyhow::Result<u8> {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    // Validate locally first: the same rules, every problem at once.
+    let format = if args.file.extension().is_some_and(|e| e == "json") {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
+    let def = parse(&text, format).map_err(|p| anyhow::anyhow!("invalid job:\n{p}"))?;
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let mut secrets = BTreeMap::new();
+    if let Some(file) = &args.secret_file {
+        let body =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        secrets.extend(parse_pairs(
+            body.lines().map(str::to_owned),
+            "--secret-file",
+        )?);
+    }
+    for name in &def.secrets {
+        if let Some(v) = env.get(&format!("VOIDRUNNER_SECRET_{name}")) {
+            secrets.insert(name.clone(), v.clone());
+        }
+    }
+    let mut body = serde_json::json!({"definition": text, "secrets": secrets});
+    if let Some(t) = &args.tarball {
+        let bytes = std::fs::read(t).with_context(|| format!("reading {}", t.display()))?;
+        body["tarball_base64"] = base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into();
+    }
+    let base = args.server.trim_end_matches('/');
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{base}/api/v1/jobs"))
+        .bearer_auth(&args.api_key)
+        .json(&body)
+        .send()
+        .await
+        .context("submitting the job")?;
+    let status = res.status();
+    let job: serde_json::Value = res.json().await.context("reading the answer")?;
+    if !status.is_success() {
+        anyhow::bail!("the server refused the job ({status}): {job}");
+    }
+    let id = job["id"]
+        .as_str()
+        .context("the answer has no job id")?
+        .to_owned();
+    println!("{id}");
+    if !args.wait {
+        return Ok(0);
+    }
+    let mut partial = BTreeMap::new();
+    let mut after = 0u64;
+    let mut err = std::io::stderr();
+    loop {
+        let events: serde_json::Value = http
+            .get(format!(
+                "{base}/api/v1/jobs/{id}/events?after={after}&limit=500"
+            ))
+            .bearer_auth(&args.api_key)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let items = events["items"].as_array().cloned().unwrap_or_default();
+        for e in &items {
+            after = after.max(e["seq"].as_u64().unwrap_or(after));
+            let (Some(step), Some(stream)) = (e["step"].as_str(), e["stream"].as_str()) else {
+                continue;
+            };
+            if stream == "stdout" || stream == "stderr" {
+                let data = match e["encoding"].as_str() {
+                    Some("base64") => base64::engine::general_purpose::STANDARD
+                        .decode(e["data"].as_str().unwrap_or(""))
+                        .unwrap_or_default(),
+                    _ => e["data"].as_str().unwrap_or("").as_bytes().to_vec(),
+                };
+                let event = JobEvent::Output {
+                    step: step.to_owned(),
+                    stream: if stream == "stderr" {
+                        "stderr"
+                    } else {
+                        "stdout"
+                    },
+                    data,
+                };
+                print_event(&event, &mut partial, &mut err);
+            }
+        }
+        if !items.is_empty() {
+            continue;
+        }
+        let job: serde_json::Value = http
+            .get(format!("{base}/api/v1/jobs/{id}"))
+            .bearer_auth(&args.api_key)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let status = job["status"].as_str().unwrap_or("");
+        if !matches!(status, "queued" | "running") {
+            for s in job["steps"].as_array().cloned().unwrap_or_default() {
+                eprintln!(
+                    "{} {}{}",
+                    s["name"].as_str().unwrap_or("?"),
+                    s["state"].as_str().unwrap_or("?"),
+                    s["exit_code"]
+                        .as_i64()
+                        .map(|c| format!(" (exit {c})"))
+                        .unwrap_or_default()
+                );
+            }
+            eprintln!("job {status}");
+            return Ok(match status {
+                "succeeded" => 0,
+                "cancelled" => 130,
+                _ => 1,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }

@@ -52,6 +52,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Job(job::JobCommand::Validate { file }) = &cli.command {
         return job::validate(file);
     }
+    if let Command::Job(job::JobCommand::Submit(_)) = &cli.command {
+        let Command::Job(job::JobCommand::Submit(args)) = cli.command else {
+            return Ok(());
+        };
+        let code = runtime()?.block_on(job::submit(args))?;
+        if code != 0 {
+            std::process::exit(i32::from(code));
+        }
+        return Ok(());
+    }
     if let Command::Job(job::JobCommand::Ctl(_)) = &cli.command {
         let Command::Job(job::JobCommand::Ctl(cmd)) = cli.command else {
             return Ok(());
