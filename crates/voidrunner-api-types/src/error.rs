@@ -1,4 +1,4 @@
-//! The one error envelope every API error uses: `{"error":{"code","message","field"?}}`.
+//! The one error envelope every API error uses: `{"error":{"code","message","field"?,"problems"?}}`.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -20,6 +20,19 @@ pub struct ErrorDetail {
     /// Offending field (`name`, `limits.memory_mb`, `env.PATH`, `tags[2]`, `cursor`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Every problem found, when there can be several at once (a job definition): each with
+    /// its path; `field` then names the first. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problems: Option<Vec<ProblemDto>>,
+}
+
+/// One of several input problems: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProblemDto {
+    /// Path of the problem (`definition.steps[2].depends_on[0]`, `definition.network`).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
 }
 
 /// Every error code the API emits, so server and clients agree on the spelling.

@@ -8,6 +8,7 @@
 mod auth;
 mod error;
 mod executions;
+mod jobs;
 mod languages;
 mod logs;
 mod stats;
@@ -20,10 +21,15 @@ pub use auth::{
     ApiKeyListResponse, ApiKeyResponse, CreateApiKeyRequest, CreatedApiKeyResponse, LoginRequest,
     LogoutRequest, RefreshRequest, RegisterRequest, RoleDto, TokenResponse, UserResponse,
 };
-pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use error::{ErrorBody, ErrorCode, ErrorDetail, ProblemDto};
 pub use executions::{
     Audience, ExecuteTaskRequest, ExecutionListResponse, ExecutionResponse,
     ExecutionSummaryResponse, ListExecutionsQuery, RunRequest, VerdictDto, WaitQuery,
+};
+pub use jobs::{
+    CreateJobRequest, JobArtifactResponse, JobEventListResponse, JobEventResponse, JobEventsQuery,
+    JobFailureResponse, JobListResponse, JobResponse, JobStepResponse, JobStreamQuery,
+    JobSummaryResponse, ListJobsQuery,
 };
 pub use languages::{LanguageListResponse, LanguageResponse};
 pub use logs::{LogChunkListResponse, LogChunkResponse, LogEncoding, LogsQuery, StreamQuery};

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use voidrunner_api_types::{ErrorBody, ErrorCode, ErrorDetail};
+use voidrunner_api_types::{ErrorBody, ErrorCode, ErrorDetail, ProblemDto};
 use voidrunner_domain::{LimitError, ValidationError};
 use voidrunner_store::StoreError;
 
@@ -21,6 +21,7 @@ pub struct ApiError {
     code: ErrorCode,
     message: Cow<'static, str>,
     field: Option<String>,
+    problems: Option<Vec<(String, String)>>,
     retry_after_secs: Option<u64>,
     cause: Option<String>,
 }
@@ -37,6 +38,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            problems: None,
             retry_after_secs: None,
             cause: None,
         }
@@ -45,6 +47,15 @@ impl ApiError {
     /// Names the offending field.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
+        self
+    }
+
+    /// Lists every problem (`(path, message)`, at least one) and names the first as `field`.
+    pub fn with_problems(mut self, problems: Vec<(String, String)>) -> Self {
+        if let Some((path, _)) = problems.first() {
+            self.field = Some(path.clone());
+        }
+        self.problems = Some(problems);
         self
     }
 
@@ -155,6 +166,11 @@ impl IntoResponse for ApiError {
                 code: self.code.as_str().to_owned(),
                 message: self.message.into_owned(),
                 field: self.field,
+                problems: self.problems.map(|p| {
+                    p.into_iter()
+                        .map(|(path, message)| ProblemDto { path, message })
+                        .collect()
+                }),
             },
         };
         let mut res = (self.status, axum::Json(body)).into_response();
