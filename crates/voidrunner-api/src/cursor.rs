@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use voidrunner_domain::Timestamp;
-use voidrunner_store::{ExecutionCursor, TaskCursor};
+use voidrunner_store::{ExecutionCursor, JobCursor, JobId, TaskCursor};
 
 const VERSION: &str = "v1";
 
@@ -49,6 +49,19 @@ pub(crate) fn decode_execution(s: &str) -> Option<ExecutionCursor> {
     decode(s).map(|(created_at, id)| ExecutionCursor {
         created_at,
         id: id.into(),
+    })
+}
+
+/// Encodes a job cursor for `next_cursor`.
+pub(crate) fn encode_job(c: &JobCursor) -> String {
+    encode(c.created_at, c.id.as_uuid())
+}
+
+/// Decodes a client-supplied job cursor; `None` for anything malformed.
+pub(crate) fn decode_job(s: &str) -> Option<JobCursor> {
+    decode(s).map(|(created_at, id)| JobCursor {
+        created_at,
+        id: JobId(id),
     })
 }
 

@@ -142,6 +142,37 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
     }
 }
 
+/// A JSON body like [`ApiJson`] but with its own size limit instead of the router's default
+/// (job submissions carry an archive).
+pub(crate) async fn json_body_with_limit<T: DeserializeOwned>(
+    req: Request,
+    limit: usize,
+) -> Result<T, ApiError> {
+    if !is_json(req.headers()) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+            "expected Content-Type: application/json",
+        ));
+    }
+    let bytes = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                payload_too_large()
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::MalformedJson,
+                    "could not read the request body",
+                )
+            }
+        })?;
+    parse_json(&bytes)
+}
+
 /// 413 in the envelope.
 pub(crate) fn payload_too_large() -> ApiError {
     ApiError::new(

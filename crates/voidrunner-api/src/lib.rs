@@ -13,6 +13,7 @@ mod edge;
 mod error;
 mod executions;
 mod extract;
+mod jobs;
 mod metrics;
 mod routes;
 mod settings;

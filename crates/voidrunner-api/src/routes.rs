@@ -14,6 +14,7 @@ use crate::edge::middleware as edge;
 use crate::executions::{
     admin, handlers as executions, logs, metrics as execution_metrics, stream, user_stream,
 };
+use crate::jobs::handlers as jobs;
 use crate::system;
 use crate::tasks::handlers as tasks;
 
@@ -28,6 +29,7 @@ use crate::tasks::handlers as tasks;
         (name = "auth", description = "Accounts, sessions and API keys"),
         (name = "tasks", description = "Stored code and its run settings"),
         (name = "executions", description = "Runs of tasks and one-shot code: enqueue, wait, read, cancel"),
+        (name = "jobs", description = "CI jobs: submit, follow steps and events, download artifacts, cancel"),
         (name = "admin", description = "Operator endpoints (admins only)"),
         (name = "webhooks", description = "Signed callbacks of finished executions"),
         (name = "system", description = "Probes"),
@@ -93,10 +95,26 @@ pub(crate) fn documented() -> (axum::Router<ApiContext>, utoipa::openapi::OpenAp
         .routes(routes!(executions::run_code))
         .routes(routes!(executions::list_languages))
         .routes(routes!(admin::list_dead_letters))
-        .routes(routes!(admin::requeue_dead_letter));
+        .routes(routes!(admin::requeue_dead_letter))
+        .routes(routes!(jobs::create_job, jobs::list_jobs))
+        .routes(routes!(jobs::get_job_schema))
+        .routes(routes!(jobs::get_job, jobs::cancel_job))
+        .routes(routes!(jobs::list_job_events))
+        .routes(routes!(crate::jobs::stream::stream_job))
+        .routes(routes!(jobs::download_job_artifact));
     let (router, mut spec) = router.split_for_parts();
+    wildcards_as_parameters(&mut spec);
     add_common_errors(&mut spec);
     (router, spec)
+}
+
+/// axum spells a catch-all segment `{*path}`; OpenAPI knows only `{path}`.
+fn wildcards_as_parameters(spec: &mut utoipa::openapi::OpenApi) {
+    let paths = std::mem::take(&mut spec.paths.paths);
+    spec.paths.paths = paths
+        .into_iter()
+        .map(|(path, item)| (path.replace("{*", "{"), item))
+        .collect();
 }
 
 /// Documents the edge errors every operation can return (they come from extractors and

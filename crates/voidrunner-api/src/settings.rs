@@ -72,6 +72,13 @@ pub struct ApiSettings {
     /// Longest `?wait=true` wait in seconds (default 60); larger `timeout_secs` are lowered
     /// to it. At least 1.
     pub max_wait_secs: u32,
+    /// Whether a CI job may ask for `network: true` (default false: such jobs are refused
+    /// with `422 definition.network`).
+    pub jobs_allow_network: bool,
+    /// Largest decoded source archive (`tarball_base64`) of a CI job in bytes (default
+    /// 32 MiB); the job submission body may be that large (in base64) plus the usual body
+    /// allowance.
+    pub job_tarball_max_bytes: usize,
     /// argon2id cost parameters.
     pub password_hashing: PasswordHashSettings,
     /// Who may scrape `GET /metrics` (`[api.metrics]`).
@@ -115,6 +122,8 @@ impl Default for ApiSettings {
             language_versions: BTreeMap::new(),
             execution_max_attempts: 3,
             max_wait_secs: 60,
+            jobs_allow_network: false,
+            job_tarball_max_bytes: 32 * 1024 * 1024,
             password_hashing: PasswordHashSettings::default(),
             metrics: crate::metrics::MetricsSettings::default(),
         }
@@ -125,6 +134,13 @@ impl ApiSettings {
     /// The largest request body accepted: code plus room for the rest of the JSON.
     pub fn body_limit_bytes(&self) -> usize {
         self.max_code_bytes.saturating_add(self.body_overhead_bytes)
+    }
+
+    /// The largest job submission body: the tarball's base64 plus the usual allowance.
+    pub fn job_body_limit_bytes(&self) -> usize {
+        (self.job_tarball_max_bytes / 3 + 1)
+            .saturating_mul(4)
+            .saturating_add(self.body_limit_bytes())
     }
 
     /// The task caps in the shape the domain validation functions take.

@@ -72,15 +72,21 @@ fn parse(raw: Option<&str>) -> ApiResult<LogsParams> {
     })
 }
 
-/// A stored chunk as JSON: text when it is valid UTF-8, else base64.
-pub(crate) fn chunk_response(e: LogEvent) -> LogChunkResponse {
-    let (data, encoding) = match String::from_utf8(e.data) {
+/// Output bytes for JSON: the text when they are valid UTF-8, else their standard base64
+/// (shared by execution chunks and job events).
+pub(crate) fn encode_data(data: Vec<u8>) -> (String, LogEncoding) {
+    match String::from_utf8(data) {
         Ok(text) => (text, LogEncoding::Utf8),
         Err(bytes) => (
             base64::engine::general_purpose::STANDARD.encode(bytes.as_bytes()),
             LogEncoding::Base64,
         ),
-    };
+    }
+}
+
+/// A stored chunk as JSON: text when it is valid UTF-8, else base64.
+pub(crate) fn chunk_response(e: LogEvent) -> LogChunkResponse {
+    let (data, encoding) = encode_data(e.data);
     LogChunkResponse {
         seq: e.seq,
         attempt: e.attempt,

@@ -46,14 +46,23 @@ struct RawStream {
     after: Option<String>,
 }
 
+/// The `Last-Event-ID` header, when present (shared with the job stream).
+pub(crate) fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    headers
+        .get("last-event-id")
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::invalid_query("Last-Event-ID", "must be an event id"))
+        })
+        .transpose()
+}
+
 /// Where to resume: `Last-Event-ID` wins over `?after=`; 0 = from the start.
 fn resume_point(headers: &HeaderMap, raw: Option<&str>) -> ApiResult<u64> {
-    if let Some(v) = headers.get("last-event-id") {
-        return v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .ok_or_else(|| ApiError::invalid_query("Last-Event-ID", "must be an event id"));
+    if let Some(after) = last_event_id(headers)? {
+        return Ok(after);
     }
     let q: RawStream = serde_urlencoded::from_str(raw.unwrap_or_default())
         .map_err(|_| ApiError::invalid_query("query", "unknown or duplicated query parameter"))?;
