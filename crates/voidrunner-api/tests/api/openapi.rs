@@ -46,6 +46,14 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/v1/languages"),
     ("get", "/api/v1/admin/dead-letter"),
     ("post", "/api/v1/admin/dead-letter/{id}/requeue"),
+    ("post", "/api/v1/jobs"),
+    ("get", "/api/v1/jobs"),
+    ("get", "/api/v1/jobs/schema"),
+    ("get", "/api/v1/jobs/{id}"),
+    ("delete", "/api/v1/jobs/{id}"),
+    ("get", "/api/v1/jobs/{id}/events"),
+    ("get", "/api/v1/jobs/{id}/stream"),
+    ("get", "/api/v1/jobs/{id}/artifacts/{path}"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];

@@ -1,0 +1,708 @@
+//! `/api/v1/jobs`: submission (validation listing every problem, policy, secrets, archive),
+//! reads scoped to the owner, listing, cancel, the event log (JSON and SSE) and artifact
+//! downloads. The queue is driven through the store exactly as a job worker would.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use reqwest::Method;
+use serde_json::{Value, json};
+use voidrunner_store::{
+    JobArtifact, JobId, JobLease, JobResult, JobStatus, JobStream, NewJobEvent, Scope, StepState,
+    StepUpdate,
+};
+
+use crate::helpers::{Backend, TestApp, TestUser, assert_error, backend_tests, test_secret_box};
+use crate::sse::SseClient;
+
+backend_tests!(
+    definition_problems_are_listed_at_once,
+    policy_refuses_copy_sources_and_network,
+    secrets_are_required_checked_sealed_and_never_echoed,
+    tarball_round_trips_into_the_blob,
+    jobs_are_scoped_listed_and_filtered,
+    cancel_queued_and_running,
+    events_filter_by_step_and_stream_replays_then_follows,
+    artifact_download_is_byte_identical,
+);
+
+const TWO_STEPS: &str = "name: build-and-test\nsteps:\n  - {name: build, command: 'make'}\n  - {name: test, command: './t', depends_on: [build]}\n";
+
+async fn submit(app: &TestApp, user: &TestUser, body: Value) -> (u16, Value) {
+    let (s, _, v) = app
+        .call(Method::POST, "/api/v1/jobs", Some(user.token()), Some(body))
+        .await;
+    (s.as_u16(), v)
+}
+
+async fn create(app: &TestApp, user: &TestUser, definition: &str) -> String {
+    let (s, v) = submit(app, user, json!({"definition": definition})).await;
+    assert_eq!(s, 201, "{v}");
+    v["id"].as_str().expect("id").to_owned()
+}
+
+fn job_id(id: &str) -> JobId {
+    id.parse().expect("job id")
+}
+
+/// Claims the next job as worker `w1`.
+async fn claim(app: &TestApp) -> JobLease {
+    let now = voidrunner_store::now();
+    let job = app
+        .store
+        .claim_next_job("w1", now + chrono::Duration::seconds(60), now)
+        .await
+        .expect("claim")
+        .expect("a queued job");
+    JobLease::of(&job).expect("lease")
+}
+
+async fn step(app: &TestApp, lease: &JobLease, idx: u32, state: StepState, code: Option<i32>) {
+    let now = voidrunner_store::now();
+    let running = state == StepState::Running;
+    app.store
+        .update_step(
+            lease,
+            StepUpdate {
+                idx,
+                state,
+                exit_code: code,
+                detail: None,
+                started_at: Some(now),
+                finished_at: (!running).then_some(now),
+                wall_ms: (!running).then_some(12),
+                cpu_ms: (!running).then_some(3),
+                peak_memory_bytes: None,
+            },
+        )
+        .await
+        .expect("update step");
+}
+
+async fn output(app: &TestApp, lease: &JobLease, step: &str, stream: JobStream, data: &[u8]) {
+    app.store
+        .append_job_events(
+            lease,
+            &[NewJobEvent {
+                step: Some(step.to_owned()),
+                stream,
+                data: data.to_vec(),
+            }],
+            voidrunner_store::now(),
+        )
+        .await
+        .expect("append");
+}
+
+async fn complete(app: &TestApp, lease: &JobLease, status: JobStatus) {
+    app.store
+        .complete_job(
+            lease,
+            JobResult {
+                status,
+                steps: Vec::new(),
+                failures: Vec::new(),
+                outputs: BTreeMap::from([("version".to_owned(), "1.2".to_owned())]),
+                finished_at: voidrunner_store::now(),
+            },
+        )
+        .await
+        .expect("complete");
+}
+
+async fn definition_problems_are_listed_at_once(b: Backend) {
+    let app = b.spawn().await;
+    let user = app.user().await;
+    // Shape problems (schema): all of them at once.
+    let bad = "name: 'bad name!'\nbogus: 1\nsteps:\n  - {name: a, command: x, colour: red}\n";
+    let (s, v) = submit(&app, &user, json!({"definition": bad})).await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["code"], "validation_failed");
+    let problems = v["error"]["problems"].as_array().expect("problems");
+    assert_eq!(v["error"]["field"], problems[0]["path"]);
+    let paths: Vec<&str> = problems
+        .iter()
+        .map(|p| p["path"].as_str().expect("path"))
+        .collect();
+    for want in [
+        "definition.name",
+        "definition.bogus",
+        "definition.steps[0].colour",
+    ] {
+        assert!(paths.contains(&want), "{want} in {paths:?}");
+    }
+    // Rule problems: duplicate step, unknown dependency, cycle.
+    let rules = "name: ok\nsteps:\n  - {name: a, command: x, depends_on: [ghost]}\n  - {name: a, command: y}\n  - {name: b, command: z, depends_on: [c]}\n  - {name: c, command: z, depends_on: [b]}\n";
+    let (s, v) = submit(&app, &user, json!({"definition": rules})).await;
+    assert_eq!(s, 422, "{v}");
+    let problems = v["error"]["problems"].as_array().expect("problems");
+    assert!(problems.len() >= 3, "every problem at once: {v}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["path"] == "definition.steps[0].depends_on[0]"),
+        "{v}"
+    );
+    // The same definition as a JSON object.
+    let obj = json!({"name": "ok", "steps": [{"name": "a", "command": "x"}, {"name": "a", "command": "y"}]});
+    let (s, v) = submit(&app, &user, json!({"definition": obj})).await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["error"]["field"]
+            .as_str()
+            .expect("field")
+            .starts_with("definition.steps")
+    );
+    // Not a definition at all; and a bad priority.
+    let (s, v) = submit(&app, &user, json!({"definition": 5})).await;
+    assert_eq!((s, v["error"]["field"].as_str()), (422, Some("definition")));
+    let (s, v) = submit(
+        &app,
+        &user,
+        json!({"definition": TWO_STEPS, "priority": 11}),
+    )
+    .await;
+    assert_eq!((s, v["error"]["field"].as_str()), (422, Some("priority")));
+    // Other errors carry no `problems`.
+    assert!(v["error"].get("problems").is_none());
+    // A valid one is queued with its steps pending.
+    let (s, v) = submit(&app, &user, json!({"definition": TWO_STEPS, "priority": 7})).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["status"], "queued");
+    assert_eq!(v["priority"], 7);
+    assert_eq!(v["steps"][1]["name"], "test");
+    assert_eq!(v["steps"][1]["state"], "pending");
+    // The schema is published.
+    let (s, _, schema) = app
+        .call(Method::GET, "/api/v1/jobs/schema", None, None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(schema["$id"], "https://voidrunner.dev/schemas/job.json");
+}
+
+async fn policy_refuses_copy_sources_and_network(b: Backend) {
+    let app = b.spawn().await;
+    let user = app.user().await;
+    let def = "name: j\nsource: {type: copy, path: /etc}\nci_source: {type: copy, path: .}\nnetwork: true\nsteps: [{name: a, command: x}]\n";
+    let (s, v) = submit(&app, &user, json!({"definition": def})).await;
+    assert_eq!(s, 422, "{v}");
+    let paths: Vec<&str> = v["error"]["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| p["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "definition.source",
+            "definition.ci_source",
+            "definition.network"
+        ]
+    );
+    let net = "name: j\nnetwork: true\nsteps: [{name: a, command: x}]\n";
+    let (s, v) = submit(&app, &user, json!({"definition": net})).await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("definition.network"))
+    );
+
+    let open = b.spawn_with(|s| s.jobs_allow_network = true).await;
+    let user = open.user().await;
+    let (s, v) = submit(&open, &user, json!({"definition": net})).await;
+    assert_eq!(s, 201, "allowed by policy: {v}");
+}
+
+async fn secrets_are_required_checked_sealed_and_never_echoed(b: Backend) {
+    let app = b.spawn().await;
+    let user = app.user().await;
+    let def = "name: deploy\nsecrets: [DEPLOY_TOKEN]\nsteps: [{name: a, command: x}]\n";
+    let value = "s3cr3t-value-never-echoed";
+    let (s, v) = submit(&app, &user, json!({"definition": def})).await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("secrets.DEPLOY_TOKEN"))
+    );
+    let short = json!({"definition": def, "secrets": {"DEPLOY_TOKEN": "abc"}});
+    let (s, v) = submit(&app, &user, short).await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("secrets.DEPLOY_TOKEN"))
+    );
+    assert!(!v.to_string().contains("\"abc\""), "{v}");
+    let extra = json!({"definition": def, "secrets": {"DEPLOY_TOKEN": value, "OTHER": value}});
+    let (s, v) = submit(&app, &user, extra).await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("secrets.OTHER"))
+    );
+    assert!(!v.to_string().contains(value));
+
+    let ok = json!({"definition": def, "secrets": {"DEPLOY_TOKEN": value}});
+    let (s, v) = submit(&app, &user, ok).await;
+    assert_eq!(s, 201, "{v}");
+    assert!(!v.to_string().contains(value), "never echoed: {v}");
+    let id = v["id"].as_str().expect("id");
+    let (_, _, got) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/jobs/{id}"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    assert!(!got.to_string().contains(value), "never read back: {got}");
+    // Sealed, bound to "<job id>/<NAME>".
+    let sealed = app.store.job_secrets(job_id(id)).await.expect("secrets");
+    let ct = &sealed["DEPLOY_TOKEN"];
+    assert!(!ct.windows(value.len()).any(|w| w == value.as_bytes()));
+    let opened = test_secret_box()
+        .open_with_context(ct, format!("{id}/DEPLOY_TOKEN").as_bytes())
+        .expect("opens with its context");
+    assert_eq!(&opened[..], value.as_bytes());
+    assert!(
+        test_secret_box()
+            .open_with_context(ct, format!("{id}/OTHER").as_bytes())
+            .is_err()
+    );
+}
+
+async fn tarball_round_trips_into_the_blob(b: Backend) {
+    let app = b
+        .spawn_with(|s| s.job_tarball_max_bytes = 4 * 1024 * 1024)
+        .await;
+    let user = app.user().await;
+    let def = "name: t\nsource: {type: tarball}\nsteps: [{name: a, command: x}]\n";
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    let (s, v) = submit(&app, &user, json!({"definition": def})).await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("tarball_base64"))
+    );
+    let (s, v) = submit(
+        &app,
+        &user,
+        json!({"definition": TWO_STEPS, "tarball_base64": b64(b"x")}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("tarball_base64"))
+    );
+    let (s, v) = submit(
+        &app,
+        &user,
+        json!({"definition": def, "tarball_base64": "***"}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("tarball_base64"))
+    );
+    let big = vec![7u8; 4 * 1024 * 1024 + 1];
+    let (s, v) = submit(
+        &app,
+        &user,
+        json!({"definition": def, "tarball_base64": b64(&big)}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (413, Some("tarball_base64"))
+    );
+
+    // 3 MiB: more than the default 2 MiB body limit of other routes.
+    let archive: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let (s, v) = submit(
+        &app,
+        &user,
+        json!({"definition": def, "tarball_base64": b64(&archive)}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["has_tarball"], true);
+    assert!(
+        !v.to_string().contains(&b64(&archive[..64])),
+        "the archive is never echoed"
+    );
+    let id = job_id(v["id"].as_str().expect("id"));
+    let stored = app
+        .store
+        .job_blob(Scope::All, id, "source.tar")
+        .await
+        .expect("blob");
+    assert!(stored == archive, "byte-identical archive");
+}
+
+async fn jobs_are_scoped_listed_and_filtered(b: Backend) {
+    let app = b.spawn().await;
+    let alice = app.user().await;
+    let bob = app.user().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(create(&app, &alice, TWO_STEPS).await);
+    }
+    for (m, p) in [
+        (Method::GET, format!("/api/v1/jobs/{}", ids[0])),
+        (Method::DELETE, format!("/api/v1/jobs/{}", ids[0])),
+        (Method::GET, format!("/api/v1/jobs/{}/events", ids[0])),
+        (Method::GET, format!("/api/v1/jobs/{}/stream", ids[0])),
+        (
+            Method::GET,
+            format!("/api/v1/jobs/{}/artifacts/a/b", ids[0]),
+        ),
+    ] {
+        let got = app.call(m.clone(), &p, Some(bob.token()), None).await;
+        assert_error(&got, 404, "not_found", None);
+    }
+    let got = app
+        .call(
+            Method::GET,
+            "/api/v1/jobs/not-a-uuid",
+            Some(alice.token()),
+            None,
+        )
+        .await;
+    assert_error(&got, 400, "invalid_path", Some("id"));
+    let got = app.call(Method::GET, "/api/v1/jobs", None, None).await;
+    assert_error(&got, 401, "unauthorized", None);
+    let (_, _, list) = app
+        .call(Method::GET, "/api/v1/jobs", Some(bob.token()), None)
+        .await;
+    assert_eq!(list["items"], json!([]));
+
+    // Paging, newest first.
+    let (s, _, page1) = app
+        .call(
+            Method::GET,
+            "/api/v1/jobs?limit=2",
+            Some(alice.token()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{page1}");
+    let cursor = page1["next_cursor"].as_str().expect("next page").to_owned();
+    let (_, _, page2) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/jobs?limit=2&cursor={cursor}"),
+            Some(alice.token()),
+            None,
+        )
+        .await;
+    let seen: Vec<&str> = page1["items"]
+        .as_array()
+        .into_iter()
+        .chain(page2["items"].as_array())
+        .flatten()
+        .map(|j| j["id"].as_str().expect("id"))
+        .collect();
+    let newest_first: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
+    assert_eq!(seen, newest_first);
+    assert!(page2["next_cursor"].is_null());
+
+    // Status filter.
+    let (s, _, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/jobs/{}", ids[1]),
+            Some(alice.token()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, _, cancelled) = app
+        .call(
+            Method::GET,
+            "/api/v1/jobs?status=cancelled",
+            Some(alice.token()),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled["items"].as_array().expect("items").len(), 1);
+    assert_eq!(cancelled["items"][0]["id"], ids[1].as_str());
+    let (_, _, queued) = app
+        .call(
+            Method::GET,
+            "/api/v1/jobs?status=queued",
+            Some(alice.token()),
+            None,
+        )
+        .await;
+    assert_eq!(queued["items"].as_array().expect("items").len(), 2);
+    for (q, field) in [
+        ("status=done", "status"),
+        ("limit=0", "limit"),
+        ("cursor=zz", "cursor"),
+        ("x=1", "x"),
+    ] {
+        let got = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/jobs?{q}"),
+                Some(alice.token()),
+                None,
+            )
+            .await;
+        assert_error(&got, 400, "invalid_query", Some(field));
+    }
+}
+
+async fn cancel_queued_and_running(b: Backend) {
+    let app = b.spawn().await;
+    let user = app.user().await;
+    let running = create(&app, &user, TWO_STEPS).await;
+    let lease = claim(&app).await;
+    assert_eq!(lease.job_id, job_id(&running));
+    step(&app, &lease, 0, StepState::Running, None).await;
+    let queued = create(&app, &user, TWO_STEPS).await;
+
+    let (s, _, v) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/jobs/{queued}"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "cancelled");
+    assert_eq!(v["steps"][0]["state"], "skipped");
+    let again = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/jobs/{queued}"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    assert_error(&again, 409, "conflict", None);
+
+    let (s, h, v) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/jobs/{running}"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(h["location"], format!("/api/v1/jobs/{running}").as_str());
+    assert_eq!(v["status"], "running");
+    assert!(v["cancel_requested_at"].is_string(), "{v}");
+    assert_eq!(v["steps"][0]["state"], "running");
+    // The worker sees the request and finishes the job cancelled; then cancel is a 409.
+    step(&app, &lease, 0, StepState::Cancelled, None).await;
+    complete(&app, &lease, JobStatus::Cancelled).await;
+    let done = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/jobs/{running}"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    assert_error(&done, 409, "conflict", None);
+}
+
+async fn events_filter_by_step_and_stream_replays_then_follows(b: Backend) {
+    let app = b.spawn().await;
+    let user = app.user().await;
+    let id = create(&app, &user, TWO_STEPS).await;
+    let lease = claim(&app).await;
+    step(&app, &lease, 0, StepState::Running, None).await;
+    output(&app, &lease, "build", JobStream::Stdout, b"compiling\n").await;
+
+    // A client connected mid-run replays what is stored, then follows.
+    let url = app.url(&format!("/api/v1/jobs/{id}/stream"));
+    let mut live = SseClient::connect(&url, user.token(), None).await;
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        seen.push(live.next().await.expect("replayed event"));
+    }
+    let first: Value =
+        serde_json::from_str(seen[0].data["data"].as_str().expect("text")).expect("json");
+    assert_eq!(
+        (seen[0].event.as_str(), &first["status"]),
+        ("status", &json!("queued"))
+    );
+    assert_eq!(seen[3].event, "stdout");
+    assert_eq!(seen[3].data["data"], "compiling\n");
+
+    step(&app, &lease, 0, StepState::Succeeded, Some(0)).await;
+    step(&app, &lease, 1, StepState::Running, None).await;
+    output(&app, &lease, "test", JobStream::Stderr, &[0xff, 0xfe, b'x']).await;
+    step(&app, &lease, 1, StepState::Succeeded, Some(0)).await;
+    complete(&app, &lease, JobStatus::Succeeded).await;
+    let rest = live.rest().await;
+    seen.extend(rest);
+    let seqs: Vec<u64> = seen.iter().map(|e| e.seq()).collect();
+    let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "every event once, in order");
+    let last = seen.last().expect("last");
+    assert_eq!(last.event, "status");
+    assert!(last.data["step"].is_null());
+    assert!(
+        last.data["data"]
+            .as_str()
+            .expect("json")
+            .contains("succeeded")
+    );
+    let binary = seen
+        .iter()
+        .find(|e| e.event == "stderr")
+        .expect("stderr event");
+    assert_eq!(binary.data["encoding"], "base64");
+    assert_eq!(binary.data["data"], "//54");
+
+    // Resuming after the end gives an empty stream that closes.
+    let after = SseClient::connect(&url, user.token(), Some(*seqs.last().expect("seq"))).await;
+    assert!(after.rest().await.is_empty());
+    // One step's events, plus the job's status events (so the stream still ends).
+    let only_test = SseClient::connect(&format!("{url}?step=test"), user.token(), None)
+        .await
+        .rest()
+        .await;
+    assert!(
+        only_test
+            .iter()
+            .all(|e| e.data["step"] == "test" || (e.data["step"].is_null() && e.event == "status"))
+    );
+    assert!(only_test.iter().any(|e| e.event == "stderr"));
+
+    // The JSON list with a step filter and paging.
+    let path = format!("/api/v1/jobs/{id}/events?step=build");
+    let (s, _, v) = app.call(Method::GET, &path, Some(user.token()), None).await;
+    assert_eq!(s, 200, "{v}");
+    let items = v["items"].as_array().expect("items");
+    assert!(items.iter().all(|e| e["step"] == "build"));
+    assert_eq!(items.iter().filter(|e| e["stream"] == "stdout").count(), 1);
+    assert_eq!(v["next_after"], seqs.len());
+    let (_, _, page) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/jobs/{id}/events?after=2&limit=2"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    let page_seqs: Vec<u64> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(page_seqs, [3, 4]);
+    assert_eq!(page["next_after"], 4);
+    let got = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/jobs/{id}/events?after=x"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    assert_error(&got, 400, "invalid_query", Some("after"));
+
+    // The job shows per-step results and outputs.
+    let (_, _, job) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/jobs/{id}"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    assert_eq!(job["status"], "succeeded");
+    assert_eq!(job["steps"][0]["exit_code"], 0);
+    assert_eq!(job["steps"][1]["wall_ms"], 12);
+    assert_eq!(job["outputs"]["version"], "1.2");
+}
+
+async fn artifact_download_is_byte_identical(b: Backend) {
+    let app = b.spawn().await;
+    let user = app.user().await;
+    let other = app.user().await;
+    let id = create(&app, &user, TWO_STEPS).await;
+    let lease = claim(&app).await;
+    let bytes: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let path = "artifacts/out dir/app.bin";
+    app.store
+        .put_job_blob(
+            lease.job_id,
+            &format!("artifacts/{path}"),
+            &bytes,
+            voidrunner_store::now(),
+        )
+        .await
+        .expect("blob");
+    use sha2::Digest as _;
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+    app.store
+        .record_job_artifact(
+            &lease,
+            JobArtifact {
+                path: path.to_owned(),
+                size: bytes.len() as u64,
+                sha256: sha.clone(),
+                object_key: format!("db:artifacts/{path}"),
+            },
+        )
+        .await
+        .expect("record");
+    complete(&app, &lease, JobStatus::Succeeded).await;
+
+    let (_, _, job) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/jobs/{id}"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    let a = &job["artifacts"][0];
+    assert_eq!(a["path"], path);
+    assert_eq!(a["size"], bytes.len());
+    assert_eq!(a["sha256"], sha.as_str());
+    let url = a["download_url"].as_str().expect("url");
+    assert_eq!(
+        url,
+        format!("/api/v1/jobs/{id}/artifacts/artifacts/out%20dir/app.bin")
+    );
+    let res = app
+        .http
+        .get(app.url(url))
+        .bearer_auth(user.token())
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/octet-stream");
+    assert_eq!(
+        res.headers()["content-disposition"],
+        "attachment; filename=\"app.bin\""
+    );
+    let got = res.bytes().await.expect("body");
+    assert!(got[..] == bytes[..], "byte-identical");
+
+    let missing = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/jobs/{id}/artifacts/artifacts/nope"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    assert_error(&missing, 404, "not_found", None);
+    let climb = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/jobs/{id}/artifacts/artifacts/..%2Fx"),
+            Some(user.token()),
+            None,
+        )
+        .await;
+    assert_error(&climb, 400, "invalid_path", Some("path"));
+    let theirs = app.call(Method::GET, url, Some(other.token()), None).await;
+    assert_error(&theirs, 404, "not_found", None);
+}
