@@ -165,9 +165,18 @@ async fn definition_problems_are_listed_at_once(b: Backend) {
     assert_eq!((s, v["error"]["field"].as_str()), (422, Some("priority")));
     // Other errors carry no `problems`.
     assert!(v["error"].get("problems").is_none());
-    // A valid one is queued with its steps pending.
-    let (s, v) = submit(&app, &user, json!({"definition": TWO_STEPS, "priority": 7})).await;
+    // A valid one is queued with its steps pending, carrying the request id.
+    let (s, h, v) = app
+        .call(
+            Method::POST,
+            "/api/v1/jobs",
+            Some(user.token()),
+            Some(json!({"definition": TWO_STEPS, "priority": 7})),
+        )
+        .await;
     assert_eq!(s, 201, "{v}");
+    assert_eq!(v["request_id"], h["x-request-id"].to_str().expect("ascii"));
+    assert_eq!(v["max_attempts"], app.settings.execution_max_attempts);
     assert_eq!(v["status"], "queued");
     assert_eq!(v["priority"], 7);
     assert_eq!(v["steps"][1]["name"], "test");
