@@ -2,8 +2,15 @@
 //! real git repository, the real sandbox; exit code = job result; every validation problem
 //! listed with its path.
 
+#[expect(
+    dead_code,
+    reason = "helpers shared by several test binaries; this one uses some"
+)]
+mod common;
+
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_voidrunner");
 
@@ -162,4 +169,150 @@ env: {{GREETING: file}}
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
     assert_eq!(report["steps"][0]["exit_code"], 4);
     assert_eq!(report["steps"][1]["state"], "skipped");
+}
+
+/// The same job file run locally (`job run`) and through a server (`job submit --wait`, run by
+/// the server's job worker) gives the same step results and the same artifact bytes.
+#[test]
+fn the_same_job_gives_the_same_results_locally_and_through_the_server() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).expect("src");
+    std::fs::write(
+        src.join("main.c"),
+        "#include <stdio.h>\nint main(void){puts(\"hi from c\");return 0;}\n",
+    )
+    .expect("write");
+    let tarball = dir.path().join("src.tar.gz");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .args(["-czf"])
+        .arg(&tarball)
+        .arg("main.c")
+        .status()
+        .expect("tar")
+        .success();
+    assert!(ok);
+    let job = dir.path().join("job.yaml");
+    std::fs::write(
+        &job,
+        "name: same\nsource: {type: tarball}\nsecrets: [TOKEN]\nsteps:\n  \
+- {name: build, command: \"/usr/bin/gcc -O0 -o app main.c\"}\n  \
+- {name: test, command: \"./app && echo token=$TOKEN && exit 5\", depends_on: [build]}\n  \
+- {name: package, command: \"cp app /job/artifacts/app\", depends_on: [test]}\n  \
+- {name: always, command: \"cp main.c /job/artifacts/main.c\", depends_on: [test], condition: always}\n\
+artifacts: [\"artifacts/**\"]\n",
+    )
+    .expect("write");
+    let secrets = dir.path().join("secrets.env");
+    std::fs::write(&secrets, "TOKEN=same-secret-value\n").expect("write");
+
+    // Locally.
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["job", "run", "--json"])
+        .arg("--tarball")
+        .arg(&tarball)
+        .arg("--secret-file")
+        .arg(&secrets)
+        .arg(&job)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let local: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
+    let local_steps: Vec<(String, String, Option<i64>)> = local["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().expect("name").to_owned(),
+                s["state"].as_str().expect("state").to_owned(),
+                s["exit_code"].as_i64(),
+            )
+        })
+        .collect();
+
+    // Through the server.
+    let node = common::spawn(
+        dir.path(),
+        &["serve", "--workers", "1", "--listen", "127.0.0.1:0"],
+        &common::cluster_env(),
+    );
+    let api = common::Api::register(&node.url, "jobs-e2e@example.com");
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["job", "submit", "--wait", "--server", &node.url])
+        .arg("--tarball")
+        .arg(&tarball)
+        .arg("--secret-file")
+        .arg(&secrets)
+        .arg(&job)
+        .env("VOIDRUNNER_API_KEY", &api.token)
+        .output()
+        .expect("submit");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("[test] hi from c"), "{stderr}");
+    assert!(
+        stderr.contains("[test] token=***"),
+        "masked on the server too: {stderr}"
+    );
+    assert!(!stderr.contains("same-secret-value"), "{stderr}");
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let job = common::wait_for(Duration::from_secs(30), "the job", || {
+        let (_, j) = api.get(&format!("/api/v1/jobs/{id}"));
+        (j["status"] != "queued" && j["status"] != "running").then_some(j)
+    });
+    let server_steps: Vec<(String, String, Option<i64>)> = job["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().expect("name").to_owned(),
+                s["state"].as_str().expect("state").to_owned(),
+                s["exit_code"].as_i64(),
+            )
+        })
+        .collect();
+    assert_eq!(server_steps, local_steps, "{job}");
+    assert_eq!(job["status"], "failed");
+    // The artifact of the `always` step, byte-identical to the source and to the local run.
+    let bytes = reqwest::blocking::Client::new()
+        .get(format!(
+            "{}/api/v1/jobs/{id}/artifacts/artifacts/main.c",
+            node.url
+        ))
+        .bearer_auth(&api.token)
+        .send()
+        .expect("download")
+        .bytes()
+        .expect("bytes");
+    assert_eq!(
+        bytes.as_ref(),
+        std::fs::read(src.join("main.c")).expect("src").as_slice()
+    );
+    let local_sha = local["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .find(|a| a["path"] == "artifacts/main.c")
+        .map(|a| a["sha256"].clone());
+    let server_sha = job["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .find(|a| a["path"] == "artifacts/main.c")
+        .map(|a| a["sha256"].clone());
+    assert_eq!(local_sha, server_sha);
 }
