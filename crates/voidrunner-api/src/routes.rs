@@ -101,7 +101,7 @@ pub(crate) fn documented() -> (axum::Router<ApiContext>, utoipa::openapi::OpenAp
         .routes(routes!(jobs::get_job, jobs::cancel_job))
         .routes(routes!(jobs::list_job_events))
         .routes(routes!(crate::jobs::stream::stream_job))
-        .routes(routes!(jobs::download_job_artifact));
+        .routes(routes!(crate::jobs::artifacts::download_job_artifact));
     let (router, mut spec) = router.split_for_parts();
     wildcards_as_parameters(&mut spec);
     add_common_errors(&mut spec);

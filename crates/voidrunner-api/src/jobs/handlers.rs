@@ -2,17 +2,16 @@
 //! are the owner's. Another user's job is a 404 exactly like a missing one.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use voidrunner_api_types::{
-    CreateJobRequest, ErrorBody, ErrorCode, JobArtifactResponse, JobEventListResponse,
-    JobEventResponse, JobEventsQuery, JobFailureResponse, JobListResponse, JobResponse,
-    JobStepResponse, JobSummaryResponse, ListJobsQuery,
+    CreateJobRequest, ErrorBody, ErrorCode, JobEventListResponse, JobEventResponse, JobEventsQuery,
+    JobFailureResponse, JobListResponse, JobResponse, JobStepResponse, JobSummaryResponse,
+    ListJobsQuery,
 };
-use voidrunner_store::{Job, JobArtifact, JobEventRecord, JobStatus, JobStep, Scope, StoreError};
+use voidrunner_store::{Job, JobEventRecord, JobStatus, JobStep, Scope, StoreError};
 
 use crate::auth::AuthUser;
 use crate::context::ApiContext;
@@ -20,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::executions::handlers::read_scope;
 use crate::executions::logs::encode_data;
 use crate::extract::json_body_with_limit;
+use crate::jobs::artifacts::artifact_response;
 use crate::jobs::{JobPath, input};
 
 /// Default and largest page of `GET /api/v1/jobs`.
@@ -40,29 +40,6 @@ pub(crate) fn event_response(e: JobEventRecord) -> JobEventResponse {
         data,
         encoding,
         created_at: e.created_at,
-    }
-}
-
-/// Percent-encodes one path segment (unreserved characters stay).
-fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn artifact_response(job: &Job, a: JobArtifact) -> JobArtifactResponse {
-    let path: Vec<String> = a.path.split('/').map(encode_segment).collect();
-    JobArtifactResponse {
-        download_url: format!("/api/v1/jobs/{}/artifacts/{}", job.id, path.join("/")),
-        path: a.path,
-        size: a.size,
-        sha256: a.sha256,
     }
 }
 
@@ -362,98 +339,9 @@ pub(crate) async fn list_job_events(
     Ok(Json(JobEventListResponse { items, next_after }))
 }
 
-/// Checks an artifact path: relative, no `..` or empty segment, no NUL or backslash.
-fn artifact_path(raw: &str) -> ApiResult<&str> {
-    let bad = || {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidPath,
-            "must be a relative artifact path without `..`",
-        )
-        .with_field("path")
-    };
-    if raw.is_empty()
-        || raw.len() > 1024
-        || raw.starts_with('/')
-        || raw.contains(['\0', '\\'])
-        || raw
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == "..")
-    {
-        return Err(bad());
-    }
-    Ok(raw)
-}
-
-/// Downloads an artifact's bytes (`application/octet-stream`, as an attachment).
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/artifacts/{*path}", tag = "jobs",
-    security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "Job id"),
-        ("path" = String, Path, description = "The artifact's `path` (relative to `/job`)")),
-    responses(
-        (status = 200, description = "The bytes", content_type = "application/octet-stream"),
-        (status = 400, description = "Bad id or path", body = ErrorBody),
-        (status = 404, description = "No such job of yours, or no such artifact", body = ErrorBody),
-    ))]
-pub(crate) async fn download_job_artifact(
-    State(ctx): State<ApiContext>,
-    auth: AuthUser,
-    path: JobPath,
-) -> ApiResult<Response> {
-    let rel = artifact_path(path.rest.as_deref().unwrap_or_default())?;
-    let scope = read_scope(&auth);
-    let known = ctx.store().job_artifacts(scope, path.id).await?;
-    if !known.iter().any(|a| a.path == rel) {
-        return Err(ApiError::not_found());
-    }
-    let bytes = ctx
-        .store()
-        .job_blob(scope, path.id, &format!("artifacts/{rel}"))
-        .await?;
-    let file = rel.rsplit('/').next().unwrap_or("artifact");
-    let safe: String = file
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut res = Response::new(Body::from(bytes));
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    Ok(res)
-}
-
 /// The JSON Schema (2020-12) of a job definition.
 #[utoipa::path(get, path = "/api/v1/jobs/schema", tag = "jobs",
     responses((status = 200, description = "JSON Schema of a job definition", body = Object)))]
 pub(crate) async fn get_job_schema() -> Json<serde_json::Value> {
     Json(voidrunner_jobs::json_schema().clone())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn artifact_paths_stay_relative() {
-        assert!(artifact_path("artifacts/app.tgz").is_ok());
-        for bad in ["", "/etc/passwd", "a/../b", "..", "a//b", "./a", "a\\b"] {
-            assert!(artifact_path(bad).is_err(), "{bad}");
-        }
-        assert_eq!(encode_segment("a b%.tgz"), "a%20b%25.tgz");
-    }
 }

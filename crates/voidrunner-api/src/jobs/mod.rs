@@ -12,6 +12,7 @@ use voidrunner_store::JobId;
 
 use crate::error::ApiError;
 
+pub(crate) mod artifacts;
 pub(crate) mod handlers;
 pub(crate) mod input;
 pub(crate) mod stream;
