@@ -138,9 +138,18 @@ async fn served_spec_matches_the_routes(b: Backend) {
         "ExecutionSummaryResponse",
         "VerdictDto",
         "RunRequest",
+        "ProblemDto",
+        "CreateJobRequest",
+        "JobResponse",
+        "JobListResponse",
+        "JobEventListResponse",
     ] {
         assert!(schemas.contains_key(name), "{name}");
     }
+    assert!(
+        schemas["ErrorDetail"]["properties"]["problems"].is_object(),
+        "the error envelope documents `problems`"
+    );
     assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
     let execute = &spec["paths"]["/api/v1/tasks/{id}/executions"]["post"];
     assert_ne!(
