@@ -382,6 +382,8 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<u8> {
             secrets.insert(name.clone(), v.clone());
         }
     }
+    // Only the secrets the job declares leave this machine (a shared file may hold more).
+    secrets.retain(|name, _| def.secrets.contains(name));
     let mut body = serde_json::json!({"definition": text, "secrets": secrets});
     if let Some(t) = &args.tarball {
         let bytes = std::fs::read(t).with_context(|| format!("reading {}", t.display()))?;
