@@ -23,8 +23,9 @@ fn root() -> bool {
 }
 
 struct Env {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     _db: tempfile::TempDir,
+    cgroup_parent: String,
     store: Arc<dyn Store>,
     sqlite: voidrunner_store_sqlite::SqliteStore,
     worker: Option<JobWorker>,
@@ -43,6 +44,14 @@ async fn env() -> Option<Env> {
         args: Vec::new(),
     });
     config.workspace_root = dir.path().join("ws");
+    config.cgroup_parent = format!(
+        "voidrunner-jobs-test-{}",
+        dir.path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("x")
+    );
+    let cgroup_parent = config.cgroup_parent.clone();
     let sandbox = Arc::new(Sandbox::new(config).expect("sandbox"));
     let cfg = JobWorkerConfig {
         worker_id: "test-node".into(),
@@ -66,7 +75,8 @@ async fn env() -> Option<Env> {
     };
     let worker = JobWorker::start(store.clone(), sandbox, None, cfg);
     Some(Env {
-        _dir: dir,
+        dir,
+        cgroup_parent,
         _db: db,
         store,
         sqlite,
@@ -121,7 +131,7 @@ steps:
   - {name: make, command: "mkdir -p /job/artifacts && printf 'artifact-bytes' > /job/artifacts/out.bin && echo made"}
   - {name: check, command: "cat /job/artifacts/out.bin; echo; exit 3", depends_on: [make]}
   - {name: never, command: "echo no", depends_on: [check]}
-  - {name: report, command: "python3 -c 'import voidrunner_job as v; v.set_output(\"k\", \"v\")'", depends_on: [check], condition: always}
+  - {name: report, command: "python3 -c 'import voidrunner_job as v; v.set_output(\"k\", \"v\"); v.register_secret(\"rt-secret-9876\")'; printf 'rt-sec'; printf 'ret-9876 done\\n'", depends_on: [check], condition: always}
 artifacts: ["artifacts/**"]
 "#,
     )
@@ -156,6 +166,15 @@ artifacts: ["artifacts/**"]
             .collect()
     };
     assert_eq!(out("make"), "made\n");
+    // Registered at runtime through the socket, printed split across writes: masked in what
+    // the store holds.
+    assert_eq!(out("report"), "*** done\n");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.data.windows(14).any(|w| w == b"rt-secret-9876")),
+        "no stored event holds the runtime secret"
+    );
     assert_eq!(out("check"), "artifact-bytes\n");
     let artifacts = env
         .store
@@ -226,5 +245,36 @@ hooks:
         .map(|e| String::from_utf8_lossy(&e.data).into_owned())
         .collect();
     assert_eq!(cleanup, "cleaned\n");
+    println!("cancel → job cancelled in {took:?}");
+    // Nothing left behind: no workspace, no run cgroup (so no process).
+    let workspaces: Vec<_> = std::fs::read_dir(env.dir.path().join("ws"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name() != ".root")
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(workspaces.is_empty(), "{workspaces:?}");
+    for base in [
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup",
+    ] {
+        let parent = std::path::Path::new(base).join(&env.cgroup_parent);
+        let runs: Vec<_> = std::fs::read_dir(&parent)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            runs.is_empty(),
+            "run cgroups left under {}: {runs:?}",
+            parent.display()
+        );
+    }
     env.worker.take().expect("worker").stop().await;
 }
