@@ -317,6 +317,126 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lists the caller's jobs newest first (`?status=`, `?limit=`, `?cursor=`). */
+        get: operations["list_jobs"];
+        put?: never;
+        /**
+         * Submits a job: validates the definition (every problem at once: `422` with `problems`),
+         *     applies the server's policy (no `copy` sources, `network` only where allowed), checks
+         *     and seals the secrets, stores the job and its archive. The job is `queued`.
+         */
+        post: operations["create_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/schema": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The JSON Schema (2020-12) of a job definition. */
+        get: operations["get_job_schema"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Gets a job with its steps, artifacts, failures and outputs (the caller's; admins: any). */
+        get: operations["get_job"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancels one of the caller's jobs: a queued one is `cancelled` at once (200); a running
+         *     one gets a cancel request and its worker kills every step and runs cleanup (202).
+         */
+        delete: operations["cancel_job"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{id}/artifacts/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Downloads an artifact's bytes (`application/octet-stream`, as an attachment). */
+        get: operations["download_job_artifact"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A job's event log (`seq > after`, in order), optionally one step's: output as text or
+         *     base64 (`encoding`), status changes as JSON text, lifecycle phases.
+         */
+        get: operations["list_job_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{id}/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Streams a job's events (the caller's; admins: any) as Server-Sent Events: `status` (job
+         *     or step status change), `stdout`/`stderr` (a step's or hook's output), `phase` (a
+         *     lifecycle phase began); `data` is a `JobEventResponse`. Resume with `Last-Event-ID` (or
+         *     `?after=`); `?step=` keeps one step's events plus the job's status events. Ends after the
+         *     job's terminal status event; keep-alive comments every 15 s.
+         */
+        get: operations["stream_job"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/languages": {
         parameters: {
             query?: never;
@@ -569,6 +689,36 @@ export interface components {
             /** @description Label, 1–100 characters. */
             name: string;
         };
+        /**
+         * @description `POST /api/v1/jobs`: a job definition, the values of its secrets and, for a `tarball`
+         *     source, the archive.
+         */
+        CreateJobRequest: {
+            /**
+             * @description The definition: YAML or JSON text (a string), or the definition as a JSON object
+             *     (schema: `GET /api/v1/jobs/schema`). Every problem is reported at once (`422` with
+             *     `problems`).
+             */
+            definition: Record<string, never>;
+            /**
+             * Format: int32
+             * @description 0–10, default 5; higher runs first.
+             */
+            priority?: number | null;
+            /**
+             * @description Write-only values of the secrets the definition names (`secrets: [NAME]`): every
+             *     declared name needs one, no other names; values 4–4096 bytes, no NUL. Stored
+             *     encrypted, masked in every output; never echoed.
+             */
+            secrets?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * @description The source archive (tar, optionally gzip), standard base64; required exactly when the
+             *     definition's `source` or `ci_source` is `{type: tarball}`.
+             */
+            tarball_base64?: string | null;
+        };
         /** @description `POST /api/v1/tasks`. */
         CreateTaskRequest: {
             /** @description Source code (size capped by the server, 1 MiB by default). */
@@ -624,6 +774,11 @@ export interface components {
             field?: string | null;
             /** @description Human-readable message; never contains internal details. */
             message: string;
+            /**
+             * @description Every problem found, when there can be several at once (a job definition): each with
+             *     its path; `field` then names the first. Absent otherwise.
+             */
+            problems?: components["schemas"]["ProblemDto"][] | null;
         };
         /**
          * @description `POST /api/v1/tasks/{id}/executions`: optional overrides for this one run. The body may
@@ -920,6 +1075,226 @@ export interface components {
             /** @description Server version. */
             version: string;
         };
+        /** @description A collected artifact. */
+        JobArtifactResponse: {
+            /** @description Where to download it (`GET`, same credentials), relative to the server. */
+            download_url: string;
+            /** @description Path relative to `/job` (e.g. `artifacts/app.tgz`). */
+            path: string;
+            /** @description Lower-case hex SHA-256 of the bytes. */
+            sha256: string;
+            /**
+             * Format: int64
+             * @description Size in bytes.
+             */
+            size: number;
+        };
+        /** @description `GET /api/v1/jobs/{id}/events`. */
+        JobEventListResponse: {
+            /** @description Events with `seq > after`, in order (filtered by `step` when given). */
+            items: components["schemas"]["JobEventResponse"][];
+            /**
+             * Format: int64
+             * @description The highest seq read: pass it as `after` for the next page (it may be past the last
+             *     item when a `step` filter skipped events). Equal to `after` when nothing was read.
+             */
+            next_after: number;
+        };
+        /**
+         * @description One event of a job's log: the `items` of `GET /api/v1/jobs/{id}/events` and the `data`
+         *     of every event of `GET /api/v1/jobs/{id}/stream`.
+         */
+        JobEventResponse: {
+            /**
+             * Format: int32
+             * @description The attempt that produced it.
+             */
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description When it was stored.
+             */
+            created_at: string;
+            /** @description The bytes, as text or base64 (see `encoding`). */
+            data: string;
+            /** @description How `data` is encoded. */
+            encoding: components["schemas"]["LogEncoding"];
+            /**
+             * Format: int64
+             * @description Position in the job's log (also the SSE event id), from 1.
+             */
+            seq: number;
+            /** @description The step (or `hook:<phase>`) it belongs to; `null` for job-level events. */
+            step?: string | null;
+            /**
+             * @description `stdout`, `stderr`, `status` (JSON: job `{status, attempt, last_error}` or step
+             *     `{state, exit_code, detail}`) or `phase` (the phase name).
+             */
+            stream: string;
+        };
+        /** @description A failure outside the steps (source preparation, a hook phase, the timeout). */
+        JobFailureResponse: {
+            /** @description `source`, a hook phase, `workspace`, `timeout`, … */
+            phase: string;
+            /** @description Why. */
+            reason: string;
+        };
+        /** @description `GET /api/v1/jobs`: one page, newest first. */
+        JobListResponse: {
+            /** @description The jobs. */
+            items: components["schemas"]["JobSummaryResponse"][];
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
+        };
+        /**
+         * @description A job as `GET /api/v1/jobs/{id}` and `POST /api/v1/jobs` return it. Never contains
+         *     secret values or the uploaded archive.
+         */
+        JobResponse: {
+            /** @description Collected artifacts, by path. */
+            artifacts: components["schemas"]["JobArtifactResponse"][];
+            /**
+             * Format: int32
+             * @description Claims so far (the current one while running).
+             */
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description When a cancel was requested.
+             */
+            cancel_requested_at?: string | null;
+            /**
+             * Format: date-time
+             * @description Submission time.
+             */
+            created_at: string;
+            /** @description The validated definition (as JSON). */
+            definition: Record<string, never>;
+            /** @description Failures outside the steps, in order. */
+            failures: components["schemas"]["JobFailureResponse"][];
+            /**
+             * Format: date-time
+             * @description Terminal time.
+             */
+            finished_at?: string | null;
+            /** @description A source archive was uploaded with it. */
+            has_tarball: boolean;
+            /**
+             * Format: uuid
+             * @description Id.
+             */
+            id: string;
+            /** @description Infrastructure error of the last attempt (dead letter), if any. */
+            last_error?: string | null;
+            /**
+             * Format: int32
+             * @description Claims allowed before the job is dead-lettered.
+             */
+            max_attempts: number;
+            /** @description The definition's name. */
+            name: string;
+            /** @description Outputs recorded by the steps (`set_output`). */
+            outputs: {
+                [key: string]: string;
+            };
+            /**
+             * Format: int32
+             * @description 0–10.
+             */
+            priority: number;
+            /** @description Request id of the creating call. */
+            request_id?: string | null;
+            /**
+             * Format: date-time
+             * @description Last claim time.
+             */
+            started_at?: string | null;
+            /** @description `queued`, `running`, `succeeded`, `failed` or `cancelled`. */
+            status: string;
+            /** @description Steps in definition order. */
+            steps: components["schemas"]["JobStepResponse"][];
+        };
+        /** @description One step of a job and how it ended. */
+        JobStepResponse: {
+            /**
+             * Format: int64
+             * @description CPU time.
+             */
+            cpu_ms?: number | null;
+            /** @description Why it ended that way when not a plain exit (limit, signal, skip reason). */
+            detail?: string | null;
+            /**
+             * Format: int32
+             * @description Exit code when the step's process exited.
+             */
+            exit_code?: number | null;
+            /**
+             * Format: date-time
+             * @description End time.
+             */
+            finished_at?: string | null;
+            /**
+             * Format: int32
+             * @description Position in the definition, from 0.
+             */
+            idx: number;
+            /** @description Step name. */
+            name: string;
+            /**
+             * Format: int64
+             * @description Peak memory of the step's process tree, when measured.
+             */
+            peak_memory_bytes?: number | null;
+            /**
+             * Format: date-time
+             * @description Start time.
+             */
+            started_at?: string | null;
+            /** @description `pending`, `running`, `succeeded`, `failed`, `timed_out`, `cancelled` or `skipped`. */
+            state: string;
+            /**
+             * Format: int64
+             * @description Wall-clock time.
+             */
+            wall_ms?: number | null;
+        };
+        /** @description A job in a listing (no definition, steps or artifacts: read the job for those). */
+        JobSummaryResponse: {
+            /**
+             * Format: int32
+             * @description Claims so far.
+             */
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description Submission time.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Terminal time.
+             */
+            finished_at?: string | null;
+            /**
+             * Format: uuid
+             * @description Id.
+             */
+            id: string;
+            /** @description The definition's name. */
+            name: string;
+            /**
+             * Format: int32
+             * @description 0–10.
+             */
+            priority: number;
+            /**
+             * Format: date-time
+             * @description Last claim time.
+             */
+            started_at?: string | null;
+            /** @description Status (see [`JobResponse::status`]). */
+            status: string;
+        };
         /** @description `GET /api/v1/languages`. */
         LanguageListResponse: {
             /** @description Enabled languages, in configuration order. */
@@ -1081,6 +1456,13 @@ export interface components {
              * @description 99th percentile.
              */
             p99?: number | null;
+        };
+        /** @description One of several input problems: where it is and what is wrong. */
+        ProblemDto: {
+            /** @description What is wrong. */
+            message: string;
+            /** @description Path of the problem (`definition.steps[2].depends_on[0]`, `definition.network`). */
+            path: string;
         };
         /** @description The queue now (whatever the window), within the scope. */
         QueueNowResponse: {
@@ -2927,6 +3309,578 @@ export interface operations {
             };
             /** @description Not a WebSocket upgrade request */
             426: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_jobs: {
+        parameters: {
+            query?: {
+                /** @description Page size 1–100 (default 20). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description Only jobs with this status. */
+                status?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobListResponse"];
+                };
+            };
+            /** @description Bad query parameter (`field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateJobRequest"];
+            };
+        };
+        responses: {
+            /** @description Queued */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobResponse"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body or archive too large (`field`: `tarball_base64` for the archive) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid: `problems` lists every problem of the definition */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Secrets sent but this node has no secrets key, or the store is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_job_schema: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON Schema of a job definition */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Job id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobResponse"];
+                };
+            };
+            /** @description The path id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such job of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancel_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Job id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancelled (it was still queued) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobResponse"];
+                };
+            };
+            /** @description Running: cancel requested */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobResponse"];
+                };
+            };
+            /** @description The path id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such job of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Already finished */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    download_job_artifact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Job id */
+                id: string;
+                /** @description The artifact's `path` (relative to `/job`) */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Bad id or path */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such job of yours, or no such artifact */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_job_events: {
+        parameters: {
+            query?: {
+                /** @description Only events with a larger seq (default 0). */
+                after?: number;
+                /** @description Only the events of this step. */
+                step?: string;
+                /** @description Events read, 1–1000 (default 500). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Job id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobEventListResponse"];
+                };
+            };
+            /** @description Bad query parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such job of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stream_job: {
+        parameters: {
+            query?: {
+                /** @description Resume after this event id (the `Last-Event-ID` header wins). */
+                after?: number;
+                /** @description Only the events of this step (job-level status events are always sent). */
+                step?: string;
+            };
+            header?: {
+                /** @description Resume after this event id */
+                "Last-Event-ID"?: number | null;
+            };
+            path: {
+                /** @description Job id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `text/event-stream` of the job's events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Bad `after`, `step` or `Last-Event-ID` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such job of yours */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
