@@ -1,20 +1,29 @@
 // The one HTTP client of the UI: JSON in and out, the API's error envelope as `ApiError`, and
 // sessions (access + refresh token) refreshed transparently: shortly before the access token
 // expires, and once more when a request still answers 401.
-import type { ErrorBody, TokenResponse, User } from './types';
+import type { ErrorBody, Problem, TokenResponse, User } from './types';
 
 /** An answer from the API that is not a success, carrying the error envelope. */
 export class ApiError extends Error {
 	readonly status: number;
 	readonly code: string;
 	readonly field: string | null;
+	/** Every problem at once, each with its path (a job definition's `422 validation_failed`). */
+	readonly problems: Problem[];
 
-	constructor(status: number, code: string, message: string, field: string | null = null) {
+	constructor(
+		status: number,
+		code: string,
+		message: string,
+		field: string | null = null,
+		problems: Problem[] = []
+	) {
 		super(message);
 		this.name = 'ApiError';
 		this.status = status;
 		this.code = code;
 		this.field = field;
+		this.problems = problems;
 	}
 }
 
@@ -85,7 +94,7 @@ async function toApiError(res: Response): Promise<ApiError> {
 	}
 	const e = body?.error;
 	if (e && typeof e.code === 'string') {
-		return new ApiError(res.status, e.code, e.message, e.field ?? null);
+		return new ApiError(res.status, e.code, e.message, e.field ?? null, e.problems ?? []);
 	}
 	return new ApiError(res.status, 'http_' + res.status, res.statusText || 'request failed');
 }

@@ -53,3 +53,21 @@ export const LIMIT_FIELDS = [
 export type ExecutionMetrics = S['ExecutionMetricsResponse'];
 export type ResourceSample = S['ResourceSampleResponse'];
 export type Stats = S['StatsResponse'];
+
+export type Problem = S['ProblemDto'];
+export type Job = S['JobResponse'];
+export type JobSummary = S['JobSummaryResponse'];
+export type JobList = S['JobListResponse'];
+export type JobStep = S['JobStepResponse'];
+export type JobArtifact = S['JobArtifactResponse'];
+export type JobEvent = S['JobEventResponse'];
+export type CreateJob = S['CreateJobRequest'];
+
+/** Every status a job can be in, in lifecycle order. */
+export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** Whether a job's status is final. */
+export function isJobTerminal(status: string | null | undefined): boolean {
+	return status === 'succeeded' || status === 'failed' || status === 'cancelled';
+}
