@@ -32,7 +32,10 @@ before(async () => {
 	const task = await api('POST', '/api/v1/tasks', token, { name: 'a11y', language: 'python', code: 'import sys\nprint("out")\nprint("err", file=sys.stderr)\n', tags: ['x'] });
 	const run = await api('POST', `/api/v1/tasks/${task.id}/executions?wait=true&timeout_secs=30`, token);
 	await api('POST', '/api/v1/auth/api-keys', token, { name: 'k' });
-	Object.assign(paths, { task: `/tasks/${task.id}`, execution: `/executions/${run.id}` });
+	const job = await api('POST', '/api/v1/jobs', token, {
+		definition: 'name: a11y-job\nsteps:\n  - {name: a, command: "echo out; echo err >&2"}\n  - {name: b, command: "exit 3", depends_on: [a]}\n  - {name: c, command: "true", depends_on: [b]}\n'
+	});
+	Object.assign(paths, { task: `/tasks/${task.id}`, execution: `/executions/${run.id}`, job: `/jobs/${job.id}` });
 });
 
 after(async () => {
@@ -79,6 +82,8 @@ describe('accessibility', { concurrency: false }, () => {
 					['/tasks/new', () => page.locator('.cm-content').waitFor()],
 					[paths.task, () => page.getByRole('table', { name: 'Executions of this task' }).waitFor()],
 					[paths.execution, () => page.getByTestId('verdict').getByText('Exited').waitFor()],
+					['/jobs', () => page.getByRole('table', { name: 'Jobs' }).waitFor()],
+					[paths.job, () => page.getByTestId('job-status').getByText('failed').waitFor()],
 					['/dashboard', () => page.getByRole('heading', { name: 'Durations' }).waitFor()],
 					['/keys', () => page.getByRole('table', { name: 'API keys' }).waitFor()],
 					['/admin/dead-letter', () => page.getByText('Nothing is dead-lettered').waitFor()]

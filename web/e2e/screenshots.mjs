@@ -37,6 +37,24 @@ try {
 	const runs = [];
 	for (const t of created) runs.push(await api('POST', `/api/v1/tasks/${t.id}/executions?wait=true&timeout_secs=30`, token));
 	await api('POST', '/api/v1/auth/api-keys', token, { name: 'ci-pipeline' });
+	// A CI job: a build, parallel tests (one fails), a skipped package step, an `always` report.
+	let job = await api('POST', '/api/v1/jobs', token, {
+		definition: [
+			'name: build-and-test',
+			'steps:',
+			'  - {name: build, command: "echo compiling; sleep 0.4; mkdir -p /job/artifacts; echo bin > /job/artifacts/app.bin; echo built"}',
+			'  - {name: unit, command: "echo 12 tests passed; sleep 0.3", depends_on: [build]}',
+			'  - {name: lint, command: "echo style issue in main.c >&2; sleep 0.2; exit 1", depends_on: [build]}',
+			'  - {name: package, command: "tar cf /job/artifacts/app.tar /job/artifacts/app.bin", depends_on: [unit, lint]}',
+			'  - {name: report, command: "echo report sent", depends_on: [unit, lint], condition: always}',
+			'artifacts: ["artifacts/**"]',
+			''
+		].join('\n')
+	});
+	for (let i = 0; i < 300 && !['succeeded', 'failed', 'cancelled'].includes(job.status); i++) {
+		await new Promise((r) => setTimeout(r, 100));
+		job = await api('GET', `/api/v1/jobs/${job.id}`, token);
+	}
 
 	const shots = [
 		['login', '/login', false],
@@ -45,7 +63,8 @@ try {
 		['execution', `/executions/${runs[1].id}`, true],
 		['execution-stderr', `/executions/${runs[2].id}`, true],
 		['dashboard', '/dashboard', true],
-		['api-keys', '/keys', true]
+		['api-keys', '/keys', true],
+		['job', `/jobs/${job.id}`, true]
 	];
 	for (const [width, height, suffix] of [
 		[1280, 860, 'desktop'],
@@ -56,7 +75,7 @@ try {
 			const page = await context.newPage();
 			await page.goto('/login');
 			for (const [name, path, auth] of shots) {
-				if (theme === 'dark' && !['tasks', 'execution'].includes(name)) continue;
+				if (theme === 'dark' && !['tasks', 'execution', 'job'].includes(name)) continue;
 				if (auth && page.url().includes('/login')) {
 					await page.goto('/login');
 					await page.getByLabel('Email').fill(email);
@@ -73,7 +92,8 @@ try {
 					execution: () => page.getByRole('heading', { name: 'Resources over time' }).waitFor(),
 					'execution-stderr': () => page.getByTestId('verdict').getByText(/Exited/).waitFor(),
 					dashboard: () => page.getByRole('heading', { name: 'Durations' }).waitFor(),
-					'api-keys': () => page.getByRole('table', { name: 'API keys' }).waitFor()
+					'api-keys': () => page.getByRole('table', { name: 'API keys' }).waitFor(),
+					job: () => page.getByTestId('job-log').getByText('report sent').waitFor()
 				}[name];
 				await ready();
 				await page.waitForTimeout(300); // let fonts and the chart settle for the picture
