@@ -109,6 +109,18 @@ describe('job pages', { concurrency: false }, () => {
 		assert.equal(body, 'art\n');
 	});
 
+	it('cancels a running job from its page', async () => {
+		await page.goto('/jobs?new');
+		await setDefinition('name: e2e-cancel\nsteps:\n  - {name: long, command: "echo started && sleep 60"}\n');
+		await page.getByRole('button', { name: 'Submit job' }).click();
+		await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
+		await page.getByTestId('job-log').getByText('started').waitFor();
+		await page.getByRole('button', { name: 'Cancel' }).click();
+		await page.getByTestId('job-status').getByText('cancelled').waitFor();
+		await page.locator('[data-step="long"]').getByTestId('step-state').getByText('cancelled').waitFor();
+		assert.equal(await page.getByRole('button', { name: 'Cancel' }).count(), 0);
+	});
+
 	it('lists the job, and the status filter narrows the list', async () => {
 		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click();
 		const table = page.getByRole('table', { name: 'Jobs' });
