@@ -66,6 +66,11 @@ pub struct ApiSettings {
     /// Runtime version per language name (`python = "3.11.2"`), shown by
     /// `GET /api/v1/languages`; filled by the binary when it knows them.
     pub language_versions: BTreeMap<String, String>,
+    /// Languages whose runs cannot take live stdin (their executor is Docker): an
+    /// `interactive: true` request for them is refused up front instead of failing on a
+    /// worker. Filled by the binary from the registry; not a configuration key.
+    #[serde(skip)]
+    pub non_interactive_languages: std::collections::BTreeSet<String>,
     /// Claims an execution gets before it is dead-lettered (infrastructure failures only;
     /// a failing program is a result, never retried). At least 1; default 3.
     pub execution_max_attempts: u32,
@@ -120,6 +125,7 @@ impl Default for ApiSettings {
             allowed_languages: ["python", "javascript", "bash"].map(str::to_owned).to_vec(),
             language_aliases: BTreeMap::new(),
             language_versions: BTreeMap::new(),
+            non_interactive_languages: std::collections::BTreeSet::new(),
             execution_max_attempts: 3,
             max_wait_secs: 60,
             jobs_allow_network: false,

@@ -136,6 +136,9 @@ pub async fn serve(
     let names = available.iter().map(|l| l.name.clone()).collect();
     settings.allowed_languages = resolve_languages(&settings.allowed_languages, names)?;
     for lang in available {
+        if !lang.interactive {
+            settings.non_interactive_languages.insert(lang.name.clone());
+        }
         for alias in &lang.aliases {
             settings
                 .language_aliases

@@ -33,6 +33,7 @@ pub(crate) fn for_task(
     };
     let priority = req.priority.unwrap_or(task.priority);
     check_priority(priority)?;
+    let interactive = check_interactive(s, &task.language, req.interactive)?;
     Ok(NewExecution {
         id: ExecutionId::new(),
         task_id: Some(task.id),
@@ -43,7 +44,7 @@ pub(crate) fn for_task(
         stdin: req.stdin.or(task.stdin),
         env: task.env,
         limits,
-        interactive: req.interactive.unwrap_or(false),
+        interactive,
         callback_url: check_callback_url(req.callback_url)?,
         request_id,
         max_attempts: s.execution_max_attempts,
@@ -72,6 +73,7 @@ pub(crate) fn one_shot(
         .resolve(&req.limits.map(PartialLimits::from).unwrap_or_default())?;
     let priority = req.priority.unwrap_or(PRIORITY_DEFAULT);
     check_priority(priority)?;
+    let interactive = check_interactive(s, &language, req.interactive)?;
     Ok(NewExecution {
         id: ExecutionId::new(),
         task_id: None,
@@ -82,12 +84,28 @@ pub(crate) fn one_shot(
         stdin: req.stdin,
         env,
         limits,
-        interactive: req.interactive.unwrap_or(false),
+        interactive,
         callback_url: check_callback_url(req.callback_url)?,
         request_id,
         max_attempts: s.execution_max_attempts,
         created_at: now,
     })
+}
+
+/// `interactive: true` only for languages whose executor can feed live stdin.
+fn check_interactive(
+    s: &ApiSettings,
+    language: &str,
+    interactive: Option<bool>,
+) -> ApiResult<bool> {
+    let interactive = interactive.unwrap_or(false);
+    if interactive && s.non_interactive_languages.contains(language) {
+        return Err(crate::error::ApiError::validation(
+            "interactive",
+            format!("{language} runs in a container, which cannot take live stdin"),
+        ));
+    }
+    Ok(interactive)
 }
 
 /// Syntactic check of a webhook target: an absolute `http`/`https` URL of bounded length.

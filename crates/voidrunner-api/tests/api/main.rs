@@ -8,6 +8,7 @@ mod auth;
 mod cancel;
 mod edge;
 mod executions;
+mod interactive;
 mod job_runs;
 mod jobs;
 mod jwt;

@@ -173,6 +173,9 @@ pub struct LanguageInfo {
     pub aliases: Vec<String>,
     /// Detected version.
     pub version: String,
+    /// Runs can take live stdin (`interactive`): the native sandbox can, the Docker executor
+    /// cannot.
+    pub interactive: bool,
 }
 
 /// Invalid registry TOML or operator file. Messages name the language and the field.
@@ -351,6 +354,7 @@ impl LanguageRegistry {
                     display_name: l.display_name.clone(),
                     aliases: l.aliases.clone(),
                     version: v.to_owned(),
+                    interactive: l.executor == ExecutorKind::Native,
                 })
             })
             .collect()
