@@ -58,6 +58,7 @@ async fn main() {
         allow_network: false,
         artifacts_dir: dir.path().join("artifacts"),
         max_artifact_bytes: 1 << 20,
+        keep_failed_workspaces: None,
     };
     let rounds = 7;
     let mut bare = Vec::new();

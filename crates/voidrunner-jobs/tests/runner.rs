@@ -57,6 +57,7 @@ fn env() -> Option<Env> {
         allow_network: false,
         artifacts_dir: dir.path().join("artifacts"),
         max_artifact_bytes: 16 << 20,
+        keep_failed_workspaces: Some(dir.path().join("kept")),
     };
     Some(Env { dir, sandbox, cfg })
 }
@@ -234,6 +235,21 @@ async fn three_step_c_job_from_git_and_from_a_tarball() {
         "cleanup ran\n",
         "cleanup runs after a failure too"
     );
+    // The failed job's workspace was kept (configured), the successful one's was not.
+    let kept = env.dir.path().join("kept");
+    assert_eq!(
+        std::fs::read_to_string(kept.join("tar-job/src/main.c")).expect("kept source"),
+        MAIN_C
+    );
+    assert!(
+        kept.join("tar-job/src/app").is_file(),
+        "the built binary is kept"
+    );
+    assert!(!kept.join("tar-job/.voidrunner/control.sock").exists());
+    assert!(
+        !kept.join("git-job").exists(),
+        "successful workspaces are not kept"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,4 +345,32 @@ hooks:
         })
         .unwrap_or_default();
     assert!(left.is_empty(), "workspaces left: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workspace_caps_files_and_size_as_the_job_asks() {
+    let Some(env) = env() else { return };
+    let yaml = r#"
+name: caps
+limits: {max_files: 64, workspace_mb: 2}
+steps:
+  - {name: many, command: "cd /job/tmp && for i in $(seq 1 200); do touch f$i 2>/dev/null || exit 7; done"}
+  - {name: big, command: "head -c 4000000 /dev/zero > /job/tmp/big || exit 8"}
+"#;
+    let (report, _) = run(
+        &env,
+        "caps-job",
+        yaml,
+        None,
+        BTreeMap::new(),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.outcome, "failed", "{report:#?}");
+    assert_eq!(
+        report.steps[0].exit_code,
+        Some(7),
+        "too many files: {report:#?}"
+    );
+    assert_eq!(report.steps[1].exit_code, Some(8), "too big: {report:#?}");
 }

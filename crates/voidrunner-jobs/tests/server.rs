@@ -71,6 +71,7 @@ async fn env() -> Option<Env> {
             allow_network: false,
             artifacts_dir: dir.path().join("artifacts"),
             max_artifact_bytes: 8 << 20,
+            keep_failed_workspaces: None,
         },
     };
     let worker = JobWorker::start(store.clone(), sandbox, None, cfg);

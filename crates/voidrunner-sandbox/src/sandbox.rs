@@ -155,12 +155,28 @@ impl Sandbox {
     /// and inode-limited tmpfs under the private workspace root, owned by the sandbox uid,
     /// mounted at `/work` by runs that use it; unmounted and removed on drop.
     pub fn create_workspace(&self, size_bytes: u64) -> Result<Workspace, SandboxError> {
+        self.create_workspace_with(size_bytes, None)
+    }
+
+    /// Like [`Sandbox::create_workspace`] with an explicit cap on files and directories
+    /// (tmpfs inodes; by default one per 8 KiB of size, between 1024 and 2^20).
+    pub fn create_workspace_with(
+        &self,
+        size_bytes: u64,
+        max_inodes: Option<u64>,
+    ) -> Result<Workspace, SandboxError> {
         let n = WORKSPACE_COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = self
             .config
             .workspace_root
             .join(format!("ws-{}-{n}", std::process::id()));
-        Workspace::create(path, size_bytes, self.config.uid, self.config.gid)
+        Workspace::create(
+            path,
+            size_bytes,
+            max_inodes,
+            self.config.uid,
+            self.config.gid,
+        )
     }
 }
 

@@ -22,6 +22,7 @@ impl Workspace {
     pub(crate) fn create(
         path: PathBuf,
         size_bytes: u64,
+        max_inodes: Option<u64>,
         uid: u32,
         gid: u32,
     ) -> Result<Self, SandboxError> {
@@ -32,7 +33,9 @@ impl Workspace {
             uid,
             gid,
         };
-        let inodes = (size_bytes / 8192).clamp(1024, 1 << 20);
+        let inodes = max_inodes.map_or((size_bytes / 8192).clamp(1024, 1 << 20), |m| {
+            m.clamp(16, 1 << 20)
+        });
         let opts = format!(
             "size={},nr_inodes={inodes},mode=0755,uid={uid},gid={gid}",
             size_bytes.max(4096)

@@ -199,6 +199,8 @@ pub struct JobsSection {
     pub allow_network: bool,
     /// Lease length; heartbeats every third of it.
     pub lease_secs: u64,
+    /// Copy the workspace of a job that did not succeed to `<data_dir>/failed-workspaces/<id>`.
+    pub keep_failed_workspaces: bool,
 }
 
 impl Default for JobsSection {
@@ -214,6 +216,7 @@ impl Default for JobsSection {
             git_protocols: vec!["https".into(), "ssh".into()],
             allow_network: false,
             lease_secs: 30,
+            keep_failed_workspaces: false,
         }
     }
 }
@@ -248,6 +251,9 @@ pub fn start_job_worker(
         allow_network: jobs.allow_network,
         artifacts_dir: data_dir.join("job-scratch"),
         max_artifact_bytes: jobs.max_artifact_mb << 20,
+        keep_failed_workspaces: jobs
+            .keep_failed_workspaces
+            .then(|| data_dir.join("failed-workspaces")),
     };
     let cfg = voidrunner_jobs::server::JobWorkerConfig {
         worker_id: format!("{node_id}-jobs"),

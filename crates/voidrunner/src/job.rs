@@ -67,6 +67,9 @@ pub struct RunArgs {
     /// Print the final report as JSON on stdout (progress goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Copy the workspace of a failed job into DIR/<job id> for debugging.
+    #[arg(long, value_name = "DIR")]
+    pub keep_failed_workspace: Option<PathBuf>,
 }
 
 /// `job submit` flags.
@@ -270,6 +273,7 @@ pub async fn run(args: RunArgs, sandbox: &crate::engine::SandboxSection) -> anyh
         allow_network: args.allow_network,
         artifacts_dir: args.artifacts_dir.clone(),
         max_artifact_bytes: 1 << 30,
+        keep_failed_workspaces: args.keep_failed_workspace.clone(),
     };
     let id = format!("local-{}", uuid::Uuid::new_v4().simple());
     let req = JobRequest {

@@ -47,6 +47,10 @@ pub struct RunnerConfig {
     pub artifacts_dir: PathBuf,
     /// Most bytes of artifacts per job.
     pub max_artifact_bytes: u64,
+    /// When set, the workspace of a job that did not succeed is copied here (one directory
+    /// per job id; links kept as links, never followed; the job socket left out) before it is
+    /// removed, for debugging.
+    pub keep_failed_workspaces: Option<PathBuf>,
 }
 
 /// One job to run.
@@ -219,7 +223,7 @@ pub async fn run_job(
         }
     };
     events.send(JobEvent::Phase(HookPhase::PostValidation));
-    let workspace = match make_workspace(&sandbox, cfg) {
+    let workspace = match make_workspace(&sandbox, cfg, req.definition.limits.as_ref()) {
         Ok(ws) => Arc::new(ws),
         Err(reason) => {
             report.failures.push(JobFailure {
@@ -310,6 +314,16 @@ pub async fn run_job(
     }
     report.outcome = outcome_name(outcome);
     drop(server);
+    if outcome != JobOutcome::Succeeded
+        && let Some(dir) = &cfg.keep_failed_workspaces
+    {
+        let dest = dir.join(&req.id);
+        let from = job.workspace.path().to_path_buf();
+        let kept = tokio::task::spawn_blocking(move || keep_tree(&from, &dest)).await;
+        if let Ok(Err(e)) | Err(e) = kept.map_err(|e| e.to_string()) {
+            tracing::warn!(error = %e, "keeping the failed workspace of job {} failed", req.id);
+        }
+    }
     hooks
         .run(
             &job,
@@ -323,9 +337,20 @@ pub async fn run_job(
     report
 }
 
-fn make_workspace(sandbox: &Sandbox, cfg: &RunnerConfig) -> Result<Workspace, String> {
+fn make_workspace(
+    sandbox: &Sandbox,
+    cfg: &RunnerConfig,
+    limits: Option<&crate::definition::JobLimits>,
+) -> Result<Workspace, String> {
+    // The job may ask for less than the runner's size, never more.
+    let bytes = limits
+        .and_then(|l| l.workspace_mb)
+        .map_or(cfg.workspace_bytes, |mb| {
+            (u64::from(mb) << 20).min(cfg.workspace_bytes)
+        });
+    let files = limits.and_then(|l| l.max_files).map(u64::from);
     let ws = sandbox
-        .create_workspace(cfg.workspace_bytes)
+        .create_workspace_with(bytes, files)
         .map_err(|e| format!("cannot create the workspace: {e}"))?;
     for dir in ["src", "ci", "artifacts", "tmp", ".voidrunner"] {
         let p = ws.path().join(dir);
@@ -427,4 +452,36 @@ fn start_control(job: &Job<'_>, report: &mut JobReport) -> Option<ControlServer>
             None
         }
     }
+}
+
+/// Copies a workspace for debugging: files and directories, links recreated as links (never
+/// followed), special files and the job socket left out.
+fn keep_tree(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let entries = std::fs::read_dir(from.join(&rel)).map_err(|e| e.to_string())?;
+        for entry in entries.flatten() {
+            let rel_path = rel.join(entry.file_name());
+            if rel_path == Path::new(".voidrunner/control.sock") {
+                continue;
+            }
+            let (src, dst) = (from.join(&rel_path), to.join(&rel_path));
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let done = if kind.is_symlink() {
+                std::fs::read_link(&src).and_then(|t| std::os::unix::fs::symlink(t, &dst))
+            } else if kind.is_dir() {
+                stack.push(rel_path.clone());
+                std::fs::create_dir(&dst)
+            } else if kind.is_file() {
+                std::fs::copy(&src, &dst).map(|_| ())
+            } else {
+                Ok(())
+            };
+            done.map_err(|e| format!("{}: {e}", rel_path.display()))?;
+        }
+    }
+    Ok(())
 }
