@@ -374,3 +374,25 @@ steps:
     );
     assert_eq!(report.steps[1].exit_code, Some(8), "too big: {report:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_requests_are_refused_with_the_reason() {
+    let Some(env) = env() else { return };
+    let yaml = "name: net\nnetwork: true\nsteps:\n  - {name: a, command: \"true\"}\n";
+    let (report, _) = run(
+        &env,
+        "net-job",
+        yaml,
+        None,
+        BTreeMap::new(),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.outcome, "failed");
+    assert_eq!(report.failures[0].phase, "validation");
+    assert!(
+        report.failures[0].reason.contains("not allowed"),
+        "{report:?}"
+    );
+    assert_eq!(report.steps.len(), 0, "nothing ran");
+}

@@ -185,10 +185,15 @@ fn admit(cfg: &RunnerConfig, req: &JobRequest) -> Result<SecretSet, JobFailure> 
         phase: "validation".into(),
         reason,
     };
-    if req.definition.network && !cfg.allow_network {
-        return Err(fail(
-            "network access is not allowed by this server's policy".into(),
-        ));
+    if req.definition.network {
+        return Err(fail(if cfg.allow_network {
+            // Steps always run in an empty network namespace: say so instead of letting a
+            // step discover it.
+            "network access for steps is not available in this build (the sandbox has no network)"
+                .into()
+        } else {
+            "network access is not allowed by this server's policy".into()
+        }));
     }
     for name in &req.definition.secrets {
         if !req.secrets.contains_key(name) {
