@@ -14,6 +14,7 @@ pub mod runner;
 pub mod server;
 pub mod source;
 mod validate;
+pub mod workflow;
 
 pub use definition::{
     Artifact, Condition, Executor, Hook, HookPhase, JobDefinition, JobLimits, Source, Step,

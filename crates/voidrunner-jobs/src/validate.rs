@@ -32,7 +32,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
         Problem {
             path: path.into(),
             message: message.into(),
@@ -161,7 +161,7 @@ fn normalize_aliases(value: &Value, problems: &mut Vec<Problem>) -> Value {
 /// Turns a schema error into problems. For `anyOf`/`oneOf` (optional values, tagged
 /// variants) the branch the document evidently meant is reported — the one whose type and
 /// tag matched, with the fewest errors — rather than "matches none of the schemas".
-fn collect(error: &jsonschema::ValidationError<'_>, out: &mut Vec<Problem>) {
+pub(crate) fn collect(error: &jsonschema::ValidationError<'_>, out: &mut Vec<Problem>) {
     use jsonschema::error::ValidationErrorKind as K;
     let path = display_path(&error.instance_path().to_string());
     match error.kind() {
@@ -267,7 +267,7 @@ fn check_env(path: &str, env: &BTreeMap<String, String>, problems: &mut Vec<Prob
     }
 }
 
-fn check_rules(def: &JobDefinition, problems: &mut Vec<Problem>) {
+pub(crate) fn check_rules(def: &JobDefinition, problems: &mut Vec<Problem>) {
     check_env("env", &def.env, problems);
     let mut seen_secrets = HashSet::new();
     for (i, name) in def.secrets.iter().enumerate() {
