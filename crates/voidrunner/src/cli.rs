@@ -46,6 +46,9 @@ pub enum Command {
     /// CI jobs: validate a definition, run one locally (no server), talk to the job socket.
     #[command(subcommand)]
     Job(crate::job::JobCommand),
+    /// Workflows (graphs of jobs).
+    #[command(subcommand)]
+    Workflow(crate::job::WorkflowCommand),
 }
 
 /// `config` subcommands.

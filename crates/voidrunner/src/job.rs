@@ -37,6 +37,45 @@ pub enum JobCommand {
     Ctl(CtlCommand),
 }
 
+/// `workflow` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WorkflowCommand {
+    /// Check a workflow definition and list every problem with its path.
+    Validate {
+        /// YAML or JSON file (`.json` is read as JSON).
+        file: PathBuf,
+    },
+}
+
+/// `workflow validate`.
+pub fn validate_workflow(file: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let format = if file.extension().is_some_and(|e| e == "json") {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
+    let def = voidrunner_jobs::workflow::parse_workflow(&text, format).map_err(|problems| {
+        anyhow::anyhow!(
+            "{} is not a valid workflow ({} problem{}):\n{problems}",
+            file.display(),
+            problems.0.len(),
+            if problems.0.len() == 1 { "" } else { "s" }
+        )
+    })?;
+    let plan = voidrunner_jobs::workflow::WorkflowPlan::new(&def);
+    println!(
+        "{}: valid workflow {:?} with {} node{} ({} after fan-out)",
+        file.display(),
+        def.name,
+        def.jobs.len(),
+        if def.jobs.len() == 1 { "" } else { "s" },
+        plan.len()
+    );
+    Ok(())
+}
+
 /// `job run` flags.
 #[derive(Debug, Args)]
 pub struct RunArgs {

@@ -52,6 +52,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Job(job::JobCommand::Validate { file }) = &cli.command {
         return job::validate(file);
     }
+    if let Command::Workflow(job::WorkflowCommand::Validate { file }) = &cli.command {
+        return job::validate_workflow(file);
+    }
     if let Command::Job(job::JobCommand::Submit(_)) = &cli.command {
         let Command::Job(job::JobCommand::Submit(args)) = cli.command else {
             return Ok(());
@@ -92,7 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Job(_) => Ok(()),
+        Command::Job(_) | Command::Workflow(_) => Ok(()),
         Command::Doctor => runtime()?.block_on(doctor::run(&registry, &cfg.docker)),
         Command::Migrate(_) => runtime()?.block_on(serve::migrate(&cfg)),
         Command::Serve(_) => {

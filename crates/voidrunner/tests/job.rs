@@ -316,3 +316,44 @@ artifacts: [\"artifacts/**\"]\n",
         .map(|a| a["sha256"].clone());
     assert_eq!(local_sha, server_sha);
 }
+
+#[test]
+fn workflow_validate_lists_every_problem_and_counts_fan_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "name: w\njobs:\n  a: {job_file: a.yaml, needs: [ghost, b]}\n  b: {job_file: b.yaml, depends_on: [a]}\n",
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["workflow", "validate"])
+        .arg(&bad)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("2 problems"), "{err}");
+    assert!(
+        err.contains("jobs.a.depends_on[0]: unknown node \"ghost\""),
+        "{err}"
+    );
+    assert!(err.contains("dependency cycle: a → b → a"), "{err}");
+    let good = dir.path().join("good.yaml");
+    std::fs::write(
+        &good,
+        "name: w\njobs:\n  build: {job_file: b.yaml, for_each: [x, y, z]}\n  publish: {job_file: p.yaml, needs: [build]}\n",
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["workflow", "validate"])
+        .arg(&good)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 nodes (4 after fan-out)"));
+}
