@@ -84,7 +84,12 @@ fn validator() -> Option<&'static jsonschema::Validator> {
 
 /// Parses and validates a job definition.
 pub fn parse(text: &str, format: Format) -> Result<JobDefinition, Problems> {
-    let value: Value = match format {
+    from_value(&parse_value(text, format)?)
+}
+
+/// Parses a document into a JSON value; a syntax error is one problem saying where.
+pub(crate) fn parse_value(text: &str, format: Format) -> Result<Value, Problems> {
+    match format {
         Format::Json => serde_json::from_str(text).map_err(|e| {
             Problems(vec![Problem::new(
                 "",
@@ -94,34 +99,41 @@ pub fn parse(text: &str, format: Format) -> Result<JobDefinition, Problems> {
                     e.column()
                 ),
             )])
-        })?,
+        }),
         Format::Yaml => serde_yaml_ng::from_str(text).map_err(|e| {
             let at = e
                 .location()
                 .map(|l| format!(" at line {} column {}", l.line(), l.column()))
                 .unwrap_or_default();
             Problems(vec![Problem::new("", format!("not valid YAML{at}: {e}"))])
-        })?,
+        }),
+    }
+}
+
+/// Adds every schema problem of `value` (`None`: the schema did not compile, a bug) to
+/// `problems`, sorted by path and without repeats.
+pub(crate) fn schema_problems(
+    validator: Option<&jsonschema::Validator>,
+    value: &Value,
+    problems: &mut Vec<Problem>,
+) {
+    let Some(validator) = validator else {
+        problems.push(Problem::new("", "the schema does not compile (a bug)"));
+        return;
     };
-    from_value(&value)
+    for error in validator.iter_errors(value) {
+        collect(&error, problems);
+    }
+    problems.sort_by(|a, b| a.path.cmp(&b.path));
+    problems.dedup();
 }
 
 /// Validates an already parsed document.
 pub fn from_value(value: &Value) -> Result<JobDefinition, Problems> {
-    let Some(validator) = validator() else {
-        return Err(Problems(vec![Problem::new(
-            "",
-            "the job schema does not compile (a bug)",
-        )]));
-    };
     let mut problems: Vec<Problem> = Vec::new();
     let value = normalize_aliases(value, &mut problems);
-    for error in validator.iter_errors(&value) {
-        collect(&error, &mut problems);
-    }
+    schema_problems(validator(), &value, &mut problems);
     if !problems.is_empty() {
-        problems.sort_by(|a, b| a.path.cmp(&b.path));
-        problems.dedup();
         return Err(Problems(problems));
     }
     let def: JobDefinition = serde_json::from_value(value)
@@ -161,7 +173,7 @@ fn normalize_aliases(value: &Value, problems: &mut Vec<Problem>) -> Value {
 /// Turns a schema error into problems. For `anyOf`/`oneOf` (optional values, tagged
 /// variants) the branch the document evidently meant is reported — the one whose type and
 /// tag matched, with the fewest errors — rather than "matches none of the schemas".
-pub(crate) fn collect(error: &jsonschema::ValidationError<'_>, out: &mut Vec<Problem>) {
+fn collect(error: &jsonschema::ValidationError<'_>, out: &mut Vec<Problem>) {
     use jsonschema::error::ValidationErrorKind as K;
     let path = display_path(&error.instance_path().to_string());
     match error.kind() {
@@ -324,7 +336,7 @@ pub(crate) fn check_rules(def: &JobDefinition, problems: &mut Vec<Problem>) {
             problems.push(Problem::new(format!("{at}.command"), "contains NUL"));
         }
     }
-    for cycle in cycles(def, &index) {
+    for cycle in cycles(&step_edges(def, &index)) {
         let names: Vec<&str> = cycle.iter().map(|&i| def.steps[i].name.as_str()).collect();
         problems.push(Problem::new(
             format!("steps[{}].depends_on", cycle[0]),
@@ -359,8 +371,9 @@ pub(crate) fn check_rules(def: &JobDefinition, problems: &mut Vec<Problem>) {
     }
 }
 
-/// Every dependency cycle, each reported once (from its first step in definition order).
-fn cycles(def: &JobDefinition, index: &HashMap<&str, usize>) -> Vec<Vec<usize>> {
+/// Every dependency cycle of a graph given as each node's dependencies (indices), each
+/// reported once, from the first of its nodes the search reaches (in index order).
+pub(crate) fn cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
@@ -390,8 +403,20 @@ fn cycles(def: &JobDefinition, index: &HashMap<&str, usize>) -> Vec<Vec<usize>> 
         stack.pop();
         marks[i] = Mark::Done;
     }
-    let edges: Vec<Vec<usize>> = def
-        .steps
+    let mut marks = vec![Mark::New; edges.len()];
+    let mut found = Vec::new();
+    for i in 0..edges.len() {
+        if marks[i] == Mark::New {
+            visit(i, edges, &mut marks, &mut Vec::new(), &mut found);
+        }
+    }
+    found
+}
+
+/// The steps' dependency edges (self-dependencies and unknown names left out: reported
+/// on their own).
+fn step_edges(def: &JobDefinition, index: &HashMap<&str, usize>) -> Vec<Vec<usize>> {
+    def.steps
         .iter()
         .map(|s| {
             s.depends_on
@@ -400,13 +425,5 @@ fn cycles(def: &JobDefinition, index: &HashMap<&str, usize>) -> Vec<Vec<usize>> 
                 .filter_map(|d| index.get(d.as_str()).copied())
                 .collect()
         })
-        .collect();
-    let mut marks = vec![Mark::New; edges.len()];
-    let mut found = Vec::new();
-    for i in 0..edges.len() {
-        if marks[i] == Mark::New {
-            visit(i, &edges, &mut marks, &mut Vec::new(), &mut found);
-        }
-    }
-    found
+        .collect()
 }

@@ -14,7 +14,9 @@ use serde_json::Value;
 
 use crate::definition::JobDefinition;
 use crate::path::workspace_relative;
-use crate::validate::{Format, Problem, Problems, check_rules, collect};
+use crate::validate::{
+    Format, Problem, Problems, check_rules, cycles, parse_value, schema_problems,
+};
 
 pub use engine::{MergeConflict, NodeState, WorkflowPlan, WorkflowStatus, merge_outputs};
 
@@ -100,26 +102,10 @@ fn validator() -> Option<&'static jsonschema::Validator> {
 
 /// Parses and validates a workflow definition: every problem at once, with its path.
 pub fn parse_workflow(text: &str, format: Format) -> Result<WorkflowDefinition, Problems> {
-    let value: Value = match format {
-        Format::Json => serde_json::from_str(text)
-            .map_err(|e| Problems(vec![Problem::new("", format!("not valid JSON: {e}"))]))?,
-        Format::Yaml => serde_yaml_ng::from_str(text)
-            .map_err(|e| Problems(vec![Problem::new("", format!("not valid YAML: {e}"))]))?,
-    };
-    let value = normalize(&value);
-    let Some(validator) = validator() else {
-        return Err(Problems(vec![Problem::new(
-            "",
-            "the workflow schema does not compile (a bug)",
-        )]));
-    };
+    let value = normalize(&parse_value(text, format)?);
     let mut problems = Vec::new();
-    for error in validator.iter_errors(&value) {
-        collect(&error, &mut problems);
-    }
+    schema_problems(validator(), &value, &mut problems);
     if !problems.is_empty() {
-        problems.sort_by(|a, b| a.path.cmp(&b.path));
-        problems.dedup();
         return Err(Problems(problems));
     }
     let def: WorkflowDefinition = serde_json::from_value(value)
@@ -228,15 +214,6 @@ fn check_workflow(def: &WorkflowDefinition, problems: &mut Vec<Problem>) {
             }
         }
     }
-    for cycle in cycles(def) {
-        problems.push(Problem::new(
-            format!("jobs.{}.depends_on", cycle[0]),
-            format!("dependency cycle: {} → {}", cycle.join(" → "), cycle[0]),
-        ));
-    }
-}
-
-fn cycles(def: &WorkflowDefinition) -> Vec<Vec<String>> {
     let names: Vec<&String> = def.jobs.keys().collect();
     let index: HashMap<&str, usize> = names
         .iter()
@@ -254,42 +231,13 @@ fn cycles(def: &WorkflowDefinition) -> Vec<Vec<String>> {
                 .collect()
         })
         .collect();
-    // 0 new, 1 on the stack, 2 done
-    let mut mark = vec![0u8; names.len()];
-    let mut found = Vec::new();
-    fn visit(
-        i: usize,
-        edges: &[Vec<usize>],
-        mark: &mut [u8],
-        stack: &mut Vec<usize>,
-        found: &mut Vec<Vec<usize>>,
-    ) {
-        mark[i] = 1;
-        stack.push(i);
-        for &d in &edges[i] {
-            match mark[d] {
-                0 => visit(d, edges, mark, stack, found),
-                1 => {
-                    if let Some(pos) = stack.iter().position(|&s| s == d) {
-                        found.push(stack[pos..].to_vec());
-                    }
-                }
-                _ => {}
-            }
-        }
-        stack.pop();
-        mark[i] = 2;
+    for cycle in cycles(&edges) {
+        let cycle: Vec<&str> = cycle.iter().map(|&i| names[i].as_str()).collect();
+        problems.push(Problem::new(
+            format!("jobs.{}.depends_on", cycle[0]),
+            format!("dependency cycle: {} → {}", cycle.join(" → "), cycle[0]),
+        ));
     }
-    let mut raw = Vec::new();
-    for i in 0..names.len() {
-        if mark[i] == 0 {
-            visit(i, &edges, &mut mark, &mut Vec::new(), &mut raw);
-        }
-    }
-    for c in raw {
-        found.push(c.into_iter().map(|i| names[i].clone()).collect());
-    }
-    found
 }
 
 #[cfg(test)]
