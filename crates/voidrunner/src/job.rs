@@ -49,21 +49,9 @@ pub enum WorkflowCommand {
 
 /// `workflow validate`.
 pub fn validate_workflow(file: &Path) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let format = if file.extension().is_some_and(|e| e == "json") {
-        Format::Json
-    } else {
-        Format::Yaml
-    };
-    let def = voidrunner_jobs::workflow::parse_workflow(&text, format).map_err(|problems| {
-        anyhow::anyhow!(
-            "{} is not a valid workflow ({} problem{}):\n{problems}",
-            file.display(),
-            problems.0.len(),
-            if problems.0.len() == 1 { "" } else { "s" }
-        )
-    })?;
+    let (text, format) = read_document(file)?;
+    let def = voidrunner_jobs::workflow::parse_workflow(&text, format)
+        .map_err(|p| invalid(file, "workflow", &p))?;
     let plan = voidrunner_jobs::workflow::WorkflowPlan::new(&def);
     println!(
         "{}: valid workflow {:?} with {} node{} ({} after fan-out)",
@@ -165,7 +153,8 @@ pub enum CtlCommand {
     },
 }
 
-fn read_definition(file: &Path) -> anyhow::Result<JobDefinition> {
+/// The text of a definition file and its format (`.json` is JSON, anything else YAML).
+fn read_document(file: &Path) -> anyhow::Result<(String, Format)> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let format = if file.extension().is_some_and(|e| e == "json") {
@@ -173,19 +162,29 @@ fn read_definition(file: &Path) -> anyhow::Result<JobDefinition> {
     } else {
         Format::Yaml
     };
-    parse(&text, format).map_err(|problems| {
-        anyhow::anyhow!(
-            "{} is not a valid job ({} problem{}):\n{problems}",
-            file.display(),
-            problems.0.len(),
-            if problems.0.len() == 1 { "" } else { "s" }
-        )
-    })
+    Ok((text, format))
+}
+
+/// The error listing every problem of an invalid `kind` (job, workflow) file.
+fn invalid(file: &Path, kind: &str, problems: &voidrunner_jobs::Problems) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} is not a valid {kind} ({} problem{}):\n{problems}",
+        file.display(),
+        problems.0.len(),
+        if problems.0.len() == 1 { "" } else { "s" }
+    )
+}
+
+/// Reads and validates a job file; answers its text too (what `submit` sends).
+fn read_definition(file: &Path) -> anyhow::Result<(String, JobDefinition)> {
+    let (text, format) = read_document(file)?;
+    let def = parse(&text, format).map_err(|p| invalid(file, "job", &p))?;
+    Ok((text, def))
 }
 
 /// `job validate`.
 pub fn validate(file: &Path) -> anyhow::Result<()> {
-    let def = read_definition(file)?;
+    let (_, def) = read_definition(file)?;
     println!(
         "{}: valid job {:?} with {} step{}",
         file.display(),
@@ -228,8 +227,18 @@ fn inputs(
     for (k, v) in parse_pairs(args.env.iter().cloned(), "--env")? {
         def.env.insert(k, v);
     }
+    secrets_of(def, args.secret_file.as_deref(), process_env)
+}
+
+/// Secret values by precedence: `VOIDRUNNER_SECRET_<NAME>` (for the names the job declares)
+/// over the `--secret-file` lines.
+fn secrets_of(
+    def: &JobDefinition,
+    secret_file: Option<&Path>,
+    process_env: &BTreeMap<String, String>,
+) -> anyhow::Result<BTreeMap<String, String>> {
     let mut secrets = BTreeMap::new();
-    if let Some(file) = &args.secret_file {
+    if let Some(file) = secret_file {
         let text =
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         secrets.extend(parse_pairs(
@@ -287,7 +296,7 @@ fn print_event(e: &JobEvent, partial: &mut BTreeMap<String, Vec<u8>>, out: &mut 
 
 /// `job run`: answers the process exit code (0 succeeded, 1 failed, 130 cancelled).
 pub async fn run(args: RunArgs, sandbox: &crate::engine::SandboxSection) -> anyhow::Result<u8> {
-    let mut def = read_definition(&args.file)?;
+    let (_, mut def) = read_definition(&args.file)?;
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let secrets = inputs(&mut def, &args, &env)?;
     let sandbox = crate::engine::build_sandbox(sandbox)?;
@@ -401,30 +410,10 @@ pub async fn ctl(cmd: CtlCommand) -> anyhow::Result<()> {
 /// cancelled).
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<u8> {
     use base64::Engine as _;
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("reading {}", args.file.display()))?;
     // Validate locally first: the same rules, every problem at once.
-    let format = if args.file.extension().is_some_and(|e| e == "json") {
-        Format::Json
-    } else {
-        Format::Yaml
-    };
-    let def = parse(&text, format).map_err(|p| anyhow::anyhow!("invalid job:\n{p}"))?;
+    let (text, def) = read_definition(&args.file)?;
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let mut secrets = BTreeMap::new();
-    if let Some(file) = &args.secret_file {
-        let body =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        secrets.extend(parse_pairs(
-            body.lines().map(str::to_owned),
-            "--secret-file",
-        )?);
-    }
-    for name in &def.secrets {
-        if let Some(v) = env.get(&format!("VOIDRUNNER_SECRET_{name}")) {
-            secrets.insert(name.clone(), v.clone());
-        }
-    }
+    let mut secrets = secrets_of(&def, args.secret_file.as_deref(), &env)?;
     // Only the secrets the job declares leave this machine (a shared file may hold more).
     secrets.retain(|name, _| def.secrets.contains(name));
     let mut body = serde_json::json!({"definition": text, "secrets": secrets});
