@@ -2,6 +2,10 @@
 //! command, and the time from handing a job to the runner until its first step starts.
 //! Run with `cargo bench -p voidrunner-jobs --bench jobs` (root: the sandbox needs it).
 
+#[path = "../tests/common/mod.rs"]
+#[expect(dead_code, reason = "the benchmark uses a subset of the test helpers")]
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use voidrunner_jobs::runner::{Events, JobEvent, JobRequest, RunnerConfig, run_job};
 use voidrunner_jobs::source::SourcePolicy;
 use voidrunner_jobs::{Format, parse};
-use voidrunner_sandbox::{HelperCommand, Limits, RunSpec, Sandbox, SandboxConfig};
+use voidrunner_sandbox::{Limits, RunSpec};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -39,12 +43,7 @@ async fn main() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = SandboxConfig::new(HelperCommand {
-        program: env!("CARGO_BIN_EXE_voidrunner-jobs-helper").into(),
-        args: Vec::new(),
-    });
-    config.workspace_root = dir.path().join("ws");
-    let sandbox = Arc::new(Sandbox::new(config).expect("sandbox (run as root)"));
+    let (sandbox, _) = common::sandbox(dir.path());
     let limits = Limits {
         wall_timeout: Duration::from_secs(30),
         ..Limits::default()

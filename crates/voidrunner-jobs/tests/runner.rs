@@ -3,9 +3,10 @@
 //! while `always` steps run, parallel steps overlapping, runtime secrets masked, cancel
 //! stopping every step and still running cleanup.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use voidrunner_jobs::runner::{Events, JobEvent, JobReport, JobRequest, RunnerConfig, run_job};
 use voidrunner_jobs::source::SourcePolicy;
 use voidrunner_jobs::{Format, parse};
-use voidrunner_sandbox::{HelperCommand, Limits, Sandbox, SandboxConfig};
+use voidrunner_sandbox::{Limits, Sandbox};
 
 struct Env {
     dir: tempfile::TempDir,
@@ -23,23 +24,11 @@ struct Env {
 }
 
 fn env() -> Option<Env> {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .is_some_and(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        });
-    if !root {
-        eprintln!("SKIPPED: jobs run in the sandbox, which needs root");
+    if !common::is_root() {
         return None;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = SandboxConfig::new(HelperCommand {
-        program: env!("CARGO_BIN_EXE_voidrunner-jobs-helper").into(),
-        args: Vec::new(),
-    });
-    config.workspace_root = dir.path().join("ws");
-    let sandbox = Arc::new(Sandbox::new(config).expect("sandbox"));
+    let (sandbox, _) = common::sandbox(dir.path());
     let cfg = RunnerConfig {
         width: 4,
         sources: SourcePolicy {
@@ -126,28 +115,15 @@ fn states(report: &JobReport) -> Vec<(&str, &str)> {
         .collect()
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .status()
-        .expect("git")
-        .success();
-    assert!(ok, "git {args:?}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_step_c_job_from_git_and_from_a_tarball() {
     let Some(env) = env() else { return };
     let repo = env.dir.path().join("repo");
     std::fs::create_dir(&repo).expect("repo");
-    git(&repo, &["init", "-q", "--initial-branch=main"]);
+    common::git(&repo, &["init", "-q", "--initial-branch=main"]);
     std::fs::write(repo.join("main.c"), MAIN_C).expect("write");
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "-q", "-m", "c"]);
+    common::git(&repo, &["add", "."]);
+    common::git(&repo, &["commit", "-q", "-m", "c"]);
     let src = format!(
         "{{type: git, url: \"file://{}\", ref: main}}",
         repo.display()

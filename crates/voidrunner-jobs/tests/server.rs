@@ -2,6 +2,12 @@
 //! its steps' states, output and artifacts are recorded, and the result is recorded once; a
 //! cancel request stops a running job within a second or two and cleanup still runs.
 
+#[expect(
+    dead_code,
+    reason = "helpers shared by several test binaries; this one uses some"
+)]
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,17 +16,8 @@ use voidrunner_jobs::runner::RunnerConfig;
 use voidrunner_jobs::server::{JobWorker, JobWorkerConfig};
 use voidrunner_jobs::source::SourcePolicy;
 use voidrunner_jobs::{Format, parse};
-use voidrunner_sandbox::{HelperCommand, Limits, Sandbox, SandboxConfig};
+use voidrunner_sandbox::Limits;
 use voidrunner_store::{JobId, JobStatus, JobStream, NewJob, RetryPolicy, Scope, StepState, Store};
-
-fn root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .is_some_and(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-}
 
 struct Env {
     dir: tempfile::TempDir,
@@ -32,27 +29,13 @@ struct Env {
 }
 
 async fn env() -> Option<Env> {
-    if !root() {
-        eprintln!("SKIPPED: jobs run in the sandbox, which needs root");
+    if !common::is_root() {
         return None;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let (sqlite, db) = voidrunner_store_sqlite::testing::fresh_store().await;
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
-    let mut config = SandboxConfig::new(HelperCommand {
-        program: env!("CARGO_BIN_EXE_voidrunner-jobs-helper").into(),
-        args: Vec::new(),
-    });
-    config.workspace_root = dir.path().join("ws");
-    config.cgroup_parent = format!(
-        "voidrunner-jobs-test-{}",
-        dir.path()
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("x")
-    );
-    let cgroup_parent = config.cgroup_parent.clone();
-    let sandbox = Arc::new(Sandbox::new(config).expect("sandbox"));
+    let (sandbox, cgroup_parent) = common::sandbox(dir.path());
     let cfg = JobWorkerConfig {
         worker_id: "test-node".into(),
         concurrency: 2,

@@ -3,8 +3,13 @@
 //! absolute paths, `..`, links out, devices and FIFOs, caps, and copies with links out.
 //! Each refused case also checks that nothing was written outside the destination.
 
+#[expect(
+    dead_code,
+    reason = "helpers shared by several test binaries; this one uses some"
+)]
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use voidrunner_jobs::Source;
 use voidrunner_jobs::source::{SourceError, SourceInputs, SourcePolicy, prepare};
@@ -52,36 +57,19 @@ impl Area {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// A repository with two commits on `main`, a tag `v1` on the first, a branch `feature`.
 fn repo(area: &Area) -> (String, String) {
     let r = area.path("repo");
     std::fs::create_dir(&r).expect("repo");
-    git(&r, &["init", "-q", "--initial-branch=main"]);
+    common::git(&r, &["init", "-q", "--initial-branch=main"]);
     std::fs::write(r.join("main.c"), "int main(void){return 0;}\n").expect("write");
-    git(&r, &["add", "."]);
-    git(&r, &["commit", "-q", "-m", "one"]);
-    let first = git(&r, &["rev-parse", "HEAD"]);
-    git(&r, &["tag", "v1"]);
-    git(&r, &["branch", "feature"]);
+    common::git(&r, &["add", "."]);
+    common::git(&r, &["commit", "-q", "-m", "one"]);
+    let first = common::git(&r, &["rev-parse", "HEAD"]);
+    common::git(&r, &["tag", "v1"]);
+    common::git(&r, &["branch", "feature"]);
     std::fs::write(r.join("main.c"), "int main(void){return 2;}\n").expect("write");
-    git(&r, &["commit", "-q", "-am", "two"]);
+    common::git(&r, &["commit", "-q", "-am", "two"]);
     (format!("file://{}", r.display()), first)
 }
 
@@ -131,7 +119,11 @@ fn git_checks_out_the_default_branch_a_tag_a_commit_and_shallow() {
         assert!(prepared.commit.as_deref().is_some_and(|c| c.len() == 40));
         assert!(prepared.bytes > 0 && prepared.entries > 0);
         if depth == Some(1) {
-            assert_eq!(git(&dest, &["rev-list", "--count", "HEAD"]), "1", "shallow");
+            assert_eq!(
+                common::git(&dest, &["rev-list", "--count", "HEAD"]),
+                "1",
+                "shallow"
+            );
         }
         std::fs::remove_dir_all(&dest).expect("clean");
     }

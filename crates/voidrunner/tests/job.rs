@@ -27,17 +27,20 @@ fn git(dir: &Path, args: &[&str]) {
     assert!(ok, "git {args:?}");
 }
 
-fn root() -> bool {
-    let ok = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .is_some_and(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        });
-    if !ok {
-        eprintln!("skipped: the sandbox needs root");
-    }
-    ok
+/// (name, state, exit code) of each step of a job report or API job.
+fn step_results(job: &serde_json::Value) -> Vec<(String, String, Option<i64>)> {
+    job["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().expect("name").to_owned(),
+                s["state"].as_str().expect("state").to_owned(),
+                s["exit_code"].as_i64(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -82,7 +85,7 @@ fn validate_lists_every_problem_and_fails() {
 
 #[test]
 fn job_run_builds_tests_and_packages_locally() {
-    if !root() {
+    if !common::can_sandbox() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -175,7 +178,7 @@ env: {{GREETING: file}}
 /// the server's job worker) gives the same step results and the same artifact bytes.
 #[test]
 fn the_same_job_gives_the_same_results_locally_and_through_the_server() {
-    if !root() {
+    if !common::can_sandbox() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -229,18 +232,7 @@ artifacts: [\"artifacts/**\"]\n",
         String::from_utf8_lossy(&out.stderr)
     );
     let local: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
-    let local_steps: Vec<(String, String, Option<i64>)> = local["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().expect("name").to_owned(),
-                s["state"].as_str().expect("state").to_owned(),
-                s["exit_code"].as_i64(),
-            )
-        })
-        .collect();
+    let local_steps = step_results(&local);
 
     // Through the server.
     let node = common::spawn(
@@ -273,18 +265,7 @@ artifacts: [\"artifacts/**\"]\n",
         let (_, j) = api.get(&format!("/api/v1/jobs/{id}"));
         (j["status"] != "queued" && j["status"] != "running").then_some(j)
     });
-    let server_steps: Vec<(String, String, Option<i64>)> = job["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().expect("name").to_owned(),
-                s["state"].as_str().expect("state").to_owned(),
-                s["exit_code"].as_i64(),
-            )
-        })
-        .collect();
+    let server_steps = step_results(&job);
     assert_eq!(server_steps, local_steps, "{job}");
     assert_eq!(job["status"], "failed");
     // The artifact of the `always` step, byte-identical to the source and to the local run.
