@@ -137,11 +137,9 @@ async fn claim_loop(shared: Arc<Shared>, stop: CancellationToken) {
     while running.join_next().await.is_some() {}
 }
 
+/// A uniform draw in [0, 1) for backoff jitter.
 fn rand_unit() -> f64 {
-    use std::io::Read;
-    let mut b = [0u8; 2];
-    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
-    f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)
+    rand::random::<f64>()
 }
 
 /// Why a run could not start: retried (infrastructure) or recorded as a job failure.

@@ -170,13 +170,12 @@ fn outcome_name(o: JobOutcome) -> &'static str {
     }
 }
 
+/// 256 bits from the OS generator, hex: the job socket's credential.
 fn random_token() -> String {
-    use std::io::Read;
+    use rand::RngCore as _;
     let mut bytes = [0u8; 32];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = f.read_exact(&mut bytes);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// Checks what the definition asks against the policy and the submission.
