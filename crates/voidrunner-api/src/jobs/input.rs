@@ -168,23 +168,7 @@ fn seal_secrets(
         ));
     }
     check_secrets(given.iter().map(|(k, v)| (k, Some(&v.0))), &def.env)?;
-    if given.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    let Some(secret_box) = ctx.secret_box() else {
-        return Err(ApiError::unavailable(
-            "job secrets sent but this API node has no secrets key",
-        ));
-    };
-    let mut sealed = BTreeMap::new();
-    for (name, value) in given {
-        let context = format!("{id}/{name}");
-        let bytes = secret_box
-            .seal_with_context(value.0.as_bytes(), context.as_bytes())
-            .map_err(|e| ApiError::internal(format!("sealing job secret {name}: {e}")))?;
-        sealed.insert(name.clone(), bytes);
-    }
-    Ok(sealed)
+    crate::tasks::secrets::seal_values(ctx, "job", &id, given)
 }
 
 /// Validates a submission of `owner` and builds what the store takes.

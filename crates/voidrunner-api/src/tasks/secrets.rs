@@ -53,26 +53,39 @@ pub(crate) fn seal(
             ValidationError::new("secrets", format!("at most {SECRETS_MAX} secrets")).into(),
         );
     }
-    if change.is_empty() {
-        return Ok(SealedChange::default());
-    }
-    let Some(secret_box) = ctx.secret_box() else {
-        return Err(ApiError::unavailable(
-            "task secrets sent but this API node has no secrets key",
-        ));
-    };
-    let mut sealed = SealedChange::default();
-    for (name, value) in change {
-        match value {
-            Some(value) => {
-                let context = format!("{id}/{name}");
-                let bytes = secret_box
-                    .seal_with_context(value.0.as_bytes(), context.as_bytes())
-                    .map_err(|e| ApiError::internal(format!("sealing secret {name}: {e}")))?;
-                sealed.set.insert(name.clone(), bytes);
-            }
-            None => sealed.remove.push(name.clone()),
-        }
+    let values = change
+        .iter()
+        .filter_map(|(name, value)| value.as_ref().map(|v| (name, v)));
+    Ok(SealedChange {
+        set: seal_values(ctx, "task", &id, values)?,
+        remove: change
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(name, _)| name.clone())
+            .collect(),
+    })
+}
+
+/// Seals each value bound to `"<owner_id>/<NAME>"` with the key the workers open them with
+/// (`kind`, "task" or "job", only names the owner in log lines). Nothing to seal needs no key.
+pub(crate) fn seal_values<'a>(
+    ctx: &ApiContext,
+    kind: &str,
+    owner_id: &dyn std::fmt::Display,
+    values: impl IntoIterator<Item = (&'a String, &'a SecretValue)>,
+) -> ApiResult<BTreeMap<String, Vec<u8>>> {
+    let mut sealed = BTreeMap::new();
+    for (name, value) in values {
+        let Some(secret_box) = ctx.secret_box() else {
+            return Err(ApiError::unavailable(format!(
+                "{kind} secrets sent but this API node has no secrets key"
+            )));
+        };
+        let context = format!("{owner_id}/{name}");
+        let bytes = secret_box
+            .seal_with_context(value.0.as_bytes(), context.as_bytes())
+            .map_err(|e| ApiError::internal(format!("sealing {kind} secret {name}: {e}")))?;
+        sealed.insert(name.clone(), bytes);
     }
     Ok(sealed)
 }
