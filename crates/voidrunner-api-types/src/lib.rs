@@ -11,10 +11,12 @@ mod executions;
 mod jobs;
 mod languages;
 mod logs;
+mod repositories;
 mod stats;
 mod system;
 mod tasks;
 mod webhooks;
+mod workflows;
 mod ws;
 
 pub use auth::{
@@ -44,6 +46,8 @@ pub use tasks::{
     SecretValue, TaskListResponse, TaskResponse, TaskSummaryResponse, UpdateTaskRequest,
 };
 
+pub use repositories::*;
+pub use workflows::*;
 pub use ws::{WsClientMessage, WsServerMessage};
 
 pub use webhooks::{SigningSecretResponse, WebhookDeliveryResponse};

@@ -15,12 +15,14 @@ mod executions;
 mod extract;
 mod jobs;
 mod metrics;
+mod repositories;
 mod routes;
 mod settings;
 mod stats;
 mod system;
 mod tasks;
 mod webhooks;
+mod workflows;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -30,6 +30,8 @@ use crate::tasks::handlers as tasks;
         (name = "tasks", description = "Stored code and its run settings"),
         (name = "executions", description = "Runs of tasks and one-shot code: enqueue, wait, read, cancel"),
         (name = "jobs", description = "CI jobs: submit, follow steps and events, download artifacts, cancel"),
+        (name = "workflows", description = "Workflows: graphs of CI jobs; submit, follow node states, re-run, cancel"),
+        (name = "repositories", description = "Git repositories and their push / pull request events"),
         (name = "admin", description = "Operator endpoints (admins only)"),
         (name = "webhooks", description = "Signed callbacks of finished executions"),
         (name = "system", description = "Probes"),
@@ -102,6 +104,8 @@ pub(crate) fn documented() -> (axum::Router<ApiContext>, utoipa::openapi::OpenAp
         .routes(routes!(jobs::list_job_events))
         .routes(routes!(crate::jobs::stream::stream_job))
         .routes(routes!(crate::jobs::artifacts::download_job_artifact));
+    let router = crate::workflows::routes(router);
+    let router = crate::repositories::routes(router);
     let (router, mut spec) = router.split_for_parts();
     wildcards_as_parameters(&mut spec);
     add_common_errors(&mut spec);

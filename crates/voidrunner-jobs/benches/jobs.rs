@@ -89,6 +89,8 @@ async fn main() {
                 secrets: BTreeMap::new(),
                 tarball: None,
                 base_dir: None,
+                workflow: None,
+                link: None,
             };
             let (tx, mut rx) = mpsc::unbounded_channel();
             let t = Instant::now();

@@ -8,6 +8,7 @@
 pub mod control;
 mod definition;
 mod glob;
+pub mod link;
 mod path;
 mod plan;
 pub mod runner;

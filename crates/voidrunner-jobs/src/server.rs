@@ -219,6 +219,8 @@ async fn prepare_request(
             secrets,
             tarball: tarball.clone(),
             base_dir: None,
+            workflow: None,
+            link: None,
         },
         tarball,
     ))

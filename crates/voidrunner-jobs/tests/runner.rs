@@ -85,6 +85,8 @@ async fn run(
         secrets,
         tarball,
         base_dir: None,
+        workflow: None,
+        link: None,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let report = run_job(env.sandbox.clone(), &env.cfg, &req, Events::new(tx), cancel).await;

@@ -23,6 +23,7 @@ mod tasks;
 pub mod testing;
 mod users;
 mod webhooks;
+mod workflows;
 
 use std::sync::Arc;
 use std::time::Duration;

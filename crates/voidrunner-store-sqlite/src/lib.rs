@@ -22,6 +22,7 @@ mod tasks;
 pub mod testing;
 mod users;
 mod webhooks;
+mod workflows;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -111,6 +111,8 @@ pub struct Job {
     pub last_error: Option<String>,
     /// When it was dead-lettered.
     pub dead_lettered_at: Option<Timestamp>,
+    /// The workflow node it runs, when it belongs to a workflow.
+    pub workflow: Option<crate::JobWorkflowLink>,
 }
 
 /// One step row.

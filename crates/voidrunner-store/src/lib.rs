@@ -20,9 +20,11 @@ mod input;
 mod jobs;
 mod logs;
 mod release;
+mod repos;
 mod stats;
 mod task;
 mod webhooks;
+mod workflows;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -52,11 +54,19 @@ pub use jobs::{
 };
 pub use logs::{AppendOutcome, LogChunk, LogEvent, LogSignal, LogStore, LogStream};
 pub use release::{ReleasePlan, release_plan};
+pub use repos::{
+    Delivery, DeliveryOutcome, DeliveryWorkflow, NewDelivery, NewRepository, Repository,
+    RepositoryId, RepositoryStore,
+};
 pub use stats::{
     ExecutionStats, Percentiles, StatsRequest, StatsRows, StatsStore, ThroughputBucket,
 };
 pub use task::{Page, PageRequest, Scope, TaskCursor, TaskFilter, TaskStore};
 pub use webhooks::{AttemptOutcome, DeliveryState, WebhookDelivery, WebhookStore};
+pub use workflows::{
+    JobWorkflowLink, NewWorkflow, NewWorkflowNode, NodeStatus, TriggerOutcome, Workflow,
+    WorkflowCursor, WorkflowId, WorkflowNode, WorkflowPage, WorkflowState, WorkflowStore,
+};
 
 use voidrunner_domain::Timestamp;
 
@@ -74,6 +84,8 @@ pub trait Store:
     + LogArchiveStore
     + StatsStore
     + JobStore
+    + WorkflowStore
+    + RepositoryStore
     + Send
     + Sync
     + 'static

@@ -330,6 +330,8 @@ pub async fn run(args: RunArgs, sandbox: &crate::engine::SandboxSection) -> anyh
         secrets,
         tarball: args.tarball.clone(),
         base_dir: args.file.parent().map(Path::to_path_buf),
+        workflow: None,
+        link: None,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {

@@ -66,6 +66,11 @@ pub struct JobRequest {
     pub tarball: Option<PathBuf>,
     /// Where relative `copy` paths start.
     pub base_dir: Option<PathBuf>,
+    /// The workflow facts of a job run as a workflow node (written to `/job/workflow.json`).
+    pub workflow: Option<crate::link::WorkflowContext>,
+    /// Where `trigger_jobs`, `is_job_running` and `get_job_result` go; without it those
+    /// socket ops answer an error and `/job/triggers.json` is ignored.
+    pub link: Option<std::sync::Arc<dyn crate::link::WorkflowLink>>,
 }
 
 /// Progress, for terminals and event logs. Output is already masked.

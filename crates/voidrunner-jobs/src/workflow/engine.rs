@@ -153,6 +153,11 @@ impl WorkflowPlan {
             .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// The instances `i` depends on.
+    pub fn deps(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.nodes[i].deps.iter().copied()
+    }
+
     /// State of `i`.
     pub fn state(&self, i: usize) -> NodeState {
         self.states[i]

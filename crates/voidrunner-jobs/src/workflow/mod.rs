@@ -18,7 +18,10 @@ use crate::validate::{
     Format, Problem, Problems, check_rules, cycles, parse_value, schema_problems,
 };
 
+mod instance;
+
 pub use engine::{MergeConflict, NodeState, WorkflowPlan, WorkflowStatus, merge_outputs};
+pub use instance::{NodeSpec, instantiate, job_from_files};
 
 /// A workflow: named jobs with dependencies, conditions and fan-out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -77,6 +77,7 @@ impl JobRow {
             has_tarball: self.has_tarball,
             last_error: self.last_error,
             dead_lettered_at: opt_ts("jobs.dead_lettered_at", self.dead_lettered_at)?,
+            workflow: None,
         })
     }
 }

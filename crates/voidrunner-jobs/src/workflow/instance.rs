@@ -1,0 +1,136 @@
+//! From a validated definition to the concrete nodes a scheduler stores and runs: fan-out
+//! expanded, dependencies resolved to instance names, `job_file`s read from the CI files,
+//! and each job's environment assembled (workflow env < node env < fan-out item).
+
+use std::collections::BTreeMap;
+
+use super::{NodeCondition, WorkflowDefinition, WorkflowPlan};
+use crate::definition::JobDefinition;
+use crate::validate::{Format, Problem, Problems, parse};
+
+/// One concrete node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSpec {
+    /// Instance name (`build[1]`, or the node name without fan-out).
+    pub name: String,
+    /// The definition's node name (`build`).
+    pub group: String,
+    /// The job to run, with its environment assembled.
+    pub job: JobDefinition,
+    /// Instance names that must be terminal first.
+    pub depends_on: Vec<String>,
+    /// When it runs.
+    pub condition: NodeCondition,
+}
+
+impl NodeCondition {
+    /// The wire name (`all_success`, `any_failed`, `always`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeCondition::AllSuccess => "all_success",
+            NodeCondition::AnyFailed => "any_failed",
+            NodeCondition::Always => "always",
+        }
+    }
+
+    /// Parses a wire name; runnerlib's `all_success(needs)`-style spellings and `""` too.
+    pub fn parse(s: &str) -> Option<NodeCondition> {
+        Some(match s.trim() {
+            "" | "all_success" | "all_success(needs)" => NodeCondition::AllSuccess,
+            "any_failed" | "any_failed(needs)" => NodeCondition::AnyFailed,
+            "always" | "always()" => NodeCondition::Always,
+            _ => return None,
+        })
+    }
+}
+
+/// Reads the job file `path` from `files` (keys relative to the CI root): `path` itself,
+/// else `jobs/<path>`. Problems are reported under `at`.
+pub fn job_from_files(
+    files: &BTreeMap<String, String>,
+    path: &str,
+    at: &str,
+) -> Result<JobDefinition, Problems> {
+    let path = path.trim_start_matches("./");
+    let text = files
+        .get(path)
+        .or_else(|| files.get(&format!("jobs/{path}")))
+        .ok_or_else(|| {
+            Problems(vec![Problem::new(
+                at,
+                format!("job file {path:?} is not in the CI files"),
+            )])
+        })?;
+    let format = if path.ends_with(".json") {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
+    parse(text, format).map_err(|Problems(ps)| {
+        Problems(
+            ps.into_iter()
+                .map(|p| {
+                    let inner = if p.path.is_empty() {
+                        path.to_owned()
+                    } else {
+                        format!("{path}: {}", p.path)
+                    };
+                    Problem::new(at, format!("{inner}: {}", p.message))
+                })
+                .collect(),
+        )
+    })
+}
+
+/// Expands a validated definition into its concrete nodes, in the plan's order. `env` is the
+/// workflow-wide environment (e.g. the git event's), under each node's own. Every problem
+/// (a missing or invalid job file) is reported at once, at `jobs.<node>.job_file`.
+pub fn instantiate(
+    def: &WorkflowDefinition,
+    files: &BTreeMap<String, String>,
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<NodeSpec>, Problems> {
+    let mut problems = Vec::new();
+    let mut jobs: BTreeMap<&str, JobDefinition> = BTreeMap::new();
+    for (name, node) in &def.jobs {
+        let job = match (&node.job, &node.job_file) {
+            (Some(job), _) => Ok(job.clone()),
+            (None, Some(file)) => job_from_files(files, file, &format!("jobs.{name}.job_file")),
+            (None, None) => Err(Problems(vec![Problem::new(
+                format!("jobs.{name}"),
+                "give exactly one of job and job_file",
+            )])),
+        };
+        match job {
+            Ok(job) => {
+                jobs.insert(name, job);
+            }
+            Err(Problems(ps)) => problems.extend(ps),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Problems(problems));
+    }
+    let plan = WorkflowPlan::new(def);
+    let mut specs = Vec::with_capacity(plan.len());
+    for i in 0..plan.len() {
+        let group = plan.group(i);
+        let node = &def.jobs[group];
+        let mut job = jobs[group].clone();
+        let mut job_env = env.clone();
+        job_env.extend(job.env.clone());
+        job_env.extend(node.env.clone());
+        if let Some((var, item)) = plan.item(i) {
+            job_env.insert(var.to_owned(), item.to_owned());
+        }
+        job.env = job_env;
+        specs.push(NodeSpec {
+            name: plan.name(i).to_owned(),
+            group: group.to_owned(),
+            job,
+            depends_on: plan.deps(i).map(|d| plan.name(d).to_owned()).collect(),
+            condition: node.condition,
+        });
+    }
+    Ok(specs)
+}
