@@ -134,3 +134,106 @@ pub fn instantiate(
     }
     Ok(specs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::parse_workflow;
+
+    const WF: &str = r#"
+name: release
+jobs:
+  prepare: {job_file: prepare.yaml}
+  build:
+    job: {name: build, env: {LEVEL: job}, steps: [{name: b, command: "echo $TARGET"}]}
+    needs: [prepare]
+    for_each: [linux, mac]
+    item_var: TARGET
+    env: {LEVEL: node}
+  publish: {job_file: jobs/publish.yaml, depends_on: [build], condition: always}
+"#;
+
+    fn files() -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                "jobs/prepare.yaml".to_owned(),
+                "name: prepare\nsteps: [{name: p, command: 'true'}]\n".to_owned(),
+            ),
+            (
+                "jobs/publish.yaml".to_owned(),
+                "name: publish\nenv: {LEVEL: file}\nsteps: [{name: p, command: 'true'}]\n"
+                    .to_owned(),
+            ),
+        ])
+    }
+
+    #[test]
+    fn expands_fan_out_resolves_files_and_layers_env() {
+        let def = parse_workflow(WF, Format::Yaml).expect("valid");
+        let env = BTreeMap::from([
+            ("LEVEL".to_owned(), "event".to_owned()),
+            ("EVENT".to_owned(), "push".to_owned()),
+        ]);
+        let nodes = instantiate(&def, &files(), &env).expect("instantiates");
+        let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["build[0]", "build[1]", "prepare", "publish"]);
+        let b1 = &nodes[1];
+        assert_eq!(b1.group, "build");
+        assert_eq!(b1.depends_on, ["prepare"]);
+        assert_eq!(b1.job.env["TARGET"], "mac");
+        assert_eq!(
+            b1.job.env["LEVEL"], "node",
+            "node env wins over job and event env"
+        );
+        assert_eq!(b1.job.env["EVENT"], "push");
+        let publish = &nodes[3];
+        assert_eq!(publish.depends_on, ["build[0]", "build[1]"]);
+        assert_eq!(publish.condition, NodeCondition::Always);
+        assert_eq!(publish.job.name, "publish");
+        assert_eq!(
+            publish.job.env["LEVEL"], "file",
+            "the job file's env wins over the event's"
+        );
+        assert_eq!(
+            nodes[2].job.name, "prepare",
+            "prepare.yaml found under jobs/"
+        );
+    }
+
+    #[test]
+    fn every_missing_or_invalid_job_file_is_reported() {
+        let def = parse_workflow(WF, Format::Yaml).expect("valid");
+        let mut files = files();
+        files.remove("jobs/prepare.yaml");
+        files.insert(
+            "jobs/publish.yaml".into(),
+            "name: publish\nsteps: []\n".into(),
+        );
+        let Problems(problems) = instantiate(&def, &files, &BTreeMap::new()).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert!(paths.contains(&"jobs.prepare.job_file"), "{problems:?}");
+        assert!(paths.contains(&"jobs.publish.job_file"), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("not in the CI files")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn condition_names_round_trip() {
+        for c in [
+            NodeCondition::AllSuccess,
+            NodeCondition::AnyFailed,
+            NodeCondition::Always,
+        ] {
+            assert_eq!(NodeCondition::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(
+            NodeCondition::parse("all_success(needs)"),
+            Some(NodeCondition::AllSuccess)
+        );
+        assert_eq!(NodeCondition::parse("sometimes"), None);
+    }
+}
