@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { isWorkflowTerminal, layoutWorkflow, nodeIcon, nodeTone, predecessors, statusWords, type GraphLayout, type GraphNodeInput, type NodeBox } from './workflow-graph';
+
+const fanOut: GraphNodeInput[] = [
+	{ name: 'prepare', group: 'prepare', depends_on: [] },
+	{ name: 'build[0]', group: 'build', depends_on: ['prepare'] },
+	{ name: 'build[1]', group: 'build', depends_on: ['prepare'] },
+	{ name: 'build[2]', group: 'build', depends_on: ['prepare'] },
+	{ name: 'publish', group: 'publish', depends_on: ['build'] }
+];
+
+const box = (l: GraphLayout, name: string): NodeBox => {
+	const b = l.nodes.find((n) => n.name === name);
+	if (!b) throw new Error(`no box for ${name}`);
+	return b;
+};
+
+function overlaps(a: NodeBox, b: NodeBox): boolean {
+	return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+function assertNoOverlap(l: GraphLayout) {
+	for (let i = 0; i < l.nodes.length; i++)
+		for (let j = i + 1; j < l.nodes.length; j++) {
+			const a = l.nodes[i] as NodeBox;
+			const b = l.nodes[j] as NodeBox;
+			expect(overlaps(a, b), `${a.name} overlaps ${b.name}`).toBe(false);
+		}
+	for (const n of l.nodes) {
+		expect(n.x).toBeGreaterThanOrEqual(0);
+		expect(n.y).toBeGreaterThanOrEqual(0);
+		expect(n.x + n.width).toBeLessThanOrEqual(l.width);
+		expect(n.y + n.height).toBeLessThanOrEqual(l.height);
+	}
+}
+
+describe('layoutWorkflow', () => {
+	it('puts prepare → build[0..2] → publish in three layers, the instances stacked in order in one frame', () => {
+		const l = layoutWorkflow(fanOut);
+		expect(l.layers).toBe(3);
+		expect(Object.fromEntries(l.nodes.map((n) => [n.name, n.layer]))).toEqual({ prepare: 0, 'build[0]': 1, 'build[1]': 1, 'build[2]': 1, publish: 2 });
+		const builds = ['build[0]', 'build[1]', 'build[2]'].map((n) => box(l, n));
+		expect(new Set(builds.map((b) => b.x)).size).toBe(1);
+		expect(builds[0]!.y).toBeLessThan(builds[1]!.y);
+		expect(builds[1]!.y).toBeLessThan(builds[2]!.y);
+		expect(box(l, 'prepare').x).toBeLessThan(builds[0]!.x);
+		expect(box(l, 'publish').x).toBeGreaterThan(builds[0]!.x);
+		// One frame around the group, enclosing every instance.
+		expect(l.groups).toHaveLength(1);
+		const g = l.groups[0]!;
+		expect(g.group).toBe('build');
+		for (const b of builds) {
+			expect(b.y).toBeGreaterThanOrEqual(g.y);
+			expect(b.y + b.height).toBeLessThanOrEqual(g.y + g.height);
+		}
+		// Depending on the group means an edge from every instance.
+		expect(l.edges.map((e) => `${e.from}->${e.to}`).sort()).toEqual(
+			['prepare->build[0]', 'prepare->build[1]', 'prepare->build[2]', 'build[0]->publish', 'build[1]->publish', 'build[2]->publish'].sort()
+		);
+		// The single nodes are centred on the stack.
+		expect(box(l, 'prepare').y + 24).toBeCloseTo(builds[1]!.y + 24);
+		assertNoOverlap(l);
+	});
+
+	it('lays out a diamond with the two branches in the middle layer and no crossing', () => {
+		const l = layoutWorkflow([
+			{ name: 'd', depends_on: ['b', 'c'] },
+			{ name: 'c', depends_on: ['a'] },
+			{ name: 'b', depends_on: ['a'] },
+			{ name: 'a' }
+		]);
+		expect(Object.fromEntries(l.nodes.map((n) => [n.name, n.layer]))).toEqual({ a: 0, b: 1, c: 1, d: 2 });
+		expect(box(l, 'b').x).toBe(box(l, 'c').x);
+		expect(l.edges).toHaveLength(4);
+		for (const e of l.edges) expect(e.d).toMatch(/^M[\d.]+,[\d.]+ C/);
+		assertNoOverlap(l);
+	});
+
+	it('uses the longest path: a skip edge routes around the middle layer instead of through a box', () => {
+		const l = layoutWorkflow([{ name: 'a' }, { name: 'b', depends_on: ['a'] }, { name: 'c', depends_on: ['a', 'b'] }]);
+		expect(box(l, 'c').layer).toBe(2);
+		const skip = l.edges.find((e) => e.from === 'a' && e.to === 'c');
+		// a → waypoint (curve), across layer 1 (line), → c (curve).
+		expect(skip?.d.match(/C/g)).toHaveLength(2);
+		expect(skip?.d.match(/L/g)).toHaveLength(1);
+		const b = box(l, 'b');
+		const across = /L([\d.]+),([\d.]+)/.exec(skip?.d ?? '');
+		const y = Number(across?.[2]);
+		expect(y < b.y || y > b.y + b.height).toBe(true);
+		assertNoOverlap(l);
+	});
+
+	it('orders layers to remove crossings (barycenter)', () => {
+		// x1 → y2 and x2 → y1 cross in input order; the layout uncrosses them.
+		const l = layoutWorkflow([{ name: 'x1' }, { name: 'x2' }, { name: 'y1', depends_on: ['x2'] }, { name: 'y2', depends_on: ['x1'] }]);
+		const above = (a: string, b: string) => box(l, a).y < box(l, b).y;
+		expect(above('x1', 'x2') === above('y2', 'y1')).toBe(true);
+	});
+
+	it('adds triggered nodes after their parent without moving the existing layers', () => {
+		const before = layoutWorkflow(fanOut.map((n, i) => ({ ...n, job_id: `job-${i}` })));
+		const withChildren = [
+			...fanOut.map((n, i) => ({ ...n, job_id: `job-${i}` })),
+			{ name: 'lint', group: null, depends_on: [], parent_job_id: 'job-1' },
+			{ name: 'notify', group: null, depends_on: [], parent_job_id: 'job-4' }
+		];
+		const after = layoutWorkflow(withChildren);
+		for (const n of before.nodes) expect(box(after, n.name).layer).toBe(n.layer);
+		expect(box(after, 'lint').layer).toBe(2);
+		expect(box(after, 'notify').layer).toBe(3);
+		expect(after.layers).toBe(4);
+		const trig = after.edges.filter((e) => e.kind === 'trigger').map((e) => `${e.from}->${e.to}`);
+		expect(trig.sort()).toEqual(['build[0]->lint', 'publish->notify']);
+		assertNoOverlap(after);
+	});
+
+	it('finds the parent among re-run jobs (previous_job_ids)', () => {
+		const links = predecessors([
+			{ name: 'a', job_id: 'new', previous_job_ids: ['old'] },
+			{ name: 'b', parent_job_id: 'old' }
+		]);
+		expect(links).toEqual([{ from: 0, to: 1, kind: 'trigger' }]);
+	});
+
+	it('keeps a wide fan-out without overlap and survives unknown dependencies and cycles', () => {
+		const many: GraphNodeInput[] = [{ name: 'root' }];
+		for (let i = 0; i < 12; i++) many.push({ name: `t[${i}]`, group: 't', depends_on: ['root'] });
+		many.push({ name: 'u', depends_on: ['ghost', 't[3]'] });
+		many.push({ name: 'p', depends_on: ['q'] }, { name: 'q', depends_on: ['p'] });
+		const l = layoutWorkflow(many);
+		expect(l.nodes).toHaveLength(many.length);
+		assertNoOverlap(l);
+		const l2 = layoutWorkflow(many);
+		expect(l2).toEqual(l);
+	});
+
+	it('returns an empty drawing for no nodes', () => {
+		expect(layoutWorkflow([])).toMatchObject({ nodes: [], edges: [], width: 0, height: 0, layers: 0 });
+	});
+});
+
+describe('node states', () => {
+	it('gives every state a tone, an icon and words', () => {
+		expect(nodeTone('succeeded')).toBe('ok');
+		expect(nodeTone('timed_out')).toBe('bad');
+		expect(nodeTone('running')).toBe('run');
+		expect(nodeTone('pending')).toBe('idle');
+		expect(nodeIcon('failed')).toBe('✕');
+		expect(nodeIcon('skipped')).toBe('–');
+		expect(statusWords('timed_out')).toBe('timed out');
+		expect(isWorkflowTerminal('running')).toBe(false);
+		expect(isWorkflowTerminal('skipped')).toBe(true);
+	});
+});
