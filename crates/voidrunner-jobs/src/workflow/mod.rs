@@ -4,6 +4,7 @@
 //! status) and output merging. Semantics: `docs/WORKFLOWS.md`.
 
 mod engine;
+mod filter;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::OnceLock;
@@ -21,6 +22,7 @@ use crate::validate::{
 mod instance;
 
 pub use engine::{MergeConflict, NodeState, WorkflowPlan, WorkflowStatus, merge_outputs};
+pub use filter::{EventFacts, GitEvent, PathFilter, WorkflowTrigger};
 pub use instance::{NodeSpec, instantiate, job_from_files};
 
 /// A workflow: named jobs with dependencies, conditions and fan-out.
@@ -33,6 +35,9 @@ pub struct WorkflowDefinition {
     /// Values every job reads (as the `VOIDRUNNER_VARS` JSON and `<node>.<key>` outputs).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub vars: BTreeMap<String, String>,
+    /// Which git events start it (`triggers` is an alias; see `docs/GIT.md`); absent = none.
+    #[serde(default, alias = "triggers", skip_serializing_if = "Option::is_none")]
+    pub on: Option<WorkflowTrigger>,
     /// The nodes, by name (`[A-Za-z0-9_-]{1,64}`).
     #[schemars(length(min = 1, max = 200))]
     pub jobs: BTreeMap<String, Node>,
@@ -124,6 +129,11 @@ pub fn parse_workflow(text: &str, format: Format) -> Result<WorkflowDefinition, 
 /// `needs` → `depends_on` for nodes and for inline jobs' steps, before the schema sees it.
 fn normalize(value: &Value) -> Value {
     let mut value = value.clone();
+    if let Some(obj) = value.as_object_mut()
+        && let Some(triggers) = obj.remove("triggers")
+    {
+        obj.entry("on").or_insert(triggers);
+    }
     if let Some(jobs) = value.get_mut("jobs").and_then(Value::as_object_mut) {
         for node in jobs.values_mut() {
             let Some(obj) = node.as_object_mut() else {
