@@ -373,9 +373,8 @@ export function nodeIcon(status: string | null | undefined): string {
 		case 'succeeded':
 			return '✓';
 		case 'failed':
-			return '✕';
 		case 'timed_out':
-			return '⏱';
+			return '✕';
 		case 'running':
 			return '●';
 		case 'queued':
