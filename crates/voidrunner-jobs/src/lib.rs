@@ -15,6 +15,7 @@ pub mod runner;
 pub mod server;
 pub mod source;
 mod validate;
+pub mod trigger;
 pub mod workflow;
 
 pub use definition::{

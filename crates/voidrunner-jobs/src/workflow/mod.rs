@@ -160,7 +160,7 @@ fn normalize(value: &Value) -> Value {
     value
 }
 
-fn valid_node_name(name: &str) -> bool {
+pub(crate) fn valid_node_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()
