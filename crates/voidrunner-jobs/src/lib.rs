@@ -12,10 +12,11 @@ pub mod link;
 mod path;
 mod plan;
 pub mod runner;
+pub mod scheduler;
 pub mod server;
 pub mod source;
-mod validate;
 pub mod trigger;
+mod validate;
 pub mod workflow;
 
 pub use definition::{

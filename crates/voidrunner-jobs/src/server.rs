@@ -19,12 +19,14 @@ use voidrunner_mask::SecretBox;
 use voidrunner_sandbox::Sandbox;
 use voidrunner_store::{
     JobArtifact, JobCompleteOutcome, JobFailure, JobId, JobLease, JobResult, JobSignal, JobStatus,
-    JobStream, LeaseStatus, NewJobEvent, ReleaseReason, RetryPolicy, Scope, StepState, StepUpdate,
-    Store, backoff,
+    JobStream, JobWorkflowLink, LeaseStatus, NewJobEvent, ReleaseReason, RetryPolicy, Scope,
+    StepState, StepUpdate, Store, WorkflowId, backoff,
 };
 
 use crate::definition::{JobDefinition, Source};
+use crate::link::{WorkflowContext, WorkflowLink};
 use crate::runner::{Events, JobEvent, JobReport, JobRequest, RunnerConfig, run_job};
+use crate::scheduler::{StoreLink, advance};
 
 /// Settings of a node's job worker.
 #[derive(Debug, Clone)]
@@ -159,25 +161,24 @@ async fn prepare_request(
                 reason: format!("stored definition does not parse: {e}"),
             })
         })?;
-    let sealed = shared
-        .store
-        .job_secrets(job.id)
-        .await
-        .map_err(|e| Prep::Retry(format!("reading the job's secrets: {e}")))?;
-    let mut secrets = BTreeMap::new();
-    if !sealed.is_empty() {
-        let Some(secret_box) = &shared.secret_box else {
-            return Err(Prep::Retry(
-                "the job has secrets but this node has no secrets key".into(),
+    let mut definition = definition;
+    let (secrets, workflow, link) = match &job.workflow {
+        None => (job_secrets(shared, job).await?, None, None),
+        Some(wl) => {
+            let context = workflow_context(wl);
+            let secrets = workflow_secrets(shared, wl.workflow_id, &context, &definition).await?;
+            // A secret the workflow does not have (a fork pull request's) is absent, not an
+            // error: the job runs without it.
+            definition.secrets.retain(|name| secrets.contains_key(name));
+            let link: Arc<dyn WorkflowLink> = Arc::new(StoreLink::new(
+                shared.store.clone(),
+                wl.workflow_id,
+                job.id,
+                definition.clone(),
             ));
-        };
-        for (name, value) in sealed {
-            let plain = secret_box
-                .open_with_context(&value, format!("{}/{name}", job.id).as_bytes())
-                .map_err(|e| Prep::Retry(format!("secret {name} does not open: {e}")))?;
-            secrets.insert(name, String::from_utf8_lossy(&plain).into_owned());
+            (secrets, Some(context), Some(link))
         }
-    }
+    };
     let wants_tarball = matches!(definition.source, Source::Tarball)
         || matches!(definition.ci_source, Some(Source::Tarball));
     let mut tarball = None;
@@ -219,11 +220,79 @@ async fn prepare_request(
             secrets,
             tarball: tarball.clone(),
             base_dir: None,
-            workflow: None,
-            link: None,
+            workflow,
+            link,
         },
         tarball,
     ))
+}
+
+/// The job's own secrets, opened with the context `"<job_id>/<NAME>"`.
+async fn job_secrets(
+    shared: &Shared,
+    job: &voidrunner_store::Job,
+) -> Result<BTreeMap<String, String>, Prep> {
+    let sealed = shared
+        .store
+        .job_secrets(job.id)
+        .await
+        .map_err(|e| Prep::Retry(format!("reading the job's secrets: {e}")))?;
+    open_secrets(shared, sealed, &job.id.to_string())
+}
+
+/// The workflow's secrets that the job's definition names, opened with the context
+/// `"<workflow_id>/<NAME>"`; none for an untrusted workflow.
+async fn workflow_secrets(
+    shared: &Shared,
+    id: WorkflowId,
+    context: &WorkflowContext,
+    definition: &JobDefinition,
+) -> Result<BTreeMap<String, String>, Prep> {
+    if !context.trusted || definition.secrets.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let mut sealed = shared
+        .store
+        .workflow_secrets(id)
+        .await
+        .map_err(|e| Prep::Retry(format!("reading the workflow's secrets: {e}")))?;
+    sealed.retain(|name, _| definition.secrets.contains(name));
+    open_secrets(shared, sealed, &id.to_string())
+}
+
+fn open_secrets(
+    shared: &Shared,
+    sealed: BTreeMap<String, Vec<u8>>,
+    owner: &str,
+) -> Result<BTreeMap<String, String>, Prep> {
+    let mut secrets = BTreeMap::new();
+    if sealed.is_empty() {
+        return Ok(secrets);
+    }
+    let Some(secret_box) = &shared.secret_box else {
+        return Err(Prep::Retry(
+            "the job has secrets but this node has no secrets key".into(),
+        ));
+    };
+    for (name, value) in sealed {
+        let plain = secret_box
+            .open_with_context(&value, format!("{owner}/{name}").as_bytes())
+            .map_err(|e| Prep::Retry(format!("secret {name} does not open: {e}")))?;
+        secrets.insert(name, String::from_utf8_lossy(&plain).into_owned());
+    }
+    Ok(secrets)
+}
+
+/// The context the scheduler froze into the job; a minimal one if it does not parse.
+fn workflow_context(link: &JobWorkflowLink) -> WorkflowContext {
+    serde_json::from_value(link.context.clone()).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the stored workflow context does not parse");
+        WorkflowContext {
+            workflow_id: link.workflow_id.to_string(),
+            node: link.node.clone(),
+            ..WorkflowContext::default()
+        }
+    })
 }
 
 async fn run_claimed(shared: &Shared, job: voidrunner_store::Job, stop: CancellationToken) {
@@ -363,6 +432,13 @@ async fn complete(
                 job.id,
                 job.status.as_str()
             );
+            if let Some(link) = job.workflow {
+                // Fast path: decide the next nodes now (the schedulers' signal handling and
+                // sweep do the same; passes are idempotent).
+                if let Err(e) = advance(&*shared.store, link.workflow_id).await {
+                    tracing::warn!(workflow.id = %link.workflow_id, error = %e, "advancing workflow {} failed: {e}", link.workflow_id);
+                }
+            }
         }
         Ok(JobCompleteOutcome::LeaseLost) => {
             tracing::warn!("job {} lost its lease before completing", lease.job_id)

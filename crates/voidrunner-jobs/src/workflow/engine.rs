@@ -68,6 +68,25 @@ struct Instance {
     deps: Vec<usize>,
     condition: NodeCondition,
     item: Option<(String, String)>,
+    /// Why this node can never run (unsupported condition, unknown dependency): it is
+    /// skipped with this reason as soon as it is decided.
+    problem: Option<String>,
+}
+
+/// One node of a stored workflow (nodes of the definition and triggered ones alike), as
+/// [`WorkflowPlan::from_nodes`] reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanNode<'a> {
+    /// Instance name (`build[1]`).
+    pub name: &'a str,
+    /// The definition's node name (`build`).
+    pub group: &'a str,
+    /// Instance names that must be terminal first.
+    pub depends_on: &'a [String],
+    /// The condition's wire name (see [`NodeCondition::parse`]).
+    pub condition: &'a str,
+    /// Its current state.
+    pub state: NodeState,
 }
 
 /// The expanded nodes of a workflow and their states.
@@ -94,6 +113,7 @@ impl WorkflowPlan {
                     deps: Vec::new(),
                     condition: node.condition,
                     item: None,
+                    problem: None,
                 });
             } else {
                 let var = node.item_var.clone().unwrap_or_else(|| "ITEM".to_owned());
@@ -105,6 +125,7 @@ impl WorkflowPlan {
                         deps: Vec::new(),
                         condition: node.condition,
                         item: Some((var.clone(), item.clone())),
+                        problem: None,
                     });
                 }
             }
@@ -122,6 +143,53 @@ impl WorkflowPlan {
             nodes,
             states: vec![NodeState::Pending; n],
             reasons: vec![None; n],
+        }
+    }
+
+    /// The plan of a stored workflow: nodes in creation order with their current states.
+    /// A node with an unsupported condition or an unknown dependency is skipped with the
+    /// reason when decided (a stored graph is never refused: it can only be decided).
+    pub fn from_nodes<'a>(nodes: impl IntoIterator<Item = PlanNode<'a>>) -> WorkflowPlan {
+        let nodes: Vec<PlanNode<'a>> = nodes.into_iter().collect();
+        let index: BTreeMap<&str, usize> =
+            nodes.iter().enumerate().map(|(i, n)| (n.name, i)).collect();
+        let mut instances = Vec::with_capacity(nodes.len());
+        for n in &nodes {
+            let mut problem = None;
+            let condition = NodeCondition::parse(n.condition).unwrap_or_else(|| {
+                problem = Some(format!("unsupported condition {}", n.condition));
+                NodeCondition::AllSuccess
+            });
+            let mut deps = Vec::with_capacity(n.depends_on.len());
+            for d in n.depends_on {
+                match index.get(d.as_str()) {
+                    Some(&i) => deps.push(i),
+                    None => {
+                        problem.get_or_insert_with(|| format!("unknown dependency {d}"));
+                    }
+                }
+            }
+            instances.push(Instance {
+                name: n.name.to_owned(),
+                group: n.group.to_owned(),
+                deps,
+                condition,
+                item: None,
+                problem,
+            });
+        }
+        WorkflowPlan {
+            states: nodes.iter().map(|n| n.state).collect(),
+            reasons: vec![None; nodes.len()],
+            nodes: instances,
+        }
+    }
+
+    /// Skips pending node `i` with `reason` before deciding (e.g. its job cannot be built).
+    pub fn skip(&mut self, i: usize, reason: &str) {
+        if self.states[i] == NodeState::Pending {
+            self.states[i] = NodeState::Skipped;
+            self.reasons[i] = Some(reason.to_owned());
         }
     }
 
@@ -177,6 +245,12 @@ impl WorkflowPlan {
             changed = false;
             for i in 0..self.nodes.len() {
                 if self.states[i] != NodeState::Pending {
+                    continue;
+                }
+                if let Some(problem) = &self.nodes[i].problem {
+                    self.reasons[i] = Some(problem.clone());
+                    self.states[i] = NodeState::Skipped;
+                    changed = true;
                     continue;
                 }
                 if !self.nodes[i]
@@ -287,4 +361,49 @@ pub fn merge_outputs(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node<'a>(
+        name: &'a str,
+        deps: &'a [String],
+        condition: &'a str,
+        state: NodeState,
+    ) -> PlanNode<'a> {
+        PlanNode {
+            name,
+            group: name,
+            depends_on: deps,
+            condition,
+            state,
+        }
+    }
+
+    #[test]
+    fn stored_nodes_decide_like_definitions_and_bad_ones_are_skipped() {
+        let none: Vec<String> = Vec::new();
+        let on_a = vec!["a".to_owned()];
+        let on_ghost = vec!["ghost".to_owned()];
+        let mut p = WorkflowPlan::from_nodes([
+            node("a", &none, "all_success", NodeState::Failed),
+            node("b", &on_a, "", NodeState::Pending),
+            node("c", &on_a, "any_failed", NodeState::Pending),
+            node("d", &on_a, "sometimes", NodeState::Pending),
+            node("e", &on_ghost, "always", NodeState::Pending),
+            node("f", &none, "always", NodeState::Pending),
+        ]);
+        p.skip(5, "cannot build");
+        let started = p.next(10);
+        assert_eq!(started, [2]);
+        assert_eq!(p.skip_reason(1), Some("dependency a did not succeed"));
+        assert_eq!(p.skip_reason(3), Some("unsupported condition sometimes"));
+        assert_eq!(p.skip_reason(4), Some("unknown dependency ghost"));
+        assert_eq!(p.skip_reason(5), Some("cannot build"));
+        assert_eq!(p.status(), WorkflowStatus::Running);
+        p.finish(2, NodeState::Succeeded);
+        assert_eq!(p.status(), WorkflowStatus::Failed);
+    }
 }

@@ -21,7 +21,7 @@ use crate::validate::{
 
 mod instance;
 
-pub use engine::{MergeConflict, NodeState, WorkflowPlan, WorkflowStatus, merge_outputs};
+pub use engine::{MergeConflict, NodeState, PlanNode, WorkflowPlan, WorkflowStatus, merge_outputs};
 pub use filter::{EventFacts, GitEvent, PathFilter, WorkflowTrigger};
 pub use instance::{NodeSpec, instantiate, job_from_files};
 
