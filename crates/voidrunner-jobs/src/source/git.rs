@@ -78,12 +78,12 @@ pub fn check_git_ref(r: &str) -> Result<(), SourceError> {
     Ok(())
 }
 
-fn is_commit_id(r: &str) -> bool {
+pub(super) fn is_commit_id(r: &str) -> bool {
     (7..=40).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// `https://user:token@host/x` → `https://***@host/x`, for messages.
-fn redact(url: &str) -> String {
+pub(super) fn redact(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://") {
         let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
         if let Some(at) = authority.rfind('@') {
@@ -104,16 +104,23 @@ fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<V
     })
 }
 
-struct Git<'a> {
-    policy: &'a SourcePolicy,
-    dir: &'a Path,
-    deadline: Instant,
-    url: &'a str,
+pub(super) struct Git<'a> {
+    pub(super) policy: &'a SourcePolicy,
+    pub(super) dir: &'a Path,
+    pub(super) deadline: Instant,
+    pub(super) url: &'a str,
 }
 
 impl Git<'_> {
-    /// Runs `git <args>` in the repository with a clean environment; answers stdout.
-    fn run(&self, args: &[&str]) -> Result<String, SourceError> {
+    /// Runs `git <args>` in the repository with a clean environment; answers stdout, trimmed.
+    pub(super) fn run(&self, args: &[&str]) -> Result<String, SourceError> {
+        self.run_raw(args)
+            .map(|out| String::from_utf8_lossy(&out).trim().to_owned())
+    }
+
+    /// Runs `git <args>` in the repository with a clean environment; answers stdout as is
+    /// (at most 1 MiB).
+    pub(super) fn run_raw(&self, args: &[&str]) -> Result<Vec<u8>, SourceError> {
         let mut cmd = Command::new(&self.policy.git_program);
         cmd.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -164,7 +171,7 @@ impl Git<'_> {
         let stdout = out_thread.join().unwrap_or_default();
         let stderr = err_thread.join().unwrap_or_default();
         if status.success() {
-            return Ok(String::from_utf8_lossy(&stdout).trim().to_owned());
+            return Ok(stdout);
         }
         let message = String::from_utf8_lossy(&stderr)
             .replace(self.url, &redact(self.url))

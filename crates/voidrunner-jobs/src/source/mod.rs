@@ -6,6 +6,7 @@
 
 mod copy;
 mod git;
+mod mirror;
 mod tarball;
 mod walk;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 use crate::definition::Source;
 
 pub use git::{check_git_ref, check_git_url};
+pub use mirror::{GitMirror, TreeFile};
 
 /// What the operator allows and how much.
 #[derive(Debug, Clone, PartialEq, Eq)]
