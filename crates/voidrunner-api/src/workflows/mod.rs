@@ -1,8 +1,13 @@
-//! The `workflows` endpoints (issue 10; see `docs/API.md`).
+//! `/api/v1/workflows`: graphs of CI jobs (see `docs/WORKFLOWS.md`). Submission validates
+//! the definition (every problem at once), instantiates its nodes and stores them; the
+//! scheduler (`voidrunner_jobs::scheduler`) starts the nodes' jobs. Reads show the workflow
+//! with its nodes' states; cancel and re-run are the owner's.
 
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::context::ApiContext;
+
+pub(crate) mod create;
 
 /// Adds this module's documented routes.
 pub(crate) fn routes(router: OpenApiRouter<ApiContext>) -> OpenApiRouter<ApiContext> {
