@@ -5,7 +5,6 @@ mod row;
 
 use std::collections::BTreeMap;
 
-use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite};
 use voidrunner_domain::Timestamp;
 use voidrunner_store::{
@@ -15,7 +14,9 @@ use voidrunner_store::{
     StoreResult,
 };
 
-pub(crate) use row::{JOB_COLUMNS, JobRow, StepRow, clamp, insert_event, status_changed};
+pub(crate) use row::{
+    JOB_COLUMNS, JobRow, StepRow, clamp, insert_event, insert_job, status_changed,
+};
 
 use crate::SqliteStore;
 use crate::convert::{micros, text, ts};
@@ -35,48 +36,8 @@ impl JobStore for SqliteStore {
         new: NewJob,
         sealed_secrets: BTreeMap<String, Vec<u8>>,
     ) -> StoreResult<Job> {
-        let id = text(new.id.as_uuid());
-        let at = micros(new.created_at);
         let mut tx = self.begin_immediate().await?;
-        sqlx::query(
-            "INSERT INTO jobs (id, owner_id, name, definition, status, priority, max_attempts, \
-                 run_after, created_at, request_id, has_tarball) \
-             VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(text(new.owner_id.as_uuid()))
-        .bind(&new.name)
-        .bind(Json(&new.definition))
-        .bind(i64::from(new.priority))
-        .bind(i64::from(new.max_attempts.max(1)))
-        .bind(at)
-        .bind(at)
-        .bind(&new.request_id)
-        .bind(new.has_tarball)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
-        for (idx, name) in new.steps.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO job_steps (job_id, idx, name, state) VALUES (?, ?, ?, 'pending')",
-            )
-            .bind(id)
-            .bind(i64::try_from(idx).unwrap_or(i64::MAX))
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
-        }
-        for (name, sealed) in &sealed_secrets {
-            sqlx::query("INSERT INTO job_secrets (job_id, name, sealed) VALUES (?, ?, ?)")
-                .bind(id)
-                .bind(name)
-                .bind(sealed)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
-        }
-        let job = status_changed(&mut tx, id, new.created_at).await?;
+        let job = insert_job(&mut tx, &new, &sealed_secrets, None).await?;
         tx.commit().await.map_err(map_sqlx)?;
         self.signals.notify_work();
         Ok(job)

@@ -25,11 +25,13 @@ mod load;
 mod logs;
 mod paging;
 mod queue;
+mod repos;
 mod secrets;
 mod stats;
 mod tasks;
 mod users;
 mod webhooks;
+mod workflows;
 
 pub use archive::*;
 pub use auth::*;
@@ -42,11 +44,13 @@ pub use load::*;
 pub use logs::*;
 pub use paging::*;
 pub use queue::*;
+pub use repos::*;
 pub use secrets::*;
 pub use stats::*;
 pub use tasks::*;
 pub use users::*;
 pub use webhooks::*;
+pub use workflows::*;
 
 use std::collections::BTreeMap;
 
@@ -142,6 +146,8 @@ macro_rules! conformance_tests {
             webhook_claims_lease_and_fence_attempts,
             concurrent_webhook_claimers_never_share,
             task_secrets_patch_keeps_the_rest,
+            workflow_round_trip_and_scope, workflow_listing_pages_and_filters, workflow_node_status_derived_from_job, workflow_start_is_compare_and_set, workflow_start_race_one_winner, workflow_triggers_are_idempotent, workflow_cancel_skips_pending_nodes, workflow_finish_only_from_running, workflow_rerun_resets_unsuccessful_nodes,
+            repository_round_trip_and_scope, repository_secrets_patch, delivery_creates_workflows_once, concurrent_deliveries_create_once,
             archive_candidates_by_log_bytes, archive_mark_is_one_transaction_and_idempotent, archive_refuses_running_and_expired, retention_by_age_expires_output, retention_by_size_takes_oldest_archives,
         );
     };

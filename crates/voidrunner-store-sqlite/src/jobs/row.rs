@@ -1,22 +1,24 @@
 //! `jobs` and `job_steps` rows and the event-log writes every job change shares.
 
+use std::collections::BTreeMap;
+
 use sqlx::types::Json;
 use sqlx::{Sqlite, Transaction};
 use uuid::fmt::Hyphenated;
 use voidrunner_domain::{Timestamp, UserId};
 use voidrunner_store::{
-    Job, JobId, JobStatus, JobStep, JobStream, StepState, StoreResult, failures_from_json,
-    job_status_event, outputs_from_json,
+    Job, JobId, JobStatus, JobStep, JobStream, JobWorkflowLink, NewJob, StepState, StoreResult,
+    WorkflowId, failures_from_json, job_status_event, outputs_from_json,
 };
 
-use crate::convert::{micros, opt_ts, ts};
+use crate::convert::{micros, opt_ts, text, ts};
 use crate::error::{corrupt, map_sqlx};
 
 /// Columns of [`JobRow`].
 pub(crate) const JOB_COLUMNS: &str = "id, owner_id, name, definition, status, priority, \
     attempt, max_attempts, worker_id, lease_owner, lease_until, run_after, cancel_requested_at, \
     created_at, started_at, finished_at, failures, outputs, request_id, has_tarball, last_error, \
-    dead_lettered_at";
+    dead_lettered_at, workflow_id, workflow_node, workflow_context";
 
 /// A `jobs` row.
 #[derive(Debug, sqlx::FromRow)]
@@ -43,6 +45,9 @@ pub(crate) struct JobRow {
     has_tarball: bool,
     last_error: Option<String>,
     dead_lettered_at: Option<i64>,
+    workflow_id: Option<Hyphenated>,
+    workflow_node: Option<String>,
+    workflow_context: Option<Json<serde_json::Value>>,
 }
 
 impl JobRow {
@@ -77,7 +82,17 @@ impl JobRow {
             has_tarball: self.has_tarball,
             last_error: self.last_error,
             dead_lettered_at: opt_ts("jobs.dead_lettered_at", self.dead_lettered_at)?,
-            workflow: None,
+            workflow: match (self.workflow_id, self.workflow_node) {
+                (Some(id), Some(node)) => Some(JobWorkflowLink {
+                    workflow_id: WorkflowId(id.into_uuid()),
+                    node,
+                    context: self
+                        .workflow_context
+                        .map_or(serde_json::Value::Null, |c| c.0),
+                }),
+                (None, None) => None,
+                (id, _) => return Err(corrupt("jobs.workflow_node", format!("{id:?}"))),
+            },
         })
     }
 }
@@ -167,4 +182,58 @@ pub(crate) async fn status_changed(
     let data = job_status_event(job.status, job.attempt, job.last_error.as_deref());
     insert_event(tx, id, job.attempt, None, JobStream::Status, &data, now).await?;
     Ok(job)
+}
+
+/// Inserts a `queued` job with its step rows, sealed secrets and first status event inside
+/// `tx` (the caller commits and signals work): what `create_job` writes, shared with
+/// `start_workflow_node`, which passes the node's `link`.
+pub(crate) async fn insert_job(
+    tx: &mut Transaction<'static, Sqlite>,
+    new: &NewJob,
+    sealed_secrets: &BTreeMap<String, Vec<u8>>,
+    link: Option<&JobWorkflowLink>,
+) -> StoreResult<Job> {
+    let id = text(new.id.as_uuid());
+    let at = micros(new.created_at);
+    sqlx::query(
+        "INSERT INTO jobs (id, owner_id, name, definition, status, priority, max_attempts, \
+             run_after, created_at, request_id, has_tarball, workflow_id, workflow_node, \
+             workflow_context) \
+         VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(text(new.owner_id.as_uuid()))
+    .bind(&new.name)
+    .bind(Json(&new.definition))
+    .bind(i64::from(new.priority))
+    .bind(i64::from(new.max_attempts.max(1)))
+    .bind(at)
+    .bind(at)
+    .bind(&new.request_id)
+    .bind(new.has_tarball)
+    .bind(link.map(|l| text(l.workflow_id.0)))
+    .bind(link.map(|l| l.node.as_str()))
+    .bind(link.map(|l| Json(&l.context)))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_sqlx)?;
+    for (idx, name) in new.steps.iter().enumerate() {
+        sqlx::query("INSERT INTO job_steps (job_id, idx, name, state) VALUES (?, ?, ?, 'pending')")
+            .bind(id)
+            .bind(i64::try_from(idx).unwrap_or(i64::MAX))
+            .bind(name)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_sqlx)?;
+    }
+    for (name, sealed) in sealed_secrets {
+        sqlx::query("INSERT INTO job_secrets (job_id, name, sealed) VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(name)
+            .bind(sealed)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_sqlx)?;
+    }
+    status_changed(tx, id, new.created_at).await
 }
