@@ -152,3 +152,22 @@ describe('node states', () => {
 		expect(isWorkflowTerminal('skipped')).toBe(true);
 	});
 });
+
+describe('layer widths', () => {
+	it('makes each layer as wide as its widest box, and only that layer', () => {
+		const l = layoutWorkflow([{ name: 'a' }, { name: 'b-long', depends_on: ['a'] }, { name: 'c', depends_on: ['b-long'] }, { name: 'd', depends_on: ['a', 'c'] }], {
+			widthOf: (n) => (n.name === 'b-long' ? 400 : 10)
+		});
+		const w = (n: string) => l.nodes.find((b) => b.name === n)?.width;
+		expect([w('a'), w('b-long'), w('c'), w('d')]).toEqual([176, 400, 176, 176]);
+		for (let i = 0; i < l.nodes.length; i++)
+			for (let j = i + 1; j < l.nodes.length; j++) {
+				const [p, q] = [l.nodes[i]!, l.nodes[j]!];
+				if (p.layer !== q.layer) expect(p.x + p.width <= q.x || q.x + q.width <= p.x).toBe(true);
+			}
+		expect(Math.max(...l.nodes.map((n) => n.x + n.width))).toBeLessThanOrEqual(l.width);
+		// The long edge a → d crosses layers 1 and 2 straight over their full width.
+		const skip = l.edges.find((e) => e.from === 'a' && e.to === 'd');
+		expect(skip?.d.match(/L/g)?.length).toBeGreaterThanOrEqual(2);
+	});
+});

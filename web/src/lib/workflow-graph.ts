@@ -62,7 +62,10 @@ export interface GraphLayout {
 
 /** Box sizes and gaps. */
 export interface LayoutOptions {
+	/** Box width; a layer is as wide as its widest box (see `widthOf`). */
 	nodeWidth: number;
+	/** A node's own width (e.g. from its name's length); at least `nodeWidth` is used. */
+	widthOf?: (node: GraphNodeInput) => number;
 	nodeHeight: number;
 	/** Horizontal space between layers (where the edges run). */
 	layerGap: number;
@@ -285,31 +288,42 @@ export function layoutWorkflow(nodes: readonly GraphNodeInput[], options: Partia
 		}
 	}
 
-	// Coordinates: layers are columns; each column's units stacked and centred vertically.
+	// Coordinates: layers are columns as wide as their widest box; each column's units
+	// stacked and centred vertically.
+	const colWidth = best.map((layer) =>
+		Math.max(o.nodeWidth, ...layer.flatMap((u) => u.items.map((it) => (it.node === null || !o.widthOf ? 0 : o.widthOf(nodes[it.node] as GraphNodeInput)))))
+	);
+	const colX: number[] = [];
+	let cx = o.margin + o.groupPad;
+	for (const w of colWidth) {
+		colX.push(cx);
+		cx += w + 2 * o.groupPad + o.layerGap;
+	}
 	const unitHeight = (u: Unit) =>
 		u.dummy ? o.dummyHeight : u.group ? u.items.length * o.nodeHeight + (u.items.length - 1) * o.groupGap + 2 * o.groupPad : o.nodeHeight;
 	const colHeight = (l: Unit[]) => l.reduce((s, u) => s + unitHeight(u), 0) + Math.max(0, l.length - 1) * o.rowGap;
 	const inner = Math.max(0, ...best.map(colHeight));
 	const boxes: NodeBox[] = [];
 	const groups: GroupBox[] = [];
-	const points = new Map<string, { x: number; y: number }>();
+	const points = new Map<string, { x: number; y: number; w: number }>();
 	best.forEach((layer, l) => {
-		const x = o.margin + o.groupPad + l * (o.nodeWidth + 2 * o.groupPad + o.layerGap);
+		const x = colX[l] ?? 0;
+		const w = colWidth[l] ?? o.nodeWidth;
 		let y = o.margin + (inner - colHeight(layer)) / 2;
 		for (const u of layer) {
 			const h = unitHeight(u);
 			if (u.dummy) {
 				const it = u.items[0] as Item;
-				points.set(it.key, { x, y: y + h / 2 });
+				points.set(it.key, { x, y: y + h / 2, w });
 			} else if (u.group) {
-				groups.push({ group: u.group, layer: l, x: x - o.groupPad, y, width: o.nodeWidth + 2 * o.groupPad, height: h });
+				groups.push({ group: u.group, layer: l, x: x - o.groupPad, y, width: w + 2 * o.groupPad, height: h });
 				u.items.forEach((it, k) => {
 					const n = nodes[it.node ?? 0] as GraphNodeInput;
-					boxes.push({ name: n.name, group: u.group, layer: l, x, y: y + o.groupPad + k * (o.nodeHeight + o.groupGap), width: o.nodeWidth, height: o.nodeHeight });
+					boxes.push({ name: n.name, group: u.group, layer: l, x, y: y + o.groupPad + k * (o.nodeHeight + o.groupGap), width: w, height: o.nodeHeight });
 				});
 			} else {
 				const n = nodes[u.items[0]?.node ?? 0] as GraphNodeInput;
-				boxes.push({ name: n.name, group: n.group ?? null, layer: l, x, y, width: o.nodeWidth, height: o.nodeHeight });
+				boxes.push({ name: n.name, group: n.group ?? null, layer: l, x, y, width: w, height: o.nodeHeight });
 			}
 			y += h + o.rowGap;
 		}
@@ -323,8 +337,8 @@ export function layoutWorkflow(nodes: readonly GraphNodeInput[], options: Partia
 		// into the target's left side; cubic curves between columns.
 		const pts: { x: number; y: number }[] = [{ x: from.x + from.width, y: from.y + from.height / 2 }];
 		for (const k of chain.slice(1, -1)) {
-			const p = points.get(k) as { x: number; y: number };
-			pts.push({ x: p.x, y: p.y }, { x: p.x + o.nodeWidth, y: p.y });
+			const p = points.get(k) as { x: number; y: number; w: number };
+			pts.push({ x: p.x, y: p.y }, { x: p.x + p.w, y: p.y });
 		}
 		pts.push({ x: to.x, y: to.y + to.height / 2 });
 		const first = pts[0] as { x: number; y: number };
@@ -340,7 +354,7 @@ export function layoutWorkflow(nodes: readonly GraphNodeInput[], options: Partia
 		}
 		return { from: nodes[e.from]?.name ?? '', to: nodes[e.to]?.name ?? '', kind: e.kind, d };
 	});
-	const width = layerCount === 0 ? 0 : 2 * o.margin + layerCount * (o.nodeWidth + 2 * o.groupPad) + (layerCount - 1) * o.layerGap;
+	const width = layerCount === 0 ? 0 : cx - o.layerGap - o.groupPad + o.margin;
 	return { nodes: boxes, groups, edges: paths, width, height: layerCount === 0 ? 0 : inner + 2 * o.margin, layers: layerCount };
 }
 
