@@ -122,6 +122,9 @@ pub struct JobResponse {
     pub finished_at: Option<DateTime<Utc>>,
     /// When a cancel was requested.
     pub cancel_requested_at: Option<DateTime<Utc>>,
+    /// The workflow node it runs; `null` for a job submitted on its own.
+    #[serde(default)]
+    pub workflow: Option<crate::JobWorkflowResponse>,
 }
 
 /// A job in a listing (no definition, steps or artifacts: read the job for those).

@@ -65,6 +65,19 @@ pub(crate) fn decode_job(s: &str) -> Option<JobCursor> {
     })
 }
 
+/// Encodes a workflow cursor for `next_cursor`.
+pub(crate) fn encode_workflow(c: &voidrunner_store::WorkflowCursor) -> String {
+    encode(c.created_at, c.id.0)
+}
+
+/// Decodes a client-supplied workflow cursor; `None` for anything malformed.
+pub(crate) fn decode_workflow(s: &str) -> Option<voidrunner_store::WorkflowCursor> {
+    decode(s).map(|(created_at, id)| voidrunner_store::WorkflowCursor {
+        created_at,
+        id: voidrunner_store::WorkflowId(id),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use voidrunner_domain::{ExecutionId, TaskId};

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use voidrunner_api_types::{
     CreateJobRequest, ErrorBody, ErrorCode, JobEventListResponse, JobEventResponse, JobEventsQuery,
     JobFailureResponse, JobListResponse, JobResponse, JobStepResponse, JobSummaryResponse,
-    ListJobsQuery,
+    JobWorkflowResponse, ListJobsQuery,
 };
 use voidrunner_store::{Job, JobEventRecord, JobStatus, JobStep, Scope, StoreError};
 
@@ -91,6 +91,10 @@ async fn job_response(ctx: &ApiContext, scope: Scope, job: Job) -> ApiResult<Job
         started_at: job.started_at,
         finished_at: job.finished_at,
         cancel_requested_at: job.cancel_requested_at,
+        workflow: job.workflow.map(|w| JobWorkflowResponse {
+            workflow_id: w.workflow_id.0,
+            node: w.node,
+        }),
     })
 }
 
@@ -158,7 +162,7 @@ struct RawList {
     status: Option<String>,
 }
 
-fn query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> ApiResult<T> {
+pub(crate) fn query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> ApiResult<T> {
     serde_urlencoded::from_str(raw.unwrap_or_default()).map_err(|e| {
         let msg = e.to_string();
         let field = msg
@@ -170,7 +174,7 @@ fn query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> ApiResult<T> {
     })
 }
 
-fn limit(raw: Option<&str>, default: u32, max: u32) -> ApiResult<u32> {
+pub(crate) fn limit(raw: Option<&str>, default: u32, max: u32) -> ApiResult<u32> {
     match raw {
         None => Ok(default),
         Some(s) => s
