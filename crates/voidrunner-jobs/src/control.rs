@@ -16,6 +16,13 @@
 //! | `get_output` | `key` | `{"ok":true,"value":string\|null}` |
 //! | `outputs` | | `{"ok":true,"outputs":{key:value}}` |
 //! | `attach_artifact` | `path` (relative to `/job`) | `{"ok":true,"path":normalized}` |
+//! | `trigger_jobs` | `payload` (see [`crate::link`]) | `{"ok":true,"nodes":[…],"duplicate":bool}` |
+//! | `is_job_running` | `job_name` | `{"ok":true,"found":bool,"running":bool,"status":…}` |
+//! | `get_job_result` | `job_name` | `{"ok":true,"found":bool,"status":…,"job_id":…,"outputs":{…}}` |
+//!
+//! `get_output` answers the job's own outputs first, then, for a job run as a workflow node,
+//! the outputs of finished nodes (`<node>.<key>`). The three workflow ops need the job's
+//! [`WorkflowLink`]; without one they answer an error.
 //!
 //! Errors answer `{"ok":false,"error":"…"}`; a malformed frame closes the connection.
 
@@ -29,7 +36,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use voidrunner_mask::SecretRegistry;
 
+use crate::link::{WorkflowContext, WorkflowLink};
 use crate::path::workspace_relative;
+use crate::trigger::parse_trigger;
 
 /// Largest frame in bytes.
 pub const MAX_MESSAGE: usize = 1024 * 1024;
@@ -77,11 +86,22 @@ impl Drop for ControlServer {
     }
 }
 
+/// The workflow side of a job's socket: the frozen context (whose outputs `get_output`
+/// falls back to) and the link the workflow ops go to. Default: a job outside any workflow.
+#[derive(Debug, Clone, Default)]
+pub struct ControlWorkflow {
+    /// The job's workflow facts.
+    pub context: Option<WorkflowContext>,
+    /// Where `trigger_jobs`, `is_job_running` and `get_job_result` go.
+    pub link: Option<Arc<dyn WorkflowLink>>,
+}
+
 struct Ctx {
     token: String,
     registry: SecretRegistry,
     state: Arc<JobState>,
     root: PathBuf,
+    workflow: ControlWorkflow,
 }
 
 impl ControlServer {
@@ -95,6 +115,26 @@ impl ControlServer {
         state: Arc<JobState>,
         root: &Path,
     ) -> std::io::Result<ControlServer> {
+        Self::start_with(
+            socket,
+            token,
+            registry,
+            state,
+            root,
+            ControlWorkflow::default(),
+        )
+    }
+
+    /// [`ControlServer::start`] for a job run as a workflow node: `workflow` answers the
+    /// workflow ops.
+    pub fn start_with(
+        socket: &Path,
+        token: String,
+        registry: SecretRegistry,
+        state: Arc<JobState>,
+        root: &Path,
+        workflow: ControlWorkflow,
+    ) -> std::io::Result<ControlServer> {
         let _ = std::fs::remove_file(socket);
         let listener = UnixListener::bind(socket)?;
         std::fs::set_permissions(socket, std::os::unix::fs::PermissionsExt::from_mode(0o666))?;
@@ -103,6 +143,7 @@ impl ControlServer {
             registry,
             state,
             root: root.to_path_buf(),
+            workflow,
         });
         let task = tokio::spawn(async move {
             loop {
@@ -148,7 +189,7 @@ async fn write_frame(stream: &mut UnixStream, value: &Value) -> std::io::Result<
 async fn serve(mut stream: UnixStream, ctx: &Ctx) -> std::io::Result<()> {
     while let Some(frame) = read_frame(&mut stream).await? {
         let answer = match serde_json::from_slice::<Request>(&frame) {
-            Ok(req) => handle(req, ctx),
+            Ok(req) => handle(req, ctx).await,
             Err(e) => json!({"ok": false, "error": format!("bad request: {e}")}),
         };
         write_frame(&mut stream, &answer).await?;
@@ -173,6 +214,9 @@ enum Op {
     GetOutput { key: String },
     Outputs,
     AttachArtifact { path: String },
+    TriggerJobs { payload: Value },
+    IsJobRunning { job_name: String },
+    GetJobResult { job_name: String },
 }
 
 fn same_token(a: &str, b: &str) -> bool {
@@ -194,7 +238,7 @@ fn valid_key(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-fn handle(req: Request, ctx: &Ctx) -> Value {
+async fn handle(req: Request, ctx: &Ctx) -> Value {
     if !same_token(&req.token, &ctx.token) {
         return fail("unauthorized: not this job's token");
     }
@@ -233,20 +277,58 @@ fn handle(req: Request, ctx: &Ctx) -> Value {
             json!({"ok": true})
         }
         Op::GetOutput { key } => {
-            let outputs = ctx
+            let own = ctx
                 .state
                 .outputs
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            json!({"ok": true, "value": outputs.get(&key)})
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&key)
+                .cloned();
+            let value = own.or_else(|| {
+                ctx.workflow
+                    .context
+                    .as_ref()
+                    .and_then(|c| c.outputs.get(&key).cloned())
+            });
+            json!({"ok": true, "value": value})
         }
         Op::Outputs => json!({"ok": true, "outputs": ctx.state.outputs()}),
         Op::AttachArtifact { path } => match attach(ctx, &path) {
             Ok(rel) => json!({"ok": true, "path": rel}),
             Err(e) => fail(e),
         },
+        Op::TriggerJobs { payload } => {
+            let Some(link) = &ctx.workflow.link else {
+                return fail(NO_LINK);
+            };
+            let payload = match parse_trigger(&payload) {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+            match link.trigger(payload).await {
+                Ok(a) => json!({"ok": true, "nodes": a.nodes, "duplicate": a.duplicate}),
+                Err(e) => fail(e),
+            }
+        }
+        Op::IsJobRunning { job_name } | Op::GetJobResult { job_name } => {
+            let Some(link) = &ctx.workflow.link else {
+                return fail(NO_LINK);
+            };
+            match link.node(&job_name).await {
+                Ok(None) => json!({"ok": true, "found": false, "running": false,
+                                   "status": null, "job_id": null, "outputs": {}}),
+                Ok(Some(n)) => json!({
+                    "ok": true, "found": true,
+                    "running": matches!(n.status.as_str(), "pending" | "queued" | "running"),
+                    "status": n.status, "job_id": n.job_id, "outputs": n.outputs,
+                }),
+                Err(e) => fail(e),
+            }
+        }
     }
 }
+
+const NO_LINK: &str = "this job is not part of a workflow (no follow-up jobs here)";
 
 /// The path must name an existing regular file inside the workspace, reached without any
 /// symlink (a step could plant one pointing at a host file).

@@ -8,7 +8,9 @@
 
 mod artifacts;
 mod hooks;
+pub mod local;
 mod steps;
+mod triggers;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use voidrunner_mask::{SecretRegistry, SecretSet};
 use voidrunner_sandbox::{Limits, Sandbox, Workspace};
 
-use crate::control::{ControlServer, JobState};
+use crate::control::{ControlServer, ControlWorkflow, JobState};
 use crate::definition::{HookPhase, JobDefinition};
 use crate::plan::{JobOutcome, Plan};
 use crate::source::{SourceInputs, SourcePolicy, prepare};
@@ -242,6 +244,13 @@ pub async fn run_job(
             return report;
         }
     };
+    if let Err(reason) = triggers::write_context(&workspace, req) {
+        report.failures.push(JobFailure {
+            phase: "workspace".into(),
+            reason,
+        });
+        return report;
+    }
     let job = Job {
         cfg,
         req,
@@ -293,6 +302,9 @@ pub async fn run_job(
         hooks
             .run(&job, HookPhase::PostExecution, &stop, &mut report)
             .await;
+        if !cancel.is_cancelled() {
+            triggers::apply_file(&job, &mut report).await;
+        }
     } else {
         plan.abandon("the job failed before its steps");
         report.steps = steps::skipped(&plan);
@@ -445,12 +457,16 @@ async fn prepare_sources(job: &Job<'_>, report: &mut JobReport) -> bool {
 
 fn start_control(job: &Job<'_>, report: &mut JobReport) -> Option<ControlServer> {
     let socket = job.workspace.path().join(".voidrunner/control.sock");
-    match ControlServer::start(
+    match ControlServer::start_with(
         &socket,
         job.token.clone(),
         job.registry.clone(),
         job.state.clone(),
         job.workspace.path(),
+        ControlWorkflow {
+            context: job.req.workflow.clone(),
+            link: job.req.link.clone(),
+        },
     ) {
         Ok(s) => Some(s),
         Err(e) => {

@@ -181,6 +181,10 @@ pub(crate) fn base_env(job: &Job<'_>, who: &str) -> Vec<(String, String)> {
     env.push(("VOIDRUNNER_JOB_ID".into(), job.req.id.clone()));
     env.push(("VOIDRUNNER_STEP".into(), who.to_owned()));
     env.push(("VOIDRUNNER_JOB_TOKEN".into(), job.token.clone()));
+    if let Some(wf) = &job.req.workflow {
+        env.push(("VOIDRUNNER_WORKFLOW_ID".into(), wf.workflow_id.clone()));
+        env.push(("VOIDRUNNER_WORKFLOW_NODE".into(), wf.node.clone()));
+    }
     for (k, v) in &job.req.definition.env {
         env.push((k.clone(), v.clone()));
     }
