@@ -25,3 +25,4 @@ mod system;
 mod tasks;
 mod validation;
 mod webhooks;
+mod workflows;
