@@ -8,7 +8,6 @@ mod row;
 
 use std::collections::BTreeMap;
 
-use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder};
 use voidrunner_domain::Timestamp;
 use voidrunner_store::{
@@ -18,7 +17,7 @@ use voidrunner_store::{
 };
 
 pub(crate) use row::{
-    JOB_COLUMNS, JobRow, StepRow, clamp, insert_event, int, notify_events, notify_job,
+    JOB_COLUMNS, JobRow, StepRow, clamp, insert_event, insert_job, int, notify_events, notify_job,
     status_changed,
 };
 
@@ -40,52 +39,8 @@ impl JobStore for PostgresStore {
         new: NewJob,
         sealed_secrets: BTreeMap<String, Vec<u8>>,
     ) -> StoreResult<Job> {
-        let id = new.id.as_uuid();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
-        sqlx::query(
-            "INSERT INTO jobs (id, owner_id, name, definition, status, priority, max_attempts, \
-                 run_after, created_at, request_id, has_tarball) \
-             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7, $8, $9)",
-        )
-        .bind(id)
-        .bind(new.owner_id.as_uuid())
-        .bind(&new.name)
-        .bind(Json(&new.definition))
-        .bind(i16::from(new.priority))
-        .bind(int(new.max_attempts.max(1)))
-        .bind(new.created_at)
-        .bind(&new.request_id)
-        .bind(new.has_tarball)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
-        let names: Vec<&str> = new.steps.iter().map(String::as_str).collect();
-        sqlx::query(
-            "INSERT INTO job_steps (job_id, idx, name, state) \
-             SELECT $1, (t.ord - 1)::integer, t.name, 'pending' \
-             FROM unnest($2::text[]) WITH ORDINALITY AS t(name, ord)",
-        )
-        .bind(id)
-        .bind(&names)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
-        let (snames, sealed): (Vec<&str>, Vec<&[u8]>) = sealed_secrets
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_slice()))
-            .unzip();
-        sqlx::query(
-            "INSERT INTO job_secrets (job_id, name, sealed) \
-             SELECT $1, t.name, t.sealed FROM unnest($2::text[], $3::bytea[]) AS t(name, sealed)",
-        )
-        .bind(id)
-        .bind(&snames)
-        .bind(&sealed)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
-        let job = status_changed(&mut tx, self, id, new.created_at).await?;
-        notify(&mut tx, &self.hub, Kind::Work, None).await?;
+        let job = insert_job(&mut tx, self, &new, &sealed_secrets, None).await?;
         tx.commit().await.map_err(map_sqlx)?;
         self.hub.signals.notify_work();
         Ok(job)

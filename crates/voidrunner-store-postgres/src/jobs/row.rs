@@ -1,12 +1,14 @@
 //! `jobs` and `job_steps` rows and the event-log writes every job change shares.
 
+use std::collections::BTreeMap;
+
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 use voidrunner_domain::{Timestamp, UserId};
 use voidrunner_store::{
-    Job, JobId, JobStatus, JobStep, JobStream, StepState, StoreResult, failures_from_json,
-    job_status_event, outputs_from_json,
+    Job, JobId, JobStatus, JobStep, JobStream, JobWorkflowLink, NewJob, StepState, StoreResult,
+    WorkflowId, failures_from_json, job_status_event, outputs_from_json,
 };
 
 use crate::PostgresStore;
@@ -17,7 +19,7 @@ use crate::signals::{CHANNEL, Kind, notify};
 pub(crate) const JOB_COLUMNS: &str = "id, owner_id, name, definition, status, priority, \
     attempt, max_attempts, worker_id, lease_owner, lease_until, run_after, cancel_requested_at, \
     created_at, started_at, finished_at, failures, outputs, request_id, has_tarball, last_error, \
-    dead_lettered_at";
+    dead_lettered_at, workflow_id, workflow_node, workflow_context";
 
 /// A `jobs` row.
 #[derive(Debug, sqlx::FromRow)]
@@ -44,6 +46,9 @@ pub(crate) struct JobRow {
     has_tarball: bool,
     last_error: Option<String>,
     dead_lettered_at: Option<Timestamp>,
+    workflow_id: Option<Uuid>,
+    workflow_node: Option<String>,
+    workflow_context: Option<Json<serde_json::Value>>,
 }
 
 impl JobRow {
@@ -78,7 +83,17 @@ impl JobRow {
             has_tarball: self.has_tarball,
             last_error: self.last_error,
             dead_lettered_at: self.dead_lettered_at,
-            workflow: None,
+            workflow: match (self.workflow_id, self.workflow_node) {
+                (Some(id), Some(node)) => Some(JobWorkflowLink {
+                    workflow_id: WorkflowId(id),
+                    node,
+                    context: self
+                        .workflow_context
+                        .map_or(serde_json::Value::Null, |c| c.0),
+                }),
+                (None, None) => None,
+                (id, _) => return Err(corrupt("jobs.workflow_node", format!("{id:?}"))),
+            },
         })
     }
 }
@@ -210,5 +225,67 @@ pub(crate) async fn status_changed(
     let data = job_status_event(job.status, job.attempt, job.last_error.as_deref());
     let seq = insert_event(conn, id, job.attempt, None, JobStream::Status, &data, now).await?;
     notify_events(conn, store, id, seq).await?;
+    Ok(job)
+}
+
+/// Inserts a `queued` job with its step rows, sealed secrets and first status event and
+/// queues the work `NOTIFY` on `conn` (the caller commits, then signals work locally): what
+/// `create_job` writes, shared with `start_workflow_node`, which passes the node's `link`.
+pub(crate) async fn insert_job(
+    conn: &mut PgConnection,
+    store: &PostgresStore,
+    new: &NewJob,
+    sealed_secrets: &BTreeMap<String, Vec<u8>>,
+    link: Option<&JobWorkflowLink>,
+) -> StoreResult<Job> {
+    let id = new.id.as_uuid();
+    sqlx::query(
+        "INSERT INTO jobs (id, owner_id, name, definition, status, priority, max_attempts, \
+             run_after, created_at, request_id, has_tarball, workflow_id, workflow_node, \
+             workflow_context) \
+         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(id)
+    .bind(new.owner_id.as_uuid())
+    .bind(&new.name)
+    .bind(Json(&new.definition))
+    .bind(i16::from(new.priority))
+    .bind(int(new.max_attempts.max(1)))
+    .bind(new.created_at)
+    .bind(&new.request_id)
+    .bind(new.has_tarball)
+    .bind(link.map(|l| l.workflow_id.0))
+    .bind(link.map(|l| l.node.as_str()))
+    .bind(link.map(|l| Json(&l.context)))
+    .execute(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
+    let names: Vec<&str> = new.steps.iter().map(String::as_str).collect();
+    sqlx::query(
+        "INSERT INTO job_steps (job_id, idx, name, state) \
+         SELECT $1, (t.ord - 1)::integer, t.name, 'pending' \
+         FROM unnest($2::text[]) WITH ORDINALITY AS t(name, ord)",
+    )
+    .bind(id)
+    .bind(&names)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
+    let (snames, sealed): (Vec<&str>, Vec<&[u8]>) = sealed_secrets
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_slice()))
+        .unzip();
+    sqlx::query(
+        "INSERT INTO job_secrets (job_id, name, sealed) \
+         SELECT $1, t.name, t.sealed FROM unnest($2::text[], $3::bytea[]) AS t(name, sealed)",
+    )
+    .bind(id)
+    .bind(&snames)
+    .bind(&sealed)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
+    let job = status_changed(&mut *conn, store, id, new.created_at).await?;
+    notify(conn, &store.hub, Kind::Work, None).await?;
     Ok(job)
 }

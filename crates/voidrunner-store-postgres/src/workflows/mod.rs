@@ -1,0 +1,469 @@
+//! Workflows on PostgreSQL (see [`voidrunner_store::WorkflowStore`]); registered repositories
+//! and deliveries in `repos.rs`. Compare-and-set writes lock the workflow row first (`FOR
+//! SHARE` to start a node, so starts of different nodes run in parallel; `FOR NO KEY UPDATE`
+//! to cancel, add nodes or re-run, which waits for starts in flight), then node rows.
+
+mod repos;
+mod rows;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::types::Json;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use uuid::Uuid;
+use voidrunner_domain::Timestamp;
+use voidrunner_store::{
+    JobId, JobWorkflowLink, NewJob, NewWorkflow, NewWorkflowNode, NodeStatus, Scope, StoreError,
+    StoreResult, TriggerOutcome, Workflow, WorkflowCursor, WorkflowId, WorkflowNode, WorkflowPage,
+    WorkflowState, WorkflowStore,
+};
+
+use crate::PostgresStore;
+use crate::error::{corrupt, map_sqlx};
+use crate::jobs::insert_job;
+use rows::{
+    NODES_QUERY, NodeRow, WORKFLOW_COLUMNS, WorkflowRow, check_names, insert_nodes,
+    insert_workflow, workflow_in,
+};
+
+/// Reason recorded on the nodes a cancel request skips.
+const CANCELLED_REASON: &str = "workflow cancelled";
+
+/// The scoped `WHERE` of a workflow lookup.
+fn scoped(qb: &mut QueryBuilder<'_, Postgres>, scope: Scope, id: WorkflowId) {
+    qb.push(" WHERE id = ").push_bind(id.0);
+    if let Scope::Owner(owner) = scope {
+        qb.push(" AND owner_id = ").push_bind(owner.as_uuid());
+    }
+}
+
+/// Locks the workflow row (`FOR NO KEY UPDATE`) on `conn` if within scope and answers its
+/// `(status, cancel requested)`.
+async fn lock_workflow(
+    conn: &mut PgConnection,
+    scope: Scope,
+    id: WorkflowId,
+) -> StoreResult<(WorkflowState, bool)> {
+    let mut qb = QueryBuilder::<Postgres>::new(
+        "SELECT status, cancel_requested_at IS NOT NULL FROM workflows",
+    );
+    scoped(&mut qb, scope, id);
+    qb.push(" FOR NO KEY UPDATE");
+    let (status, cancel): (String, bool) = qb
+        .build_query_as()
+        .fetch_one(conn)
+        .await
+        .map_err(map_sqlx)?;
+    let status =
+        WorkflowState::parse(&status).ok_or_else(|| corrupt("workflows.status", &status))?;
+    Ok((status, cancel))
+}
+
+#[async_trait::async_trait]
+impl WorkflowStore for PostgresStore {
+    async fn create_workflow(
+        &self,
+        new: NewWorkflow,
+        nodes: Vec<NewWorkflowNode>,
+        sealed_secrets: BTreeMap<String, Vec<u8>>,
+    ) -> StoreResult<Workflow> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let wf = insert_workflow(&mut tx, &new, &nodes, &sealed_secrets).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(wf)
+    }
+
+    async fn get_workflow(&self, scope: Scope, id: WorkflowId) -> StoreResult<Workflow> {
+        let mut qb =
+            QueryBuilder::<Postgres>::new(format!("SELECT {WORKFLOW_COLUMNS} FROM workflows"));
+        scoped(&mut qb, scope, id);
+        qb.build_query_as::<WorkflowRow>()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_sqlx)?
+            .into_workflow()
+    }
+
+    async fn list_workflows(
+        &self,
+        scope: Scope,
+        status: Option<WorkflowState>,
+        after: Option<WorkflowCursor>,
+        limit: u32,
+    ) -> StoreResult<WorkflowPage> {
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE true"
+        ));
+        if let Scope::Owner(owner) = scope {
+            qb.push(" AND owner_id = ").push_bind(owner.as_uuid());
+        }
+        if let Some(s) = status {
+            qb.push(" AND status = ").push_bind(s.as_str());
+        }
+        if let Some(c) = after {
+            qb.push(" AND (created_at, id) < (")
+                .push_bind(c.created_at)
+                .push(", ")
+                .push_bind(c.id.0)
+                .push(")");
+        }
+        qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(limit) + 1);
+        let mut items = qb
+            .build_query_as::<WorkflowRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx)?
+            .into_iter()
+            .map(WorkflowRow::into_workflow)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|w| WorkflowCursor {
+                created_at: w.created_at,
+                id: w.id,
+            })
+        } else {
+            None
+        };
+        Ok(WorkflowPage { items, next })
+    }
+
+    async fn workflow_nodes(&self, scope: Scope, id: WorkflowId) -> StoreResult<Vec<WorkflowNode>> {
+        self.get_workflow(scope, id).await?;
+        sqlx::query_as::<_, NodeRow>(NODES_QUERY)
+            .bind(id.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx)?
+            .into_iter()
+            .map(NodeRow::into_node)
+            .collect()
+    }
+
+    async fn workflow_secrets(&self, id: WorkflowId) -> StoreResult<BTreeMap<String, Vec<u8>>> {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT name, sealed FROM workflow_secrets WHERE workflow_id = $1")
+                .bind(id.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn start_workflow_node(
+        &self,
+        workflow_id: WorkflowId,
+        node: &str,
+        job: NewJob,
+        context: serde_json::Value,
+    ) -> StoreResult<bool> {
+        let wf = workflow_id.0;
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        // FOR SHARE: a cancel, re-run or finish waits for this start (and the other way
+        // round); starts of other nodes do not.
+        let workflow: Option<(String, Uuid, bool)> = sqlx::query_as(
+            "SELECT status, owner_id, cancel_requested_at IS NOT NULL FROM workflows \
+             WHERE id = $1 FOR SHARE",
+        )
+        .bind(wf)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let (status, owner, cancel) = workflow.ok_or(StoreError::NotFound)?;
+        let state: Option<String> = sqlx::query_scalar(
+            "SELECT state FROM workflow_nodes WHERE workflow_id = $1 AND name = $2 FOR UPDATE",
+        )
+        .bind(wf)
+        .bind(node)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let state = state.ok_or(StoreError::NotFound)?;
+        if state != "pending" || status != "running" || cancel {
+            return Ok(false);
+        }
+        if owner != job.owner_id.as_uuid() {
+            return Err(StoreError::Conflict(
+                "a node's job must belong to the workflow's owner".into(),
+            ));
+        }
+        sqlx::query(
+            "UPDATE workflow_nodes SET state = 'started', job_id = $1, started_at = $2, \
+                 reason = NULL, finished_at = NULL \
+             WHERE workflow_id = $3 AND name = $4 AND state = 'pending'",
+        )
+        .bind(job.id.as_uuid())
+        .bind(job.created_at)
+        .bind(wf)
+        .bind(node)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let link = JobWorkflowLink {
+            workflow_id,
+            node: node.to_owned(),
+            context,
+        };
+        insert_job(&mut tx, self, &job, &BTreeMap::new(), Some(&link)).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        self.hub.signals.notify_work();
+        Ok(true)
+    }
+
+    async fn skip_workflow_node(
+        &self,
+        workflow_id: WorkflowId,
+        node: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE workflow_nodes SET state = 'skipped', reason = $1, finished_at = $2 \
+             WHERE workflow_id = $3 AND name = $4 AND state = 'pending'",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(workflow_id.0)
+        .bind(node)
+        .execute(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn add_workflow_nodes(
+        &self,
+        workflow_id: WorkflowId,
+        parent: JobId,
+        operation_id: &str,
+        nodes: Vec<NewWorkflowNode>,
+        now: Timestamp,
+    ) -> StoreResult<TriggerOutcome> {
+        let wf = workflow_id.0;
+        let parent_key = parent.as_uuid();
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let (status, cancel) = lock_workflow(&mut tx, Scope::All, workflow_id).await?;
+        let applied: Option<Json<Vec<String>>> = sqlx::query_scalar(
+            "SELECT nodes FROM workflow_triggers \
+             WHERE workflow_id = $1 AND parent_job_id = $2 AND operation_id = $3",
+        )
+        .bind(wf)
+        .bind(parent_key)
+        .bind(operation_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        if let Some(names) = applied {
+            return Ok(TriggerOutcome::Duplicate(names.0));
+        }
+        if status != WorkflowState::Running || cancel {
+            return Err(StoreError::Conflict(format!(
+                "workflow {workflow_id} is not running"
+            )));
+        }
+        let parent_wf: Option<Option<Uuid>> =
+            sqlx::query_scalar("SELECT workflow_id FROM jobs WHERE id = $1")
+                .bind(parent_key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        if parent_wf.flatten() != Some(wf) {
+            return Err(StoreError::Conflict(format!(
+                "job {parent} does not belong to workflow {workflow_id}"
+            )));
+        }
+        let existing: Vec<(String, i32)> =
+            sqlx::query_as("SELECT name, idx FROM workflow_nodes WHERE workflow_id = $1")
+                .bind(wf)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        let next_idx = existing.iter().map(|(_, i)| i + 1).max().unwrap_or(0);
+        let taken: BTreeSet<String> = existing.into_iter().map(|(n, _)| n).collect();
+        check_names(&nodes, &taken)?;
+        check_dependencies(&nodes, &taken)?;
+        let nodes: Vec<NewWorkflowNode> = nodes
+            .into_iter()
+            .map(|n| NewWorkflowNode {
+                parent_job_id: Some(parent),
+                ..n
+            })
+            .collect();
+        insert_nodes(&mut tx, wf, &nodes, next_idx).await?;
+        let names: Vec<String> = nodes.into_iter().map(|n| n.name).collect();
+        sqlx::query(
+            "INSERT INTO workflow_triggers (workflow_id, parent_job_id, operation_id, nodes, \
+                 created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(wf)
+        .bind(parent_key)
+        .bind(operation_id)
+        .bind(Json(&names))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(TriggerOutcome::Added(names))
+    }
+
+    async fn finish_workflow(
+        &self,
+        id: WorkflowId,
+        status: WorkflowState,
+        outputs: BTreeMap<String, String>,
+        error: Option<String>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        if !status.is_terminal() {
+            return Err(StoreError::Conflict("not a final workflow status".into()));
+        }
+        let done = sqlx::query(
+            "UPDATE workflows SET status = $1, outputs = $2, error = COALESCE($3, error), \
+                 finished_at = $4 \
+             WHERE id = $5 AND status = 'running'",
+        )
+        .bind(status.as_str())
+        .bind(Json(&outputs))
+        .bind(error)
+        .bind(now)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn request_workflow_cancel(
+        &self,
+        scope: Scope,
+        id: WorkflowId,
+        error: Option<String>,
+        now: Timestamp,
+    ) -> StoreResult<Workflow> {
+        let key = id.0;
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let (status, _) = lock_workflow(&mut tx, scope, id).await?;
+        if status.is_terminal() {
+            return Err(StoreError::Conflict(format!(
+                "workflow {id} already finished ({})",
+                status.as_str()
+            )));
+        }
+        sqlx::query(
+            "UPDATE workflows SET cancel_requested_at = COALESCE(cancel_requested_at, $1), \
+                 error = COALESCE(error, $2) WHERE id = $3",
+        )
+        .bind(now)
+        .bind(error)
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        sqlx::query(
+            "UPDATE workflow_nodes SET state = 'skipped', reason = $1, finished_at = $2 \
+             WHERE workflow_id = $3 AND state = 'pending'",
+        )
+        .bind(CANCELLED_REASON)
+        .bind(now)
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let wf = workflow_in(&mut tx, key).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(wf)
+    }
+
+    async fn rerun_workflow(
+        &self,
+        scope: Scope,
+        id: WorkflowId,
+        _now: Timestamp,
+    ) -> StoreResult<Workflow> {
+        let key = id.0;
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let (status, _) = lock_workflow(&mut tx, scope, id).await?;
+        if !matches!(status, WorkflowState::Failed | WorkflowState::Cancelled) {
+            return Err(StoreError::Conflict(format!(
+                "only a failed or cancelled workflow can be re-run (this one is {})",
+                status.as_str()
+            )));
+        }
+        let nodes = sqlx::query_as::<_, NodeRow>(NODES_QUERY)
+            .bind(key)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        for row in nodes {
+            let name = row.name().to_owned();
+            let node = row.into_node()?;
+            if !matches!(
+                node.status,
+                NodeStatus::Failed
+                    | NodeStatus::TimedOut
+                    | NodeStatus::Cancelled
+                    | NodeStatus::Skipped
+            ) {
+                continue;
+            }
+            let mut previous: Vec<Uuid> =
+                node.previous_job_ids.iter().map(|j| j.as_uuid()).collect();
+            previous.extend(node.job_id.map(|j| j.as_uuid()));
+            sqlx::query(
+                "UPDATE workflow_nodes SET state = 'pending', reason = NULL, job_id = NULL, \
+                     previous_job_ids = $1, started_at = NULL, finished_at = NULL \
+                 WHERE workflow_id = $2 AND name = $3",
+            )
+            .bind(Json(&previous))
+            .bind(key)
+            .bind(&name)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        sqlx::query(
+            "UPDATE workflows SET status = 'running', run = run + 1, outputs = '{}', \
+                 error = NULL, finished_at = NULL, cancel_requested_at = NULL WHERE id = $1",
+        )
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let wf = workflow_in(&mut tx, key).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(wf)
+    }
+
+    async fn running_workflows(&self, limit: u32) -> StoreResult<Vec<WorkflowId>> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM workflows WHERE status = 'running' \
+             ORDER BY created_at, id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(ids.into_iter().map(WorkflowId).collect())
+    }
+}
+
+/// `Conflict` naming the first node with a dependency that is neither in `taken` nor in
+/// `nodes`.
+fn check_dependencies(nodes: &[NewWorkflowNode], taken: &BTreeSet<String>) -> StoreResult<()> {
+    let batch: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    for n in nodes {
+        if let Some(dep) = n
+            .depends_on
+            .iter()
+            .find(|d| !taken.contains(*d) && !batch.contains(d.as_str()))
+        {
+            return Err(StoreError::Conflict(format!(
+                "workflow node {:?} depends on unknown node {dep:?}",
+                n.name
+            )));
+        }
+    }
+    Ok(())
+}
