@@ -221,7 +221,24 @@ impl Default for JobsSection {
     }
 }
 
-/// Starts this node's job worker (`None` when `[jobs] concurrency = 0`).
+/// This node's job worker and workflow scheduler, started and stopped together.
+#[derive(Debug)]
+pub struct JobNode {
+    worker: voidrunner_jobs::server::JobWorker,
+    scheduler: voidrunner_jobs::scheduler::WorkflowScheduler,
+}
+
+impl JobNode {
+    /// Stops claiming (running jobs are released for another node), then the scheduler.
+    pub async fn stop(self) {
+        self.worker.stop().await;
+        self.scheduler.stop().await;
+    }
+}
+
+/// Starts this node's job worker and workflow scheduler (`None` when `[jobs] concurrency =
+/// 0`). Every such node runs a scheduler: passes are idempotent, so several are safe and a
+/// killed node's workflows go on.
 pub fn start_job_worker(
     jobs: &JobsSection,
     data_dir: &std::path::Path,
@@ -229,7 +246,7 @@ pub fn start_job_worker(
     sandbox: Arc<Sandbox>,
     secret_box: Arc<voidrunner_mask::SecretBox>,
     node_id: &str,
-) -> Option<voidrunner_jobs::server::JobWorker> {
+) -> Option<JobNode> {
     use std::time::Duration;
     if jobs.concurrency == 0 {
         return None;
@@ -264,10 +281,10 @@ pub fn start_job_worker(
         runner,
     };
     tracing::info!(jobs.concurrency = jobs.concurrency, "job worker started");
-    Some(voidrunner_jobs::server::JobWorker::start(
-        store,
-        sandbox,
-        Some(secret_box),
-        cfg,
-    ))
+    let scheduler = voidrunner_jobs::scheduler::WorkflowScheduler::start(
+        store.clone(),
+        voidrunner_jobs::scheduler::SchedulerConfig::default(),
+    );
+    let worker = voidrunner_jobs::server::JobWorker::start(store, sandbox, Some(secret_box), cfg);
+    Some(JobNode { worker, scheduler })
 }
