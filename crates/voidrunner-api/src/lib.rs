@@ -32,7 +32,7 @@ pub use context::{ApiContext, ContextError, JwtSecret};
 pub use error::{ApiError, ApiResult};
 pub use metrics::{MetricsSettings, MetricsToken};
 pub use routes::openapi;
-pub use settings::{ApiSettings, PasswordHashSettings, RateLimitSettings};
+pub use settings::{ApiSettings, HookSettings, PasswordHashSettings, RateLimitSettings};
 pub use system::OPENAPI_PATH;
 
 /// The complete application router (routes, fallbacks, edge layers), with state applied.

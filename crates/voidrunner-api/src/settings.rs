@@ -88,6 +88,45 @@ pub struct ApiSettings {
     pub password_hashing: PasswordHashSettings,
     /// Who may scrape `GET /metrics` (`[api.metrics]`).
     pub metrics: crate::metrics::MetricsSettings,
+    /// Git events (`POST /api/v1/hooks/{source}`); the binary fills it from `[hooks]`.
+    #[serde(skip)]
+    pub hooks: HookSettings,
+}
+
+/// Git events and registered repositories (`[hooks]`; see `docs/GIT.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HookSettings {
+    /// Protocols a repository's `clone_url` may use (`https`, `ssh`; `file` only for tests
+    /// and trusted setups). The job workers must allow them too (`[jobs] git_protocols`).
+    pub git_protocols: Vec<String>,
+    /// Largest event body in bytes (default 5 MiB); larger ones get `413`.
+    pub max_body_bytes: usize,
+    /// Time allowed for all git commands of one event (default 120 s).
+    pub git_timeout_secs: u64,
+    /// Largest fetched repository in bytes (default 1 GiB).
+    pub max_repo_bytes: u64,
+    /// Changed files considered by path filters; with more, path filters do not apply
+    /// (default 10 000).
+    pub max_changed_files: usize,
+    /// Events read from git at once on this node (default 4); others wait.
+    pub concurrency: usize,
+    /// Where temporary clones go (default: the system temporary directory).
+    pub work_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for HookSettings {
+    fn default() -> Self {
+        Self {
+            git_protocols: vec!["https".into(), "ssh".into()],
+            max_body_bytes: 5 * 1024 * 1024,
+            git_timeout_secs: 120,
+            max_repo_bytes: 1024 * 1024 * 1024,
+            max_changed_files: 10_000,
+            concurrency: 4,
+            work_dir: None,
+        }
+    }
 }
 
 impl Default for ApiSettings {
@@ -132,6 +171,7 @@ impl Default for ApiSettings {
             job_tarball_max_bytes: 32 * 1024 * 1024,
             password_hashing: PasswordHashSettings::default(),
             metrics: crate::metrics::MetricsSettings::default(),
+            hooks: HookSettings::default(),
         }
     }
 }

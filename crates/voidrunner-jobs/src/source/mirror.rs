@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::git::{Git, check_git_ref, check_git_url, is_commit_id, redact};
+use super::walk::{Budget, measure};
 use super::{SourceError, SourcePolicy};
 
 /// A bare copy of a repository that the service reads commits from (the git hook's view of
@@ -65,7 +66,7 @@ impl GitMirror {
     }
 
     /// Fetches refspecs from `origin` (each checked: no option, no revision syntax beyond
-    /// `+src:dst` and `*`).
+    /// `+src:dst` and `*`); the repository is then measured against the policy's caps.
     pub fn fetch(&self, refspecs: &[&str]) -> Result<(), SourceError> {
         for spec in refspecs {
             let plain = spec.trim_start_matches('+');
@@ -82,7 +83,9 @@ impl GitMirror {
             "--",
         ];
         args.extend_from_slice(refspecs);
-        self.git().run(&args).map(|_| ())
+        self.git().run(&args)?;
+        let mut budget = Budget::new(&self.policy);
+        measure(&self.dir, &mut budget)
     }
 
     /// The commit id `rev` (a full commit id or a ref name) resolves to, if it is a commit

@@ -1,0 +1,210 @@
+//! The git side of an event (blocking: run it on a blocking thread). Only the registered
+//! clone URL is fetched, into a temporary bare repository, with the source-preparation
+//! safety rules ([`GitMirror`]). Then:
+//! - the commits the payload names are verified: a push's commit must exist; a pull
+//!   request's base commit must exist AND be on the target branch, and its head commit must
+//!   be the base repository's `refs/pull/<n>/head` (GitHub) / `refs/merge-requests/<iid>/head`
+//!   (GitLab) or an ancestor of it (a late delivery);
+//! - the workflow files and CI files are read at the TRUSTED commit (a push's commit; a pull
+//!   request's base commit — never its head, so a pull request cannot change what runs);
+//! - the changed paths are computed (push: before..after; new branch: the commits no other
+//!   branch has; pull request: merge-base(base, head)..head; tag: unknown).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use voidrunner_jobs::Format;
+use voidrunner_jobs::source::{GitMirror, SourcePolicy};
+use voidrunner_jobs::workflow::{WorkflowDefinition, parse_workflow};
+
+use super::event::EventInfo;
+use crate::settings::HookSettings;
+use crate::workflows::create::{FILE_MAX_BYTES, FILES_MAX, FILES_TOTAL_MAX_BYTES};
+
+/// A workflow file as read at the trusted commit.
+pub(crate) struct WorkflowFile {
+    /// Path from the repository root.
+    pub path: String,
+    /// The definition, or its problems (`path: message`).
+    pub definition: Result<WorkflowDefinition, Vec<String>>,
+}
+
+/// What git says about an event.
+pub(crate) struct Inspection {
+    /// The commit whose code is tested (`/job/src`): the pushed commit or the PR head.
+    pub code_sha: String,
+    /// The trusted commit the workflows and CI code come from (`/job/ci`).
+    pub ci_sha: String,
+    /// Changed paths, when known and not too many.
+    pub changed: Option<Vec<String>>,
+    /// CI files (YAML/JSON under the CI directory), by path relative to it.
+    pub files: BTreeMap<String, String>,
+    /// `<ci_dir>/workflows/*.y{a,}ml`.
+    pub workflows: Vec<WorkflowFile>,
+    /// Files left out (caps, not UTF-8).
+    pub notes: Vec<String>,
+}
+
+fn is_ci_file(path: &str) -> bool {
+    [".yaml", ".yml", ".json"].iter().any(|e| path.ends_with(e))
+}
+
+/// Reads the event's commits from `clone_url` (see the module docs). `Err` says why the
+/// event cannot be trusted or read.
+pub(crate) fn inspect(
+    provider: &str,
+    clone_url: &str,
+    ci_dir: &str,
+    ev: &EventInfo,
+    settings: &HookSettings,
+) -> Result<Inspection, String> {
+    let mut tmp = tempfile::Builder::new();
+    tmp.prefix("voidrunner-hook-");
+    let dir = match &settings.work_dir {
+        Some(d) => tmp.tempdir_in(d),
+        None => tmp.tempdir(),
+    }
+    .map_err(|e| format!("temporary directory: {e}"))?;
+    let policy = SourcePolicy {
+        git_protocols: settings.git_protocols.clone(),
+        git_timeout: Duration::from_secs(settings.git_timeout_secs.max(1)),
+        max_bytes: settings.max_repo_bytes,
+        ..SourcePolicy::default()
+    };
+    let git = GitMirror::init(clone_url, dir.path(), &policy).map_err(|e| e.to_string())?;
+    let pr_ref = ev.pr.as_ref().map(|pr| match provider {
+        "github" => format!("+refs/pull/{}/head:refs/voidrunner/head", pr.number),
+        _ => format!(
+            "+refs/merge-requests/{}/head:refs/voidrunner/head",
+            pr.number
+        ),
+    });
+    let mut specs = vec!["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
+    if let Some(r) = &pr_ref {
+        specs.push(r);
+    }
+    git.fetch(&specs)
+        .map_err(|e| format!("fetching {clone_url}: {e}"))?;
+    let max = settings.max_changed_files;
+    let (code_sha, ci_sha, changed) = match &ev.pr {
+        None => {
+            let sha = match git.commit(&ev.sha) {
+                Some(s) => s,
+                None => {
+                    // Pushed and already gone from every ref: fetch it by id.
+                    git.fetch(&[ev.sha.as_str()])
+                        .map_err(|e| format!("the pushed commit {}: {e}", ev.sha))?;
+                    git.commit(&ev.sha).ok_or_else(|| {
+                        format!("the pushed commit {} is not in the repository", ev.sha)
+                    })?
+                }
+            };
+            let changed = match (&ev.branch, &ev.before) {
+                (Some(_), Some(before)) if git.commit(before).is_some() => git
+                    .changed_files(before, &sha, max)
+                    .map_err(|e| e.to_string())?,
+                (Some(branch), _) => git
+                    .new_branch_files(&sha, branch, max)
+                    .map_err(|e| e.to_string())?,
+                (None, _) => None,
+            };
+            (sha.clone(), sha, changed)
+        }
+        Some(pr) => {
+            let target = format!("refs/heads/{}", pr.base_ref);
+            let tip = git
+                .commit(&target)
+                .ok_or_else(|| format!("the target branch {} does not exist", pr.base_ref))?;
+            let base = match &pr.base_sha {
+                Some(s) => {
+                    let base = git
+                        .commit(s)
+                        .ok_or_else(|| format!("the base commit {s} is not in the repository"))?;
+                    if !git.is_ancestor(&base, &tip) {
+                        return Err(format!(
+                            "the base commit {s} is not on the target branch {}",
+                            pr.base_ref
+                        ));
+                    }
+                    base
+                }
+                None => tip,
+            };
+            let head_ref = git
+                .commit("refs/voidrunner/head")
+                .ok_or_else(|| format!("the pull request head ref of #{} is missing", pr.number))?;
+            let head = git
+                .commit(&ev.sha)
+                .filter(|h| *h == head_ref || git.is_ancestor(h, &head_ref))
+                .ok_or_else(|| {
+                    format!(
+                        "the head commit {} is not the pull request's head ({head_ref})",
+                        ev.sha
+                    )
+                })?;
+            let mb = git.merge_base(&base, &head).map_err(|e| e.to_string())?;
+            let changed = git
+                .changed_files(&mb, &head, max)
+                .map_err(|e| e.to_string())?;
+            (head, base, changed)
+        }
+    };
+    let mut notes = Vec::new();
+    let mut files = BTreeMap::new();
+    let mut total = 0usize;
+    let prefix = format!("{}/", ci_dir.trim_end_matches('/'));
+    let listed = git
+        .list_files(&ci_sha, ci_dir)
+        .map_err(|e| format!("reading {ci_dir}: {e}"))?;
+    for f in listed.into_iter().filter(|f| is_ci_file(&f.path)) {
+        let Some(rel) = f.path.strip_prefix(&prefix) else {
+            continue;
+        };
+        let size = usize::try_from(f.size).unwrap_or(usize::MAX);
+        if files.len() >= FILES_MAX
+            || size > FILE_MAX_BYTES
+            || total.saturating_add(size + rel.len()) > FILES_TOTAL_MAX_BYTES
+        {
+            notes.push(format!("{}: left out (CI file caps)", f.path));
+            continue;
+        }
+        let bytes = git.read_blob(&f.blob).map_err(|e| e.to_string())?;
+        match String::from_utf8(bytes) {
+            Ok(text) => {
+                total += size + rel.len();
+                files.insert(rel.to_owned(), text);
+            }
+            Err(_) => notes.push(format!("{}: left out (not UTF-8)", f.path)),
+        }
+    }
+    let workflows = files
+        .iter()
+        .filter(|(rel, _)| {
+            rel.strip_prefix("workflows/").is_some_and(|name| {
+                !name.contains('/') && (name.ends_with(".yaml") || name.ends_with(".yml"))
+            })
+        })
+        .map(|(rel, text)| WorkflowFile {
+            path: format!("{prefix}{rel}"),
+            definition: parse_workflow(text, Format::Yaml).map_err(|p| {
+                p.0.into_iter()
+                    .map(|p| {
+                        if p.path.is_empty() {
+                            p.message
+                        } else {
+                            format!("{}: {}", p.path, p.message)
+                        }
+                    })
+                    .collect()
+            }),
+        })
+        .collect();
+    Ok(Inspection {
+        code_sha,
+        ci_sha,
+        changed,
+        files,
+        workflows,
+        notes,
+    })
+}
