@@ -54,6 +54,12 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/v1/jobs/{id}/events"),
     ("get", "/api/v1/jobs/{id}/stream"),
     ("get", "/api/v1/jobs/{id}/artifacts/{path}"),
+    ("post", "/api/v1/workflows"),
+    ("get", "/api/v1/workflows"),
+    ("get", "/api/v1/workflows/schema"),
+    ("get", "/api/v1/workflows/{id}"),
+    ("post", "/api/v1/workflows/{id}/cancel"),
+    ("post", "/api/v1/workflows/{id}/rerun"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];
