@@ -146,7 +146,7 @@ macro_rules! conformance_tests {
             webhook_claims_lease_and_fence_attempts,
             concurrent_webhook_claimers_never_share,
             task_secrets_patch_keeps_the_rest,
-            workflow_round_trip_and_scope, workflow_listing_pages_and_filters, workflow_node_status_derived_from_job, workflow_start_is_compare_and_set, workflow_start_race_one_winner, workflow_triggers_are_idempotent, workflow_cancel_skips_pending_nodes, workflow_finish_only_from_running, workflow_rerun_resets_unsuccessful_nodes,
+            workflow_round_trip_and_scope, workflow_listing_pages_and_filters, workflow_node_status_derived_from_job, workflow_start_is_compare_and_set, workflow_start_race_one_winner, workflow_triggers_are_idempotent, workflow_cancel_skips_pending_nodes, workflow_finish_only_from_running, workflow_rerun_resets_unsuccessful_nodes, concurrent_trigger_replays_add_once,
             repository_round_trip_and_scope, repository_secrets_patch, delivery_creates_workflows_once, concurrent_deliveries_create_once,
             archive_candidates_by_log_bytes, archive_mark_is_one_transaction_and_idempotent, archive_refuses_running_and_expired, retention_by_age_expires_output, retention_by_size_takes_oldest_archives,
         );

@@ -364,12 +364,17 @@ pub async fn concurrent_deliveries_create_once<S: TestHooks>(store: &S) {
         .expect("repo");
     for round in 0..5 {
         let delivery = format!("race-{round}");
+        let gate = std::sync::Arc::new(tokio::sync::Barrier::new(2));
         let tasks: Vec<_> = (0..2)
             .map(|i| {
                 let s = store.clone();
                 let d = new_delivery(repo.id, &delivery);
                 let w = delivery_workflow(a.id, &format!("ci-{round}-{i}"));
-                tokio::spawn(async move { s.record_delivery(d, vec![w]).await })
+                let gate = std::sync::Arc::clone(&gate);
+                tokio::spawn(async move {
+                    gate.wait().await;
+                    s.record_delivery(d, vec![w]).await
+                })
             })
             .collect();
         let mut created = Vec::new();

@@ -433,3 +433,55 @@ pub async fn workflow_rerun_resets_unsuccessful_nodes<S: TestHooks>(store: &S) {
             .expect("start")
     );
 }
+
+/// The same trigger sent twice at once (a retried socket call): one adds the nodes, the
+/// other answers the same names, and the nodes exist once.
+pub async fn concurrent_trigger_replays_add_once<S: TestHooks>(store: &S) {
+    let a = create_user(store, "wf-trigger-race@example.com").await;
+    let wf = store
+        .create_workflow(
+            new_workflow(a.id, "trace", crate::now()),
+            fan_nodes(),
+            BTreeMap::new(),
+        )
+        .await
+        .expect("create");
+    let parent = start_node(store, wf.id, a.id, "prepare").await;
+    for round in 0..5 {
+        let op = format!("op-{round}");
+        let name = format!("follow[{round}]");
+        let gate = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let s = store.clone();
+                let (op, gate) = (op.clone(), std::sync::Arc::clone(&gate));
+                let nodes = vec![new_node(&name, "follow", &["prepare"])];
+                tokio::spawn(async move {
+                    gate.wait().await;
+                    s.add_workflow_nodes(wf.id, parent, &op, nodes, crate::now())
+                        .await
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.expect("join").expect("trigger"));
+        }
+        let names = vec![name.clone()];
+        assert!(
+            outcomes.contains(&TriggerOutcome::Added(names.clone())),
+            "round {round}"
+        );
+        assert!(
+            outcomes.contains(&TriggerOutcome::Duplicate(names)),
+            "round {round}"
+        );
+    }
+    let nodes = store
+        .workflow_nodes(Scope::All, wf.id)
+        .await
+        .expect("nodes");
+    assert_eq!(nodes.len(), 4 + 5, "each trigger added its node once");
+    let idx: Vec<u32> = nodes.iter().map(|n| n.idx).collect();
+    assert_eq!(idx, (0..9).collect::<Vec<u32>>());
+}

@@ -1,0 +1,114 @@
+//! Triggered nodes (follow-up jobs from inside a job): `add_workflow_nodes`, idempotent by
+//! `(workflow, parent job, operation id)`.
+
+use std::collections::BTreeSet;
+
+use sqlx::types::Json;
+use voidrunner_domain::Timestamp;
+use voidrunner_store::{
+    JobId, NewWorkflowNode, Scope, StoreError, StoreResult, TriggerOutcome, WorkflowId,
+    WorkflowState,
+};
+
+use super::rows::{check_names, insert_nodes};
+use crate::SqliteStore;
+use crate::convert::{micros, text};
+use crate::error::map_sqlx;
+
+impl SqliteStore {
+    /// See [`voidrunner_store::WorkflowStore::add_workflow_nodes`].
+    pub(super) async fn add_nodes(
+        &self,
+        workflow_id: WorkflowId,
+        parent: JobId,
+        operation_id: &str,
+        nodes: Vec<NewWorkflowNode>,
+        now: Timestamp,
+    ) -> StoreResult<TriggerOutcome> {
+        let wf = text(workflow_id.0);
+        let parent_key = text(parent.as_uuid());
+        let mut tx = self.begin_immediate().await?;
+        let (status, cancel) = Self::workflow_state_in(&mut tx, Scope::All, workflow_id).await?;
+        let applied: Option<Json<Vec<String>>> = sqlx::query_scalar(
+            "SELECT nodes FROM workflow_triggers \
+             WHERE workflow_id = ? AND parent_job_id = ? AND operation_id = ?",
+        )
+        .bind(wf)
+        .bind(parent_key)
+        .bind(operation_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        if let Some(names) = applied {
+            return Ok(TriggerOutcome::Duplicate(names.0));
+        }
+        if status != WorkflowState::Running || cancel {
+            return Err(StoreError::Conflict(format!(
+                "workflow {workflow_id} is not running"
+            )));
+        }
+        let parent_wf: Option<Option<String>> =
+            sqlx::query_scalar("SELECT workflow_id FROM jobs WHERE id = ?")
+                .bind(parent_key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        if parent_wf.flatten() != Some(wf.to_string()) {
+            return Err(StoreError::Conflict(format!(
+                "job {parent} does not belong to workflow {workflow_id}"
+            )));
+        }
+        let existing: Vec<(String, i64)> =
+            sqlx::query_as("SELECT name, idx FROM workflow_nodes WHERE workflow_id = ?")
+                .bind(wf)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        let next_idx = existing.iter().map(|(_, i)| i + 1).max().unwrap_or(0);
+        let taken: BTreeSet<String> = existing.into_iter().map(|(n, _)| n).collect();
+        check_names(&nodes, &taken)?;
+        check_dependencies(&nodes, &taken)?;
+        let nodes: Vec<NewWorkflowNode> = nodes
+            .into_iter()
+            .map(|n| NewWorkflowNode {
+                parent_job_id: Some(parent),
+                ..n
+            })
+            .collect();
+        insert_nodes(&mut tx, wf, &nodes, next_idx).await?;
+        let names: Vec<String> = nodes.into_iter().map(|n| n.name).collect();
+        sqlx::query(
+            "INSERT INTO workflow_triggers (workflow_id, parent_job_id, operation_id, nodes, \
+                 created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(wf)
+        .bind(parent_key)
+        .bind(operation_id)
+        .bind(Json(&names))
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(TriggerOutcome::Added(names))
+    }
+}
+
+/// `Conflict` naming the first node with a dependency that is neither in `taken` nor in
+/// `nodes`.
+fn check_dependencies(nodes: &[NewWorkflowNode], taken: &BTreeSet<String>) -> StoreResult<()> {
+    let batch: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    for n in nodes {
+        if let Some(dep) = n
+            .depends_on
+            .iter()
+            .find(|d| !taken.contains(*d) && !batch.contains(d.as_str()))
+        {
+            return Err(StoreError::Conflict(format!(
+                "workflow node {:?} depends on unknown node {dep:?}",
+                n.name
+            )));
+        }
+    }
+    Ok(())
+}
