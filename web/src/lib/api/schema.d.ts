@@ -584,6 +584,105 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lists the caller's workflows newest first (`?status=`, `?limit=`, `?cursor=`). */
+        get: operations["list_workflows"];
+        put?: never;
+        /**
+         * Submits a workflow: validates the definition (every problem at once: `422` with
+         *     `problems`, e.g. a cycle or an unknown dependency naming the nodes), reads `job_file`
+         *     nodes from `files`, applies the server's policy to every node's job, seals the secrets
+         *     and stores the workflow with its nodes; the ready nodes' jobs are queued at once.
+         */
+        post: operations["create_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/schema": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The JSON Schema (2020-12) of a workflow definition. */
+        get: operations["get_workflow_schema"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Gets a workflow with its nodes' states (the caller's; admins: any). */
+        get: operations["get_workflow"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancels one of the caller's workflows: every pending node is skipped and every running
+         *     node's job cancelled. `200` when it is finished already by the answer, `202` while jobs
+         *     still wind down.
+         */
+        post: operations["cancel_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{id}/rerun": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Re-runs a failed or cancelled workflow of the caller's: its failed, timed-out,
+         *     cancelled and skipped nodes go back to pending (their old jobs are kept in
+         *     `previous_job_ids`) and the ready ones are queued at once. `run` goes up by one.
+         */
+        post: operations["rerun_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -753,6 +852,37 @@ export interface components {
             stdin?: string | null;
             /** @description Labels of `[A-Za-z0-9_.:-]`, used by the `tag` filter. */
             tags?: string[] | null;
+        };
+        /**
+         * @description `POST /api/v1/workflows`: a workflow definition with the CI files its `job_file`s name,
+         *     variable overrides and secret values.
+         */
+        CreateWorkflowRequest: {
+            /**
+             * @description The definition: YAML or JSON text (a string), or the definition as a JSON object
+             *     (schema: `GET /api/v1/workflows/schema`). Every problem is reported at once (`422`
+             *     with `problems`).
+             */
+            definition: Record<string, never>;
+            /**
+             * @description CI files by path relative to the CI root (`jobs/build.yaml` → its text): where
+             *     `job_file` nodes (and jobs triggered later) are read from. At most 256 files,
+             *     256 KiB each, 2 MiB in all. Never returned.
+             */
+            files?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * @description Write-only secret values, available to the nodes' jobs that declare them
+             *     (`secrets: [NAME]`); values 4–4096 bytes, no NUL. Stored encrypted; never echoed.
+             */
+            secrets?: {
+                [key: string]: string;
+            } | null;
+            /** @description Variables over the definition's `vars` (same name: this value wins). */
+            vars?: {
+                [key: string]: string;
+            } | null;
         };
         /** @description Answer to key creation: the only time the secret is shown. */
         CreatedApiKeyResponse: {
@@ -1213,6 +1343,7 @@ export interface components {
             status: string;
             /** @description Steps in definition order. */
             steps: components["schemas"]["JobStepResponse"][];
+            workflow?: null | components["schemas"]["JobWorkflowResponse"];
         };
         /** @description One step of a job and how it ended. */
         JobStepResponse: {
@@ -1294,6 +1425,16 @@ export interface components {
             started_at?: string | null;
             /** @description Status (see [`JobResponse::status`]). */
             status: string;
+        };
+        /** @description A job's place in a workflow (on `GET /api/v1/jobs/{id}` of a node's job). */
+        JobWorkflowResponse: {
+            /** @description The node's name (`build[1]`). */
+            node: string;
+            /**
+             * Format: uuid
+             * @description The workflow (`GET /api/v1/workflows/{id}`).
+             */
+            workflow_id: string;
         };
         /** @description `GET /api/v1/languages`. */
         LanguageListResponse: {
@@ -1940,6 +2081,153 @@ export interface components {
             state: string;
             /** @description Target. */
             url: string;
+        };
+        /** @description `GET /api/v1/workflows`: one page, newest first. */
+        WorkflowListResponse: {
+            /** @description The workflows. */
+            items: components["schemas"]["WorkflowSummaryResponse"][];
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description One node of a workflow with its state. */
+        WorkflowNodeResponse: {
+            /** @description `all_success`, `any_failed` or `always`. */
+            condition: string;
+            /** @description Node names that must be finished first. */
+            depends_on: string[];
+            /**
+             * Format: date-time
+             * @description When its job finished, or when it was skipped.
+             */
+            finished_at?: string | null;
+            /**
+             * @description The definition's node name shared by fan-out instances (`build`); outputs are
+             *     published under it.
+             */
+            group: string;
+            /**
+             * Format: uuid
+             * @description Its current job (`GET /api/v1/jobs/{id}`) once started.
+             */
+            job_id?: string | null;
+            /** @description Instance name (`build[1]`). */
+            name: string;
+            /** @description Its job's outputs (empty until it finished). */
+            outputs: {
+                [key: string]: string;
+            };
+            /**
+             * Format: uuid
+             * @description The job that triggered it (follow-up jobs).
+             */
+            parent_job_id?: string | null;
+            /** @description Jobs of earlier runs of this node (re-runs), oldest first. */
+            previous_job_ids: string[];
+            /** @description Why it was skipped. */
+            reason?: string | null;
+            /**
+             * Format: date-time
+             * @description When its job was created.
+             */
+            started_at?: string | null;
+            /**
+             * @description `pending`, `queued`, `running`, `succeeded`, `failed`, `timed_out`, `cancelled` or
+             *     `skipped` (a started node's status is its job's).
+             */
+            status: string;
+        };
+        /**
+         * @description A workflow as `GET /api/v1/workflows/{id}` and the writes return it. Never contains
+         *     secret values or the CI files' contents.
+         */
+        WorkflowResponse: {
+            /**
+             * Format: date-time
+             * @description When a cancel was requested (cleared by a re-run).
+             */
+            cancel_requested_at?: string | null;
+            /**
+             * Format: date-time
+             * @description Submission time.
+             */
+            created_at: string;
+            /** @description The definition as submitted (validated, as JSON). */
+            definition: Record<string, never>;
+            /** @description Why it failed when no node says so (e.g. conflicting outputs). */
+            error?: string | null;
+            /** @description Paths of its CI files (contents are never returned). */
+            files: string[];
+            /**
+             * Format: date-time
+             * @description When it reached its current terminal status.
+             */
+            finished_at?: string | null;
+            /**
+             * Format: uuid
+             * @description Id.
+             */
+            id: string;
+            /** @description The definition's name. */
+            name: string;
+            /** @description The nodes in creation order (triggered ones last). */
+            nodes: components["schemas"]["WorkflowNodeResponse"][];
+            /** @description Where it came from: `{"kind":"api"}` or `{"kind":"hook", …}`. */
+            origin: Record<string, never>;
+            /** @description Merged outputs (`<node>.<key>`), recorded when it finished. */
+            outputs: {
+                [key: string]: string;
+            };
+            /**
+             * Format: int32
+             * @description Runs so far (1, then + 1 per re-run).
+             */
+            run: number;
+            /** @description `running`, `succeeded`, `failed`, `cancelled` or `skipped`. */
+            status: string;
+            /** @description Secrets may reach its jobs (false for fork pull requests). */
+            trusted: boolean;
+            /** @description Variables (the definition's with the overrides applied). */
+            vars: {
+                [key: string]: string;
+            };
+        };
+        /** @description A workflow in a listing (no nodes, definition or files: read the workflow for those). */
+        WorkflowSummaryResponse: {
+            /**
+             * Format: date-time
+             * @description When a cancel was requested.
+             */
+            cancel_requested_at?: string | null;
+            /**
+             * Format: date-time
+             * @description Submission time.
+             */
+            created_at: string;
+            /** @description Why it failed when no node says so. */
+            error?: string | null;
+            /**
+             * Format: date-time
+             * @description When it reached its current terminal status.
+             */
+            finished_at?: string | null;
+            /**
+             * Format: uuid
+             * @description Id.
+             */
+            id: string;
+            /** @description The definition's name. */
+            name: string;
+            /** @description Where it came from. */
+            origin: Record<string, never>;
+            /**
+             * Format: int32
+             * @description Runs so far.
+             */
+            run: number;
+            /** @description Status (see [`WorkflowResponse::status`]). */
+            status: string;
+            /** @description Secrets may reach its jobs. */
+            trusted: boolean;
         };
         /** @description What the server sends. */
         WsServerMessage: {
@@ -4775,6 +5063,434 @@ export interface operations {
             };
             /** @description Missing or invalid credentials */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_workflows: {
+        parameters: {
+            query?: {
+                /** @description Page size 1–100 (default 20). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description Only workflows with this status. */
+                status?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowListResponse"];
+                };
+            };
+            /** @description Bad query parameter (`field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_workflow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWorkflowRequest"];
+            };
+        };
+        responses: {
+            /** @description Created; ready nodes queued */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowResponse"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body or CI files too large (`field` names the file) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid: `problems` lists every problem of the definition */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Secrets sent but this node has no secrets key, or the store is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_workflow_schema: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON Schema of a workflow definition */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_workflow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The workflow */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowResponse"];
+                };
+            };
+            /** @description The path id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such workflow of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancel_workflow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancelled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowResponse"];
+                };
+            };
+            /** @description Cancel requested; running jobs are being cancelled */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowResponse"];
+                };
+            };
+            /** @description The path id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such workflow of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Already finished */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rerun_workflow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Running again */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowResponse"];
+                };
+            };
+            /** @description The path id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such workflow of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not failed or cancelled (running, succeeded or skipped) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -72,58 +72,11 @@ export function isJobTerminal(status: string | null | undefined): boolean {
 	return status === 'succeeded' || status === 'failed' || status === 'cancelled';
 }
 
-// Workflows (issue 10). INTERIM hand-written shapes until the API's schemas are generated
-// (`npm run gen:api`); then each becomes `S['Workflow…']` like the names above.
-/** A node of a workflow: one job (or one fan-out instance). */
-export interface WorkflowNode {
-	name: string;
-	group?: string | null;
-	status: WorkflowNodeStatus;
-	reason?: string | null;
-	job_id?: string | null;
-	previous_job_ids?: string[] | null;
-	parent_job_id?: string | null;
-	depends_on: string[];
-	condition?: string | null;
-	started_at?: string | null;
-	finished_at?: string | null;
-	outputs?: Record<string, string> | null;
-}
-export interface Workflow {
-	id: string;
-	name: string;
-	status: WorkflowStatus;
-	run?: number | null;
-	trusted?: boolean | null;
-	vars?: Record<string, string> | null;
-	outputs?: Record<string, string> | null;
-	error?: string | null;
-	origin?: unknown;
-	created_at: string;
-	finished_at?: string | null;
-	cancel_requested_at?: string | null;
-	nodes: WorkflowNode[];
-}
-export interface WorkflowSummary {
-	id: string;
-	name: string;
-	status: WorkflowStatus;
-	run?: number | null;
-	created_at: string;
-	finished_at?: string | null;
-}
-export interface WorkflowList {
-	items: WorkflowSummary[];
-	next_cursor?: string | null;
-}
-export interface CreateWorkflow {
-	definition: unknown;
-	files?: Record<string, string> | null;
-	vars?: Record<string, string> | null;
-	secrets?: Record<string, string> | null;
-}
-export type WorkflowStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
-export type WorkflowNodeStatus = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'skipped';
+export type Workflow = S['WorkflowResponse'];
+export type WorkflowNode = S['WorkflowNodeResponse'];
+export type WorkflowSummary = S['WorkflowSummaryResponse'];
+export type WorkflowList = S['WorkflowListResponse'];
+export type CreateWorkflow = S['CreateWorkflowRequest'];
 
 /** Every status a workflow can be in. */
-export const WORKFLOW_STATUSES: WorkflowStatus[] = ['running', 'succeeded', 'failed', 'cancelled', 'skipped'];
+export const WORKFLOW_STATUSES = ['running', 'succeeded', 'failed', 'cancelled', 'skipped'] as const;

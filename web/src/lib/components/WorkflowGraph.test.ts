@@ -3,7 +3,16 @@ import { describe, expect, it } from 'vitest';
 import type { WorkflowNode } from '$lib/api/types';
 import WorkflowGraph from './WorkflowGraph.svelte';
 
-const node = (name: string, status: WorkflowNode['status'], extra: Partial<WorkflowNode> = {}): WorkflowNode => ({ name, status, depends_on: [], ...extra });
+const node = (name: string, status: WorkflowNode['status'], extra: Partial<WorkflowNode> = {}): WorkflowNode => ({
+	name,
+	status,
+	group: name,
+	depends_on: [],
+	previous_job_ids: [],
+	condition: 'all_success',
+	outputs: {},
+	...extra
+});
 
 describe('WorkflowGraph', () => {
 	it('links each started node to its job, with its state in words, and draws every edge', () => {
