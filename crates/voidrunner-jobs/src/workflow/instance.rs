@@ -209,7 +209,7 @@ jobs:
             "jobs/publish.yaml".into(),
             "name: publish\nsteps: []\n".into(),
         );
-        let Problems(problems) = instantiate(&def, &files, &BTreeMap::new()).unwrap_err();
+        let Problems(problems) = instantiate(&def, &files, &BTreeMap::new()).expect_err("refused");
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert!(paths.contains(&"jobs.prepare.job_file"), "{problems:?}");
         assert!(paths.contains(&"jobs.publish.job_file"), "{problems:?}");
