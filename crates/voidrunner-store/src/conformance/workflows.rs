@@ -1,9 +1,10 @@
 //! Workflows: fixtures, creation, scope and listing here; the node status derived from its
-//! job, the compare-and-set start and its race in `workflows/start.rs`; triggers, cancel,
-//! finish and re-run in `workflows/lifecycle.rs`.
+//! job, the compare-and-set start and its race in `workflows/start.rs`; triggers in
+//! `workflows/triggers.rs`; cancel, finish and re-run in `workflows/lifecycle.rs`.
 
 mod lifecycle;
 mod start;
+mod triggers;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,7 @@ use crate::{
 };
 pub use lifecycle::*;
 pub use start::*;
+pub use triggers::*;
 
 /// A workflow of `owner` named `name` (no nodes: pass them to `create_workflow`).
 pub fn new_workflow(owner: UserId, name: &str, created_at: Timestamp) -> NewWorkflow {
