@@ -35,7 +35,10 @@ before(async () => {
 	const job = await api('POST', '/api/v1/jobs', token, {
 		definition: 'name: a11y-job\nsteps:\n  - {name: a, command: "echo out; echo err >&2"}\n  - {name: b, command: "exit 3", depends_on: [a]}\n  - {name: c, command: "true", depends_on: [b]}\n'
 	});
-	Object.assign(paths, { task: `/tasks/${task.id}`, execution: `/executions/${run.id}`, job: `/jobs/${job.id}` });
+	const workflow = await api('POST', '/api/v1/workflows', token, {
+		definition: 'name: a11y-wf\njobs:\n  a: {job: {name: a, steps: [{name: s, command: "true"}]}}\n  b: {job: {name: b, steps: [{name: s, command: "exit 3"}]}, depends_on: [a], for_each: [x, y]}\n  c: {job: {name: c, steps: [{name: s, command: "true"}]}, depends_on: [b]}\n'
+	});
+	Object.assign(paths, { task: `/tasks/${task.id}`, execution: `/executions/${run.id}`, job: `/jobs/${job.id}`, workflow: `/workflows/${workflow.id}` });
 });
 
 after(async () => {
@@ -84,6 +87,9 @@ describe('accessibility', { concurrency: false }, () => {
 					[paths.execution, () => page.getByTestId('verdict').getByText('Exited').waitFor()],
 					['/jobs', () => page.getByRole('table', { name: 'Jobs' }).waitFor()],
 					[paths.job, () => page.getByTestId('job-status').getByText('failed').waitFor()],
+					['/workflows', () => page.getByRole('table', { name: 'Workflows' }).waitFor()],
+					['/workflows?new', () => page.getByRole('form', { name: 'Submit workflow' }).locator('.cm-content').waitFor()],
+					[paths.workflow, () => page.getByTestId('workflow-status').getByText('failed').waitFor()],
 					['/dashboard', () => page.getByRole('heading', { name: 'Durations' }).waitFor()],
 					['/keys', () => page.getByRole('table', { name: 'API keys' }).waitFor()],
 					['/admin/dead-letter', () => page.getByText('Nothing is dead-lettered').waitFor()]

@@ -56,6 +56,24 @@ try {
 		job = await api('GET', `/api/v1/jobs/${job.id}`, token);
 	}
 
+	// A workflow: prepare → build[0..2] (one fails) → publish (skipped), an any_failed cleanup.
+	const step = (name, command) => `{name: ${name}, steps: [{name: run, command: "${command}"}]}`;
+	let workflow = await api('POST', '/api/v1/workflows', token, {
+		definition: [
+			'name: release',
+			'jobs:',
+			`  prepare: {job: ${step('prepare', 'echo preparing; sleep 0.3')}}`,
+			`  build: {job: ${step('build', 'echo building for $ITEM; test $ITEM != windows')}, needs: [prepare], for_each: [linux, windows, mac]}`,
+			`  publish: {job: ${step('publish', 'echo publishing')}, depends_on: [build]}`,
+			`  cleanup: {job: ${step('cleanup', 'echo cleaning up')}, depends_on: [build], condition: any_failed}`,
+			''
+		].join('\n')
+	});
+	for (let i = 0; i < 600 && workflow.status === 'running'; i++) {
+		await new Promise((r) => setTimeout(r, 100));
+		workflow = await api('GET', `/api/v1/workflows/${workflow.id}`, token);
+	}
+
 	const shots = [
 		['login', '/login', false],
 		['tasks', '/tasks', true],
@@ -64,7 +82,9 @@ try {
 		['execution-stderr', `/executions/${runs[2].id}`, true],
 		['dashboard', '/dashboard', true],
 		['api-keys', '/keys', true],
-		['job', `/jobs/${job.id}`, true]
+		['job', `/jobs/${job.id}`, true],
+		['workflows', '/workflows', true],
+		['workflow', `/workflows/${workflow.id}`, true]
 	];
 	for (const [width, height, suffix] of [
 		[1280, 860, 'desktop'],
@@ -75,7 +95,7 @@ try {
 			const page = await context.newPage();
 			await page.goto('/login');
 			for (const [name, path, auth] of shots) {
-				if (theme === 'dark' && !['tasks', 'execution', 'job'].includes(name)) continue;
+				if (theme === 'dark' && !['tasks', 'execution', 'job', 'workflow'].includes(name)) continue;
 				if (auth && page.url().includes('/login')) {
 					await page.goto('/login');
 					await page.getByLabel('Email').fill(email);
@@ -93,7 +113,9 @@ try {
 					'execution-stderr': () => page.getByTestId('verdict').getByText(/Exited/).waitFor(),
 					dashboard: () => page.getByRole('heading', { name: 'Durations' }).waitFor(),
 					'api-keys': () => page.getByRole('table', { name: 'API keys' }).waitFor(),
-					job: () => page.getByTestId('job-log').getByText('report sent').waitFor()
+					job: () => page.getByTestId('job-log').getByText('report sent').waitFor(),
+					workflows: () => page.getByRole('table', { name: 'Workflows' }).waitFor(),
+					workflow: () => page.getByTestId('workflow-status').getByText('failed').waitFor()
 				}[name];
 				await ready();
 				await page.waitForTimeout(300); // let fonts and the chart settle for the picture

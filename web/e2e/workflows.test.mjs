@@ -1,0 +1,182 @@
+// End-to-end: workflows in the web UI against a real `voidrunner serve` (its job worker and
+// workflow scheduler run because the server has workers). Submit a fan-out workflow from the
+// form and watch its graph go live to succeeded, follow a node to its job, see every problem
+// of an invalid definition with its path, cancel a running workflow and re-run a failed one.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { launchBrowser, startServer } from './server.mjs';
+
+const EMAIL = `workflows-${Date.now()}@example.com`;
+const PASSWORD = 'correct horse battery';
+
+let server;
+let browser;
+let page;
+const pageErrors = [];
+
+before(async () => {
+	server = await startServer();
+	browser = await launchBrowser();
+	const context = await browser.newContext({ baseURL: server.url, viewport: { width: 1280, height: 900 } });
+	page = await context.newPage();
+	page.setDefaultTimeout(60_000);
+	page.on('pageerror', (e) => pageErrors.push(String(e)));
+	const res = await fetch(`${server.url}/api/v1/auth/register`, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json' },
+		body: JSON.stringify({ email: EMAIL, password: PASSWORD })
+	});
+	assert.equal(res.status, 201);
+});
+
+after(async () => {
+	await browser?.close();
+	if (server) {
+		if (process.exitCode) console.error(server.log());
+		await server.stop();
+	}
+});
+
+async function setDefinition(text) {
+	await page.locator('.cm-content').click();
+	await page.keyboard.press('Control+A');
+	await page.keyboard.press('Delete');
+	await page.keyboard.insertText(text);
+}
+
+async function submit(text) {
+	await page.goto('/workflows?new');
+	await setDefinition(text);
+	await page.getByRole('button', { name: 'Submit workflow' }).click();
+	await page.waitForURL(/\/workflows\/[0-9a-f-]{36}$/);
+}
+
+const graphNode = (name) => page.getByTestId('workflow-graph').locator(`[data-node="${name}"]`);
+
+const FAN_OUT = `name: e2e-fan-out
+jobs:
+  prepare:
+    job: {name: prepare, steps: [{name: go, command: "echo preparing && sleep 2"}]}
+  build:
+    needs: [prepare]
+    for_each: [linux, windows, mac]
+    job: {name: build, steps: [{name: compile, command: "echo building-for-$ITEM"}]}
+  publish:
+    depends_on: [build]
+    job: {name: publish, steps: [{name: ship, command: "echo publishing"}]}
+`;
+
+describe('workflow pages', { concurrency: false }, () => {
+	it('signs in and reaches Workflows from the navigation', async () => {
+		await page.goto('/login');
+		await page.getByLabel('Email').fill(EMAIL);
+		await page.getByLabel('Password').fill(PASSWORD);
+		await page.getByRole('button', { name: 'Sign in' }).click();
+		await page.waitForURL(/\/tasks$/);
+		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Workflows' }).click();
+		await page.waitForURL(/\/workflows$/);
+		await page.getByText('No workflows yet').waitFor();
+	});
+
+	it('shows every problem of an invalid definition with its path', async () => {
+		await page.getByRole('button', { name: 'New workflow' }).click();
+		await setDefinition(
+			'name: bad\njobs:\n  a: {job: {name: a, steps: [{name: s, command: "true"}]}, depends_on: [c]}\n  c: {job: {name: c, steps: [{name: s, command: "true"}]}, depends_on: [a]}\n  d: {job: {name: d, steps: [{name: s, command: "true"}]}, depends_on: [ghost]}\n'
+		);
+		await page.getByRole('button', { name: 'Submit workflow' }).click();
+		const alert = page.getByTestId('submit-error');
+		await alert.waitFor();
+		const problems = alert.getByRole('list', { name: 'Problems' }).getByRole('listitem');
+		assert.ok((await problems.count()) >= 2, await alert.innerText());
+		const text = await alert.innerText();
+		assert.match(text, /definition\.jobs\.d\.depends_on\[0\]/);
+		assert.match(text, /ghost/);
+		assert.match(text, /a → c → a|c → a → c|cycle/);
+		assert.match(page.url(), /\/workflows$/, 'nothing was created');
+	});
+
+	it('submits a fan-out workflow and watches its graph go live to succeeded', async () => {
+		await submit(FAN_OUT);
+		// The graph is there before anything ran: five nodes, the builds stacked in one group.
+		for (const name of ['prepare', 'build[0]', 'build[1]', 'build[2]', 'publish']) await graphNode(name).waitFor();
+		assert.equal(await page.getByTestId('workflow-graph').locator('rect.group').count(), 1);
+		// Live: prepare is seen running (it sleeps), then everything succeeds without a reload.
+		await page.getByTestId('workflow-graph').locator('[data-node="prepare"][data-status="running"]').waitFor();
+		await page.getByTestId('workflow-status').getByText('succeeded').waitFor();
+		for (const name of ['prepare', 'build[0]', 'build[1]', 'build[2]', 'publish']) {
+			assert.equal(await graphNode(name).getAttribute('data-status'), 'succeeded', name);
+			// State in words, not only colour.
+			assert.match(await graphNode(name).getAttribute('aria-label'), /^\S+ succeeded/);
+		}
+		const table = page.getByRole('table', { name: 'Nodes' });
+		assert.equal(await table.locator('tbody tr').count(), 5);
+		// Terminal: no Cancel and no Re-run for a success.
+		assert.equal(await page.getByRole('button', { name: 'Cancel' }).count(), 0);
+		assert.equal(await page.getByRole('button', { name: 'Re-run' }).count(), 0);
+	});
+
+	it('follows a node of the graph to its job', async () => {
+		const link = page.getByTestId('workflow-graph').getByRole('link', { name: /^build\[1\] succeeded/ });
+		const href = await link.getAttribute('href');
+		assert.match(href, /^\/jobs\/[0-9a-f-]{36}$/);
+		await link.focus();
+		await page.keyboard.press('Enter');
+		await page.waitForURL(new RegExp(`${href}$`));
+		await page.getByTestId('job-status').getByText('succeeded').waitFor();
+		await page.getByTestId('job-log').getByText('building-for-windows').waitFor();
+		await page.goBack();
+		await page.getByTestId('workflow-status').getByText('succeeded').waitFor();
+	});
+
+	it('cancels a running workflow', async () => {
+		await submit('name: e2e-cancel\njobs:\n  long: {job: {name: long, steps: [{name: s, command: "echo started && sleep 60"}]}}\n  after: {job: {name: after, steps: [{name: s, command: "true"}]}, depends_on: [long]}\n');
+		await page.getByTestId('workflow-graph').locator('[data-node="long"][data-status="running"]').waitFor();
+		await page.getByRole('button', { name: 'Cancel' }).click();
+		await page.getByTestId('workflow-status').getByText('cancelled').waitFor();
+		assert.equal(await graphNode('long').getAttribute('data-status'), 'cancelled');
+		assert.match(await graphNode('after').getAttribute('data-status'), /^(skipped|cancelled)$/);
+		assert.equal(await page.getByRole('button', { name: 'Cancel' }).count(), 0);
+		// A cancelled workflow can be re-run.
+		await page.getByRole('button', { name: 'Re-run' }).waitFor();
+	});
+
+	it('re-runs a failed workflow: only the failed and skipped nodes run again', async () => {
+		await submit('name: e2e-rerun\njobs:\n  ok: {job: {name: ok, steps: [{name: s, command: "echo fine"}]}}\n  bad: {job: {name: bad, steps: [{name: s, command: "exit 3"}]}, depends_on: [ok]}\n  last: {job: {name: last, steps: [{name: s, command: "true"}]}, depends_on: [bad]}\n');
+		await page.getByTestId('workflow-status').getByText('failed').waitFor();
+		assert.equal(await graphNode('bad').getAttribute('data-status'), 'failed');
+		assert.equal(await graphNode('last').getAttribute('data-status'), 'skipped');
+		const okJob = await graphNode('ok').getAttribute('href');
+		const badJob = await graphNode('bad').getAttribute('href');
+		await page.getByRole('button', { name: 'Re-run' }).click();
+		// The re-run shows as run 2, and the failed node gets a new job.
+		const url = page.url();
+		await page.getByTestId('workflow-run').getByText('2', { exact: true }).waitFor();
+		await page.getByTestId('workflow-status').getByText('failed').waitFor();
+		assert.equal(page.url(), url);
+		await page.waitForFunction(
+			(old) => {
+				const a = document.querySelector('[data-testid="workflow-graph"] [data-node="bad"]');
+				return a?.getAttribute('data-status') === 'failed' && a.getAttribute('href') !== old;
+			},
+			badJob
+		);
+		assert.equal(await graphNode('ok').getAttribute('href'), okJob, 'a succeeded node is not run again');
+	});
+
+	it('lists the workflows, and the status filter narrows the list', async () => {
+		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Workflows' }).click();
+		const table = page.getByRole('table', { name: 'Workflows' });
+		for (const name of ['e2e-fan-out', 'e2e-cancel', 'e2e-rerun']) await table.getByRole('link', { name }).waitFor();
+		await page.getByLabel('Status').selectOption('succeeded');
+		await table.getByRole('link', { name: 'e2e-rerun' }).waitFor({ state: 'detached' });
+		assert.equal(await table.getByRole('link', { name: 'e2e-cancel' }).count(), 0);
+		assert.equal(await table.getByRole('link', { name: 'e2e-fan-out' }).count(), 1);
+		await page.getByLabel('Status').selectOption('skipped');
+		await page.getByText('No workflow has this status').waitFor();
+		assert.match(page.url(), /status=skipped/);
+	});
+
+	it('ran without page errors', () => {
+		assert.deepEqual(pageErrors, []);
+	});
+});
