@@ -30,6 +30,7 @@ struct Env {
     store: Arc<dyn Store>,
     owner: voidrunner_domain::UserId,
     repo: String,
+    secret_box: Arc<voidrunner_mask::SecretBox>,
     worker: Option<JobWorker>,
     scheduler: Option<WorkflowScheduler>,
 }
@@ -110,7 +111,10 @@ async fn env(concurrency: usize, with_scheduler: bool) -> Option<Env> {
             keep_failed_workspaces: None,
         },
     };
-    let worker = JobWorker::start(store.clone(), sandbox, None, cfg);
+    let secret_box = Arc::new(voidrunner_mask::SecretBox::new(
+        &voidrunner_mask::SecretKey::generate(),
+    ));
+    let worker = JobWorker::start(store.clone(), sandbox, Some(secret_box.clone()), cfg);
     let scheduler = with_scheduler.then(|| {
         WorkflowScheduler::start(
             store.clone(),
@@ -127,6 +131,7 @@ async fn env(concurrency: usize, with_scheduler: bool) -> Option<Env> {
         store,
         owner: owner.id,
         repo,
+        secret_box,
         worker: Some(worker),
         scheduler,
     })
@@ -135,6 +140,22 @@ async fn env(concurrency: usize, with_scheduler: bool) -> Option<Env> {
 /// Creates the workflow `yaml` (`{REPO}` replaced by the test repository's URL) the way the
 /// API does: validated, instantiated, stored; no pass is run here.
 async fn create(env: &Env, yaml: &str) -> WorkflowId {
+    create_with(env, yaml, true, &[]).await
+}
+
+/// [`create`] with a trust level and secret values (sealed to the workflow like the API).
+async fn create_with(env: &Env, yaml: &str, trusted: bool, secrets: &[(&str, &str)]) -> WorkflowId {
+    let id = WorkflowId::new();
+    let sealed = secrets
+        .iter()
+        .map(|(name, value)| {
+            let sealed = env
+                .secret_box
+                .seal_with_context(value.as_bytes(), format!("{id}/{name}").as_bytes())
+                .expect("seal");
+            ((*name).to_owned(), sealed)
+        })
+        .collect();
     let yaml = yaml.replace("{REPO}", &env.repo);
     let def = parse_workflow(&yaml, Format::Yaml).expect("valid workflow");
     let specs = instantiate(&def, &BTreeMap::new(), &BTreeMap::new()).expect("instantiate");
@@ -150,19 +171,19 @@ async fn create(env: &Env, yaml: &str) -> WorkflowId {
         })
         .collect();
     let new = NewWorkflow {
-        id: WorkflowId::new(),
+        id,
         owner_id: env.owner,
         name: def.name.clone(),
         definition: serde_json::to_value(&def).expect("json"),
         vars: def.vars.clone(),
-        trusted: true,
+        trusted,
         files: BTreeMap::new(),
         origin: serde_json::json!({"kind": "test"}),
         request_id: Some("req-wf".into()),
         created_at: voidrunner_store::now(),
     };
     env.store
-        .create_workflow(new, nodes, BTreeMap::new())
+        .create_workflow(new, nodes, sealed)
         .await
         .expect("create workflow")
         .id
@@ -544,6 +565,37 @@ jobs:
         .await
         .expect("jobs");
     assert_eq!(jobs.items.len(), 4, "one job per node, nothing twice");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_secrets_reach_trusted_jobs_and_a_missing_one_is_absent() {
+    let Some(env) = env(2, true).await else {
+        return;
+    };
+    let yaml = r#"
+name: secrets
+jobs:
+  use:
+    job:
+      name: use
+      secrets: [TOKEN, MISSING]
+      steps:
+        - name: s
+          command: "if [ \"$TOKEN\" = s3cret-value-1 ]; then echo token-ok; else echo no-token; fi; if [ -z \"${MISSING+x}\" ]; then echo missing-absent; fi"
+"#;
+    for (trusted, expected) in [
+        (true, "token-ok\nmissing-absent\n"),
+        (false, "no-token\nmissing-absent\n"),
+    ] {
+        let id = create_with(&env, yaml, trusted, &[("TOKEN", "s3cret-value-1")]).await;
+        advance(&*env.store, id).await.expect("pass");
+        let wf = wait_finished(&env, id, Duration::from_secs(60)).await;
+        let nodes = nodes(&env, id).await;
+        assert_eq!(wf.status, WorkflowState::Succeeded, "trusted={trusted}");
+        let j = job(&env, &nodes["use"]).await;
+        assert_eq!(stdout(&env, &j).await, expected, "trusted={trusted}");
+    }
     env.stop().await;
 }
 
