@@ -316,6 +316,10 @@ impl ErrorLog {
             }
             Err(e) => {
                 let msg = e.to_string();
+                if self.workflows.len() >= 10_000 {
+                    // Workflows finished elsewhere leave entries behind: forget them all.
+                    self.workflows.clear();
+                }
                 if self.workflows.get(&id) != Some(&msg) {
                     tracing::warn!(workflow.id = %id, error = %msg, "advancing workflow {id} failed: {msg}");
                     self.workflows.insert(id, msg);
