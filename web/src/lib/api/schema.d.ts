@@ -317,6 +317,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/hooks/{source}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receives a git host's event (see `docs/GIT.md`): verifies the signature against the named
+         *     repository's webhook secret, normalizes the event, reads the workflows from the trusted
+         *     commit of the registered clone URL, starts those whose `on:` filter matches, and records
+         *     the delivery so that the same delivery id never starts anything twice.
+         */
+        post: operations["receive_hook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs": {
         parameters: {
             query?: never;
@@ -469,6 +491,79 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/repositories": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lists the caller's repositories by `full_name`. */
+        get: operations["list_repositories"];
+        put?: never;
+        /**
+         * Registers a git repository: its events (`POST /api/v1/hooks/{provider}`, signed with the
+         *     webhook secret) start the workflows of its CI directory. Secrets are sealed, never echoed.
+         */
+        post: operations["create_repository"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/repositories/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One repository. */
+        get: operations["get_repository"];
+        put?: never;
+        post?: never;
+        /** Unregisters a repository (its deliveries go with it; its workflows stay). */
+        delete: operations["delete_repository"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/repositories/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The repository's recorded deliveries, newest first (`?limit=`, default 50, at most 200). */
+        get: operations["list_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/repositories/{id}/secrets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Rotates the webhook secret and/or sets (`value`) and removes (`null`) job secrets. */
+        patch: operations["update_repository_secrets"];
         trace?: never;
     };
     "/api/v1/run": {
@@ -818,6 +913,32 @@ export interface components {
              */
             tarball_base64?: string | null;
         };
+        /** @description `POST /api/v1/repositories`: a git repository whose events start workflows. */
+        CreateRepositoryRequest: {
+            /** @description The CI directory, relative to the repository root (default `.voidrunner`). */
+            ci_dir?: string | null;
+            /**
+             * @description Where the server clones from (https or ssh; `file` only where the operator allows
+             *     it). Events never choose the URL.
+             */
+            clone_url: string;
+            /** @description Whether pull requests from forks get the secrets (default false). */
+            fork_secrets?: boolean | null;
+            /** @description `owner/name` as the git host writes it in payloads (GitLab: `path_with_namespace`). */
+            full_name: string;
+            /** @description `github` or `gitlab`. */
+            provider: string;
+            /** @description Job secrets (name → value) given to the workflows of trusted events. Write-only. */
+            secrets?: {
+                [key: string]: string;
+            } | null;
+            status_reporting?: null | components["schemas"]["StatusReportingRequest"];
+            /**
+             * @description The webhook secret (GitHub: the HMAC key of `X-Hub-Signature-256`; GitLab: the
+             *     `X-Gitlab-Token`), 16–256 bytes. Write-only.
+             */
+            webhook_secret: string;
+        };
         /** @description `POST /api/v1/tasks`. */
         CreateTaskRequest: {
             /** @description Source code (size capped by the server, 1 MiB by default). */
@@ -890,6 +1011,29 @@ export interface components {
             api_key: components["schemas"]["ApiKeyResponse"];
             /** @description The full secret (`vr_…`); store it now, it cannot be shown again. */
             key: string;
+        };
+        /** @description `GET /api/v1/repositories/{id}/deliveries`. */
+        DeliveryListResponse: {
+            /** @description Newest first. */
+            items: components["schemas"]["DeliveryResponse"][];
+        };
+        /** @description A recorded hook delivery. */
+        DeliveryResponse: {
+            /** @description The git host's delivery id. */
+            delivery_id: string;
+            /** @description Normalized event (`push`, `tag_created`, `pull_request_opened`, …). */
+            event: string;
+            /** @description `github` or `gitlab`. */
+            provider: string;
+            /**
+             * Format: date-time
+             * @description Receive time.
+             */
+            received_at: string;
+            /** @description What was decided: ref, shas, matched workflows, skipped ones with the reason. */
+            summary: Record<string, never>;
+            /** @description Workflows it started. */
+            workflow_ids: string[];
         };
         /** @description Body of every error response. */
         ErrorBody: {
@@ -1204,6 +1348,22 @@ export interface components {
             status: string;
             /** @description Server version. */
             version: string;
+        };
+        /** @description The answer to a git host's event. */
+        HookResponse: {
+            /** @description The delivery id. */
+            delivery_id: string;
+            /** @description True when this delivery was already handled: `workflow_ids` are the first one's. */
+            duplicate: boolean;
+            /**
+             * @description Normalized event, or `null` for events that start nothing (`ping`, deleted refs,
+             *     unsupported events).
+             */
+            event?: string | null;
+            /** @description What was decided (see [`DeliveryResponse::summary`]). */
+            summary: Record<string, never>;
+            /** @description Workflows started. */
+            workflow_ids: string[];
         };
         /** @description A collected artifact. */
         JobArtifactResponse: {
@@ -1642,6 +1802,40 @@ export interface components {
             /** @description 8–128 characters. */
             password: string;
         };
+        /** @description `GET /api/v1/repositories`. */
+        RepositoryListResponse: {
+            /** @description The caller's repositories, by `full_name`. */
+            items: components["schemas"]["RepositoryResponse"][];
+        };
+        /** @description A registered repository (secrets are never shown, only their names). */
+        RepositoryResponse: {
+            /** @description CI directory. */
+            ci_dir: string;
+            /** @description Clone URL. */
+            clone_url: string;
+            /**
+             * Format: date-time
+             * @description Registration time.
+             */
+            created_at: string;
+            /** @description Fork pull requests get the secrets. */
+            fork_secrets: boolean;
+            /** @description `owner/name`. */
+            full_name: string;
+            /** @description Where the git host posts events (`/api/v1/hooks/<provider>`). */
+            hook_path: string;
+            /**
+             * Format: uuid
+             * @description Id.
+             */
+            id: string;
+            /** @description `github` or `gitlab`. */
+            provider: string;
+            /** @description Names of the job secrets. */
+            secret_names: string[];
+            /** @description The status reporting API URL, when reporting is on. */
+            status_api_url?: string | null;
+        };
         /** @description One point of the sampled timeline. */
         ResourceSampleResponse: {
             /**
@@ -1800,6 +1994,13 @@ export interface components {
              */
             timeout: number;
         };
+        /** @description Commit-status reporting settings (GitHub-style `POST {api_url}/repos/{full_name}/statuses/{sha}`). */
+        StatusReportingRequest: {
+            /** @description API base URL, e.g. `https://api.github.com`. */
+            api_url: string;
+            /** @description Token sent as `Authorization: Bearer`. Write-only. */
+            token: string;
+        };
         /** @description `GET /api/v1/tasks`: one page, newest first. */
         TaskListResponse: {
             /** @description At most `limit` tasks. */
@@ -1943,6 +2144,18 @@ export interface components {
             token_type: string;
             /** @description The authenticated account. */
             user: components["schemas"]["UserResponse"];
+        };
+        /**
+         * @description `PATCH /api/v1/repositories/{id}/secrets`: rotate the webhook secret and/or change job
+         *     secrets (`null` removes one).
+         */
+        UpdateRepositorySecretsRequest: {
+            /** @description Job secrets to set (value) or remove (`null`). */
+            secrets?: {
+                [key: string]: string | null;
+            };
+            /** @description New webhook secret. */
+            webhook_secret?: string | null;
         };
         /**
          * @description `PUT /api/v1/tasks/{id}`: a partial update. Absent fields stay unchanged; `description`
@@ -3624,6 +3837,106 @@ export interface operations {
             };
         };
     };
+    receive_hook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `github` or `gitlab` */
+                source: string;
+            };
+            cookie?: never;
+        };
+        /** @description The git host's JSON payload, as sent */
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Nothing started (ping, deleted ref, unhandled event) or a duplicate delivery (`duplicate: true`, the first delivery's workflows) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookResponse"];
+                };
+            };
+            /** @description Recorded; `workflow_ids` were started */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookResponse"];
+                };
+            };
+            /** @description Missing delivery id or event header */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown repository or wrong signature (the same answer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than `[hooks] max_body_bytes` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The payload's commits cannot be verified or read (nothing recorded) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_jobs: {
         parameters: {
             query?: {
@@ -4263,6 +4576,408 @@ export interface operations {
             };
             /** @description Internal error (details only in the server log) */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_repositories: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Repositories */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepositoryListResponse"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_repository: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateRepositoryRequest"];
+            };
+        };
+        responses: {
+            /** @description Registered */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepositoryResponse"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This provider and full_name are already registered */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid field (`field` names it; `clone_url` for a protocol the operator does not allow) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This node has no secrets key */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_repository: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Repository id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The repository */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepositoryResponse"];
+                };
+            };
+            /** @description The path id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_repository: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Repository id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The path id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_deliveries: {
+        parameters: {
+            query?: {
+                /** @description 1–200, default 50 */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Repository id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deliveries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryListResponse"];
+                };
+            };
+            /** @description Bad query parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit exceeded; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_repository_secrets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Repository id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateRepositorySecretsRequest"];
+            };
+        };
+        responses: {
+            /** @description Updated */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepositoryResponse"];
+                };
+            };
+            /** @description Unknown or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid secret (`field` names it) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
