@@ -227,6 +227,7 @@ fn local_run(dir: &std::path::Path) -> LocalRun {
         },
         secrets: BTreeMap::new(),
         base_dir: None,
+        tarball: None,
         width: 2,
         max_jobs: None,
     }

@@ -46,9 +46,9 @@ pub enum Command {
     /// CI jobs: validate a definition, run one locally (no server), talk to the job socket.
     #[command(subcommand)]
     Job(crate::job::JobCommand),
-    /// Workflows (graphs of jobs).
+    /// Workflows (graphs of jobs): validate, run locally (no server), submit to a server.
     #[command(subcommand)]
-    Workflow(crate::job::WorkflowCommand),
+    Workflow(crate::workflow::WorkflowCommand),
 }
 
 /// `config` subcommands.

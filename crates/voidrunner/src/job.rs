@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use voidrunner_jobs::runner::{Events, JobEvent, JobRequest, RunnerConfig, run_job};
+use voidrunner_jobs::runner::{JobEvent, RunnerConfig};
 use voidrunner_jobs::source::SourcePolicy;
 use voidrunner_jobs::{Format, JobDefinition, parse};
 use voidrunner_sandbox::Limits;
@@ -37,38 +35,9 @@ pub enum JobCommand {
     Ctl(CtlCommand),
 }
 
-/// `workflow` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum WorkflowCommand {
-    /// Check a workflow definition and list every problem with its path.
-    Validate {
-        /// YAML or JSON file (`.json` is read as JSON).
-        file: PathBuf,
-    },
-}
-
-/// `workflow validate`.
-pub fn validate_workflow(file: &Path) -> anyhow::Result<()> {
-    let (text, format) = read_document(file)?;
-    let def = voidrunner_jobs::workflow::parse_workflow(&text, format)
-        .map_err(|p| invalid(file, "workflow", &p))?;
-    let plan = voidrunner_jobs::workflow::WorkflowPlan::new(&def);
-    println!(
-        "{}: valid workflow {:?} with {} node{} ({} after fan-out)",
-        file.display(),
-        def.name,
-        def.jobs.len(),
-        if def.jobs.len() == 1 { "" } else { "s" },
-        plan.len()
-    );
-    Ok(())
-}
-
-/// `job run` flags.
+/// Flags of local runs shared by `job run` and `workflow run`.
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    /// YAML or JSON file.
-    pub file: PathBuf,
+pub struct LocalArgs {
     /// Environment override `NAME=VALUE` (repeatable; beats the definition and
     /// `VOIDRUNNER_ENV_NAME`).
     #[arg(long = "env", value_name = "NAME=VALUE")]
@@ -76,13 +45,10 @@ pub struct RunArgs {
     /// File of `NAME=VALUE` lines with secret values (`VOIDRUNNER_SECRET_NAME` beats it).
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
-    /// Archive for a `tarball` source.
-    #[arg(long, value_name = "FILE")]
-    pub tarball: Option<PathBuf>,
     /// Where artifacts are copied.
     #[arg(long, value_name = "DIR", default_value = "artifacts")]
     pub artifacts_dir: PathBuf,
-    /// Most steps at once.
+    /// Most steps at once (and, for workflows, most jobs at once).
     #[arg(long, default_value_t = 4)]
     pub width: usize,
     /// Extra git protocol to allow (repeatable), e.g. `file`.
@@ -97,6 +63,22 @@ pub struct RunArgs {
     /// Copy the workspace of a failed job into DIR/<job id> for debugging.
     #[arg(long, value_name = "DIR")]
     pub keep_failed_workspace: Option<PathBuf>,
+}
+
+/// `job run` flags.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// YAML or JSON file.
+    pub file: PathBuf,
+    /// Local-run flags.
+    #[command(flatten)]
+    pub local: LocalArgs,
+    /// Archive for a `tarball` source.
+    #[arg(long, value_name = "FILE")]
+    pub tarball: Option<PathBuf>,
+    /// Also run the jobs it triggers (and theirs), with the job files of its directory.
+    #[arg(long)]
+    pub follow: bool,
 }
 
 /// `job submit` flags.
@@ -154,7 +136,7 @@ pub enum CtlCommand {
 }
 
 /// The text of a definition file and its format (`.json` is JSON, anything else YAML).
-fn read_document(file: &Path) -> anyhow::Result<(String, Format)> {
+pub(crate) fn read_document(file: &Path) -> anyhow::Result<(String, Format)> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let format = if file.extension().is_some_and(|e| e == "json") {
@@ -166,7 +148,11 @@ fn read_document(file: &Path) -> anyhow::Result<(String, Format)> {
 }
 
 /// The error listing every problem of an invalid `kind` (job, workflow) file.
-fn invalid(file: &Path, kind: &str, problems: &voidrunner_jobs::Problems) -> anyhow::Error {
+pub(crate) fn invalid(
+    file: &Path,
+    kind: &str,
+    problems: &voidrunner_jobs::Problems,
+) -> anyhow::Error {
     anyhow::anyhow!(
         "{} is not a valid {kind} ({} problem{}):\n{problems}",
         file.display(),
@@ -195,7 +181,7 @@ pub fn validate(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_pairs(
+pub(crate) fn parse_pairs(
     lines: impl IntoIterator<Item = String>,
     what: &str,
 ) -> anyhow::Result<Vec<(String, String)>> {
@@ -213,27 +199,35 @@ fn parse_pairs(
     Ok(out)
 }
 
-/// The env and secrets of a local run, by precedence.
-fn inputs(
-    def: &mut JobDefinition,
-    args: &RunArgs,
+/// The env overrides of a local run by precedence: `--env` over `VOIDRUNNER_ENV_<NAME>`
+/// (both over the definitions).
+pub(crate) fn env_overrides(
+    args: &LocalArgs,
     process_env: &BTreeMap<String, String>,
 ) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
     for (k, v) in process_env {
         if let Some(name) = k.strip_prefix("VOIDRUNNER_ENV_") {
-            def.env.insert(name.to_owned(), v.clone());
+            env.insert(name.to_owned(), v.clone());
         }
     }
-    for (k, v) in parse_pairs(args.env.iter().cloned(), "--env")? {
-        def.env.insert(k, v);
-    }
-    secrets_of(def, args.secret_file.as_deref(), process_env)
+    env.extend(parse_pairs(args.env.iter().cloned(), "--env")?);
+    Ok(env)
 }
 
 /// Secret values by precedence: `VOIDRUNNER_SECRET_<NAME>` (for the names the job declares)
 /// over the `--secret-file` lines.
 fn secrets_of(
     def: &JobDefinition,
+    secret_file: Option<&Path>,
+    process_env: &BTreeMap<String, String>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    secrets_named(&def.secrets, secret_file, process_env)
+}
+
+/// [`secrets_of`] for a set of secret names (every job of a workflow).
+pub(crate) fn secrets_named(
+    names: &[String],
     secret_file: Option<&Path>,
     process_env: &BTreeMap<String, String>,
 ) -> anyhow::Result<BTreeMap<String, String>> {
@@ -246,7 +240,7 @@ fn secrets_of(
             "--secret-file",
         )?);
     }
-    for name in &def.secrets {
+    for name in names {
         if let Some(v) = process_env.get(&format!("VOIDRUNNER_SECRET_{name}")) {
             secrets.insert(name.clone(), v.clone());
         }
@@ -255,7 +249,11 @@ fn secrets_of(
 }
 
 /// Prints events with the step's name before each line.
-fn print_event(e: &JobEvent, partial: &mut BTreeMap<String, Vec<u8>>, out: &mut dyn Write) {
+pub(crate) fn print_event(
+    e: &JobEvent,
+    partial: &mut BTreeMap<String, Vec<u8>>,
+    out: &mut dyn Write,
+) {
     let _ = match e {
         JobEvent::Phase(p) => writeln!(out, "── {}", p.as_str()),
         JobEvent::StepStarted { step } => writeln!(out, "▶ {step}"),
@@ -294,12 +292,8 @@ fn print_event(e: &JobEvent, partial: &mut BTreeMap<String, Vec<u8>>, out: &mut 
     };
 }
 
-/// `job run`: answers the process exit code (0 succeeded, 1 failed, 130 cancelled).
-pub async fn run(args: RunArgs, sandbox: &crate::engine::SandboxSection) -> anyhow::Result<u8> {
-    let (_, mut def) = read_definition(&args.file)?;
-    let env: BTreeMap<String, String> = std::env::vars().collect();
-    let secrets = inputs(&mut def, &args, &env)?;
-    let sandbox = crate::engine::build_sandbox(sandbox)?;
+/// The runner settings of a local run.
+pub(crate) fn local_config(args: &LocalArgs) -> RunnerConfig {
     let mut sources = SourcePolicy {
         allow_copy: true,
         ..SourcePolicy::default()
@@ -307,7 +301,7 @@ pub async fn run(args: RunArgs, sandbox: &crate::engine::SandboxSection) -> anyh
     sources
         .git_protocols
         .extend(args.allow_protocols.iter().cloned());
-    let cfg = RunnerConfig {
+    RunnerConfig {
         width: args.width.max(1),
         sources,
         step_limits: Limits {
@@ -322,50 +316,17 @@ pub async fn run(args: RunArgs, sandbox: &crate::engine::SandboxSection) -> anyh
         artifacts_dir: args.artifacts_dir.clone(),
         max_artifact_bytes: 1 << 30,
         keep_failed_workspaces: args.keep_failed_workspace.clone(),
-    };
-    let id = format!("local-{}", uuid::Uuid::new_v4().simple());
-    let req = JobRequest {
-        id,
-        definition: def,
-        secrets,
-        tarball: args.tarball.clone(),
-        base_dir: args.file.parent().map(Path::to_path_buf),
-        workflow: None,
-        link: None,
-    };
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let printer = tokio::spawn(async move {
-        let mut partial = BTreeMap::new();
-        let mut err = std::io::stderr();
-        while let Some(e) = rx.recv().await {
-            print_event(&e, &mut partial, &mut err);
-        }
-    });
-    let cancel = CancellationToken::new();
-    let on_signal = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("cancelling…");
-                cancel.cancel();
-            }
-        })
-    };
-    let report = run_job(sandbox, &cfg, &req, Events::new(tx), cancel).await;
-    on_signal.abort();
-    let _ = printer.await;
-    for f in &report.failures {
-        eprintln!("✘ {}: {}", f.phase, f.reason);
     }
-    eprintln!("job {}", report.outcome);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    }
-    Ok(match report.outcome {
-        "succeeded" => 0,
-        "cancelled" => 130,
-        _ => 1,
-    })
+}
+
+/// `job run`: answers the process exit code (0 succeeded, 1 failed, 130 cancelled).
+pub async fn run(args: RunArgs, sandbox: &crate::engine::SandboxSection) -> anyhow::Result<u8> {
+    let (_, mut def) = read_definition(&args.file)?;
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    def.env.extend(env_overrides(&args.local, &env)?);
+    let secrets = secrets_of(&def, args.local.secret_file.as_deref(), &env)?;
+    let sandbox = crate::engine::build_sandbox(sandbox)?;
+    crate::workflow::run_job_file(&args, def, secrets, sandbox).await
 }
 
 /// `job ctl`.

@@ -9,6 +9,7 @@ mod job;
 mod secret;
 mod serve;
 mod telemetry;
+mod workflow;
 
 use std::sync::Arc;
 
@@ -52,8 +53,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Job(job::JobCommand::Validate { file }) = &cli.command {
         return job::validate(file);
     }
-    if let Command::Workflow(job::WorkflowCommand::Validate { file }) = &cli.command {
-        return job::validate_workflow(file);
+    if let Command::Workflow(workflow::WorkflowCommand::Validate { file }) = &cli.command {
+        return workflow::validate(file);
+    }
+    if let Command::Workflow(workflow::WorkflowCommand::Submit(_)) = &cli.command {
+        let Command::Workflow(workflow::WorkflowCommand::Submit(args)) = cli.command else {
+            return Ok(());
+        };
+        let code = runtime()?.block_on(workflow::submit::submit(args))?;
+        if code != 0 {
+            std::process::exit(i32::from(code));
+        }
+        return Ok(());
     }
     if let Command::Job(job::JobCommand::Submit(_)) = &cli.command {
         let Command::Job(job::JobCommand::Submit(args)) = cli.command else {
@@ -90,6 +101,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Example) | Command::Openapi => Ok(()),
         Command::Job(job::JobCommand::Run(args)) => {
             let code = runtime()?.block_on(job::run(args, &cfg.sandbox))?;
+            if code != 0 {
+                std::process::exit(i32::from(code));
+            }
+            Ok(())
+        }
+        Command::Workflow(workflow::WorkflowCommand::Run(args)) => {
+            let code = runtime()?.block_on(workflow::run(args, &cfg.sandbox))?;
             if code != 0 {
                 std::process::exit(i32::from(code));
             }

@@ -133,6 +133,11 @@ impl LocalWorkflow {
         &self.id
     }
 
+    /// The text of CI file `path`.
+    pub fn file(&self, path: &str) -> Option<String> {
+        self.files.get(path).cloned()
+    }
+
     /// The link handed to node `node`'s job.
     pub fn link(self: &Arc<Self>, node: &str) -> Arc<dyn WorkflowLink> {
         Arc::new(NodeLink {
@@ -463,6 +468,8 @@ pub struct LocalRun {
     pub secrets: BTreeMap<String, String>,
     /// Where relative `copy` sources start.
     pub base_dir: Option<PathBuf>,
+    /// The archive of `tarball` sources.
+    pub tarball: Option<PathBuf>,
     /// Most jobs at once.
     pub width: usize,
     /// Stop starting jobs after this many (`job run` without `--follow`: 1).
@@ -537,7 +544,7 @@ fn spawn_job(
         id: start.job_id,
         definition: start.job,
         secrets,
-        tarball: None,
+        tarball: run.tarball.clone(),
         base_dir: run.base_dir.clone(),
         workflow: Some(start.context),
         link: Some(workflow.link(&start.node)),

@@ -1,0 +1,378 @@
+//! `voidrunner workflow run` and `voidrunner job run [--follow]` as a user runs them: the
+//! real binary, real git repositories (allowed through `--allow-protocol file`), the real
+//! sandbox. A fan-out/fan-in workflow runs in dependency order with the fanned-out builds
+//! overlapping and an output flowing from build into publish; a failing build runs the
+//! `any_failed` cleanup and skips publish; conflicting outputs fail the workflow; a job's
+//! triggered follow-ups are listed with their reason and command, or run with `--follow`.
+
+#[expect(
+    dead_code,
+    reason = "helpers shared by several test binaries; this one uses some"
+)]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_voidrunner");
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .status()
+        .expect("git")
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+/// A git repository with `version.txt` = 2.5.
+fn repo(dir: &Path) -> PathBuf {
+    let repo = dir.join("repo");
+    std::fs::create_dir(&repo).expect("repo");
+    git(&repo, &["init", "-q", "--initial-branch=main"]);
+    std::fs::write(repo.join("version.txt"), "2.5\n").expect("write");
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "c"]);
+    repo
+}
+
+fn write(path: &Path, text: &str) {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).expect("mkdir");
+    }
+    std::fs::write(path, text).expect("write");
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A job's state in the `--json` report of `workflow run`.
+fn states(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| {
+            (
+                n["name"].as_str().expect("name").to_owned(),
+                n["status"].as_str().expect("status").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+/// `(start, end)` times a build printed as `[build[i]/build] window <start> <end>`.
+fn windows(stderr: &str) -> Vec<(f64, f64)> {
+    (0..3)
+        .map(|i| {
+            let prefix = format!("[build[{i}]/build] window ");
+            let line = stderr
+                .lines()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .unwrap_or_else(|| panic!("no window of build[{i}]: {stderr}"));
+            let mut t = line
+                .split_whitespace()
+                .map(|x| x.parse::<f64>().expect("time"));
+            (t.next().expect("start"), t.next().expect("end"))
+        })
+        .collect()
+}
+
+#[test]
+fn workflow_run_fans_out_and_in_with_outputs_cleanup_and_conflicts() {
+    if !common::can_sandbox() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = repo(dir.path());
+    let source = format!("{{type: git, url: \"file://{}\"}}", repo.display());
+    let ci = dir.path().join("ci");
+    write(
+        &ci.join("release.yaml"),
+        r#"
+name: release
+vars: {channel: stable}
+jobs:
+  prepare: {job_file: jobs/prepare.yaml}
+  build:
+    job_file: jobs/build.yaml
+    needs: [prepare]
+    for_each: [linux, windows, mac]
+    item_var: TARGET
+  publish: {job_file: jobs/publish.yaml, depends_on: [build]}
+  cleanup:
+    job: {name: cleanup, steps: [{name: rm, command: "echo cleaning up"}]}
+    depends_on: [build]
+    condition: any_failed
+"#,
+    );
+    write(
+        &ci.join("jobs/prepare.yaml"),
+        &format!(
+            "name: prepare\nsource: {source}\nsteps: [{{name: check, command: \"cat version.txt\"}}]\n"
+        ),
+    );
+    write(
+        &ci.join("jobs/build.yaml"),
+        &format!(
+            r#"name: build
+source: {source}
+env: {{FAIL_ON: none, CONFLICT: "no"}}
+steps:
+  - name: build
+    command: |
+      start=$(date +%s.%N); sleep 1; end=$(date +%s.%N)
+      echo "window $start $end"
+      test "$TARGET" != "$FAIL_ON" || exit 3
+      v=$(cat version.txt); [ "$CONFLICT" = yes ] && v="$TARGET"
+      /usr/bin/python3 -c "import sys, voidrunner_job as vr; vr.set_output('version', sys.argv[1])" "$v"
+"#
+        ),
+    );
+    write(
+        &ci.join("jobs/publish.yaml"),
+        "name: publish\nsteps:\n  - name: publish\n    command: /usr/bin/python3 -c \"import voidrunner_job as vr; w = vr.workflow(); print('publishing', vr.get_output('build.version'), 'to', w['vars']['channel'], 'from', w['node'])\"\n",
+    );
+    let run = |extra: &[&str]| {
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .args([
+                "workflow",
+                "run",
+                "--allow-protocol",
+                "file",
+                "--width",
+                "3",
+                "--json",
+            ])
+            .args(extra)
+            .arg(ci.join("release.yaml"))
+            .output()
+            .expect("run")
+    };
+
+    let out = run(&[]);
+    let stderr = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["status"], "succeeded");
+    assert_eq!(
+        states(&report),
+        pairs(&[
+            ("build[0]", "succeeded"),
+            ("build[1]", "succeeded"),
+            ("build[2]", "succeeded"),
+            ("cleanup", "skipped"),
+            ("prepare", "succeeded"),
+            ("publish", "succeeded"),
+        ])
+    );
+    assert_eq!(report["outputs"]["build.version"], "2.5");
+    assert!(
+        stderr.contains("[publish/publish] publishing 2.5 to stable from publish\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("⏭ node cleanup skipped: no dependency failed"),
+        "{stderr}"
+    );
+    // Dependency order: prepare ended before any build started, publish started after all.
+    let pos = |needle: &str| {
+        stderr
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {stderr}"))
+    };
+    let prepare_done = pos("✔ node prepare succeeded");
+    for i in 0..3 {
+        assert!(
+            prepare_done < pos(&format!("▶ node build[{i}] started")),
+            "{stderr}"
+        );
+        assert!(pos(&format!("✔ node build[{i}] succeeded")) < pos("▶ node publish started"));
+    }
+    // The three builds overlapped.
+    let w = windows(&stderr);
+    let latest_start = w.iter().map(|x| x.0).fold(f64::MIN, f64::max);
+    let earliest_end = w.iter().map(|x| x.1).fold(f64::MAX, f64::min);
+    assert!(latest_start < earliest_end, "builds overlap: {w:?}");
+    assert!(stderr.contains("workflow succeeded in"), "{stderr}");
+
+    // A build fails: cleanup runs, publish is skipped, the workflow fails.
+    let out = run(&["--env", "FAIL_ON=windows"]);
+    let stderr = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["status"], "failed");
+    assert_eq!(
+        states(&report),
+        pairs(&[
+            ("build[0]", "succeeded"),
+            ("build[1]", "failed"),
+            ("build[2]", "succeeded"),
+            ("cleanup", "succeeded"),
+            ("prepare", "succeeded"),
+            ("publish", "skipped"),
+        ])
+    );
+    assert!(stderr.contains("[cleanup/rm] cleaning up"), "{stderr}");
+    assert!(
+        stderr.contains("⏭ node publish skipped: dependency build[1] did not succeed"),
+        "{stderr}"
+    );
+
+    // Builds publish different values under one key: the workflow fails and says why.
+    let out = run(&["--env", "CONFLICT=yes"]);
+    let stderr = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["status"], "failed");
+    let error = report["error"].as_str().expect("error");
+    assert!(
+        error.contains("output build.version written twice with different values"),
+        "{error}"
+    );
+    assert!(stderr.contains("error: output build.version"), "{stderr}");
+}
+
+#[test]
+fn job_run_lists_triggered_jobs_and_follow_runs_them() {
+    if !common::can_sandbox() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = repo(dir.path());
+    let ci = dir.path().join("ci");
+    write(
+        &ci.join("parent.yaml"),
+        &format!(
+            r#"name: parent
+source: {{type: git, url: "file://{}"}}
+env: {{REGION: north}}
+steps:
+  - name: go
+    command: |
+      /usr/bin/python3 - <<'EOF'
+      import voidrunner_job as vr
+      vr.set_output("version", open("version.txt").read().strip())
+      a = vr.trigger_jobs([{{"job_name": "deploy", "env": {{"TARGET": "eu"}}}},
+                           {{"job_name": "smoke", "depends_on": ["deploy"],
+                             "job": {{"name": "smoke", "steps": [{{"name": "s", "command": "echo smoke $REGION"}}]}}}}],
+                          operation_id="op-1")
+      print("replay duplicate:", vr.trigger_jobs([{{"job_name": "deploy"}}], operation_id="op-1")["duplicate"])
+      vr.write_triggers(["notify"], operation_id="op-2")
+      EOF
+"#,
+            repo.display()
+        ),
+    );
+    write(
+        &ci.join("jobs/deploy.yaml"),
+        "name: deploy\nsteps: [{name: s, command: \"echo deploy $TARGET $REGION; /usr/bin/python3 -c 'import voidrunner_job as v; print(v.get_output(\\\"parent.version\\\"))'\"}]\n",
+    );
+    write(
+        &ci.join("jobs/notify.yaml"),
+        "name: notify\nsteps: [{name: s, command: \"echo notified\"}]\n",
+    );
+    let job = ci.join("parent.yaml");
+
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["job", "run", "--allow-protocol", "file"])
+        .arg(&job)
+        .output()
+        .expect("run");
+    let stderr = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("[go] replay duplicate: True"), "{stderr}");
+    assert!(
+        stderr.contains("3 triggered jobs would run next"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  deploy: triggered by parent (operation op-1); ready\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  smoke: triggered by parent (operation op-1); waiting for deploy\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  notify: triggered by parent (operation op-2); ready\n"),
+        "{stderr}"
+    );
+    let deploy_cmd = format!(
+        "voidrunner job run --allow-protocol file --env REGION=north --env TARGET=eu {}",
+        ci.join("jobs/deploy.yaml").display()
+    );
+    assert!(stderr.contains(&deploy_cmd), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "voidrunner job run --allow-protocol file --follow {}",
+            job.display()
+        )),
+        "inline jobs: run the parent with --follow: {stderr}"
+    );
+    assert!(!stderr.contains("deploy eu"), "nothing else ran: {stderr}");
+
+    // The printed command runs the follow-up on its own.
+    let mut words = deploy_cmd.split_whitespace().skip(1);
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(words.by_ref())
+        .output()
+        .expect("run");
+    let stderr = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("[s] deploy eu north"), "{stderr}");
+
+    // --follow runs them all, in order, with the parent's outputs and env.
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "job",
+            "run",
+            "--allow-protocol",
+            "file",
+            "--follow",
+            "--json",
+        ])
+        .arg(&job)
+        .output()
+        .expect("run");
+    let stderr = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("[deploy/s] deploy eu north\n"), "{stderr}");
+    assert!(
+        stderr.contains("[deploy/s] 2.5\n"),
+        "parent's output: {stderr}"
+    );
+    assert!(stderr.contains("[smoke/s] smoke north"), "{stderr}");
+    assert!(stderr.contains("[notify/s] notified"), "{stderr}");
+    let deploy_done = stderr.find("✔ node deploy succeeded").expect("deploy");
+    let smoke_started = stderr.find("▶ node smoke started").expect("smoke");
+    assert!(deploy_done < smoke_started, "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["outcome"], "succeeded");
+    assert_eq!(report["workflow"]["status"], "succeeded");
+    assert_eq!(
+        states(&report["workflow"]),
+        pairs(&[
+            ("parent", "succeeded"),
+            ("deploy", "succeeded"),
+            ("smoke", "succeeded"),
+            ("notify", "succeeded"),
+        ])
+    );
+    assert_eq!(report["next"], serde_json::json!([]));
+}
