@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isWorkflowTerminal, layoutWorkflow, nodeIcon, nodeTone, predecessors, statusWords, type GraphLayout, type GraphNodeInput, type NodeBox } from './workflow-graph';
+import { dependencyNames, isWorkflowTerminal, layoutWorkflow, readingOrder, nodeIcon, nodeTone, predecessors, statusWords, type GraphLayout, type GraphNodeInput, type NodeBox } from './workflow-graph';
 
 const fanOut: GraphNodeInput[] = [
 	{ name: 'prepare', group: 'prepare', depends_on: [] },
@@ -169,5 +169,24 @@ describe('layer widths', () => {
 		// The long edge a → d crosses layers 1 and 2 straight over their full width.
 		const skip = l.edges.find((e) => e.from === 'a' && e.to === 'd');
 		expect(skip?.d.match(/L/g)?.length).toBeGreaterThanOrEqual(2);
+	});
+});
+
+describe('reading helpers', () => {
+	const nodes = [
+		{ name: 'publish', group: 'publish', depends_on: ['build[0]', 'build[1]', 'build[10]'] },
+		{ name: 'build[10]', group: 'build', depends_on: ['prepare'] },
+		{ name: 'build[1]', group: 'build', depends_on: ['prepare'] },
+		{ name: 'build[0]', group: 'build', depends_on: ['prepare'] },
+		{ name: 'cleanup', group: 'cleanup', depends_on: ['build[1]'] },
+		{ name: 'prepare', group: 'prepare', depends_on: [] }
+	];
+	it('orders nodes by layer, then name, then fan-out index (numerically)', () => {
+		expect(readingOrder(nodes).map((n) => n.name)).toEqual(['prepare', 'build[0]', 'build[1]', 'build[10]', 'cleanup', 'publish']);
+	});
+	it('names a whole fan-out group once, and partial groups by instance', () => {
+		expect(dependencyNames(['build[0]', 'build[1]', 'build[10]'], nodes)).toEqual(['build']);
+		expect(dependencyNames(['build[1]', 'prepare'], nodes)).toEqual(['build[1]', 'prepare']);
+		expect(dependencyNames([], nodes)).toEqual([]);
 	});
 });

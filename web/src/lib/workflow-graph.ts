@@ -411,3 +411,36 @@ export function statusWords(status: string | null | undefined): string {
 export function isWorkflowTerminal(status: string | null | undefined): boolean {
 	return status === 'succeeded' || status === 'failed' || status === 'cancelled' || status === 'skipped';
 }
+
+/** The nodes in reading order: by layer (longest path from a root), then fan-out index, then name. */
+export function readingOrder<T extends GraphNodeInput>(nodes: readonly T[]): T[] {
+	const preds: number[][] = nodes.map(() => []);
+	for (const l of predecessors(nodes)) preds[l.to]?.push(l.from);
+	const layer = longestPathLayers(nodes.length, preds);
+	const base = (n: string) => n.replace(/\[\d+\]$/, '');
+	return nodes
+		.map((n, i) => ({ n, l: layer[i] ?? 0 }))
+		.sort((a, b) => a.l - b.l || base(a.n.name).localeCompare(base(b.n.name)) || instanceIndex(a.n.name) - instanceIndex(b.n.name))
+		.map((x) => x.n);
+}
+
+/**
+ * A node's dependencies for reading: every instance of a fan-out group listed → the group's
+ * name once (`build[0], build[1], build[2]` → `build`); anything else as it is.
+ */
+export function dependencyNames(deps: readonly string[], nodes: readonly GraphNodeInput[]): string[] {
+	const members = new Map<string, string[]>();
+	for (const n of nodes) if (n.group && n.group !== n.name) members.set(n.group, [...(members.get(n.group) ?? []), n.name]);
+	const listed = new Set(deps);
+	const out: string[] = [];
+	const done = new Set<string>();
+	for (const d of deps) {
+		const g = nodes.find((n) => n.name === d)?.group;
+		const all = g && g !== d ? members.get(g) : undefined;
+		if (g && all && all.every((m) => listed.has(m))) {
+			if (!done.has(g)) out.push(g);
+			done.add(g);
+		} else out.push(d);
+	}
+	return out;
+}
