@@ -600,6 +600,76 @@ jobs:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_runs_only_the_failed_and_skipped_nodes_again() {
+    let Some(env) = env(2, true).await else {
+        return;
+    };
+    let id = submit(
+        &env,
+        r#"
+name: rerun
+jobs:
+  prepare: {job: {name: prepare, steps: [{name: s, command: "echo prepared"}]}}
+  build:
+    needs: [prepare]
+    job:
+      name: build
+      source: {type: git, url: "{REPO}", ref: main}
+      steps: [{name: s, command: "test -f /job/src/FIXED"}]
+  publish:
+    needs: [build]
+    job: {name: publish, steps: [{name: s, command: "echo published"}]}
+"#,
+    )
+    .await;
+    let wf = wait_finished(&env, id, Duration::from_secs(60)).await;
+    let first = nodes(&env, id).await;
+    assert_eq!(wf.status, WorkflowState::Failed, "{:?}", statuses(&first));
+    assert_eq!(first["build"].status, NodeStatus::Failed);
+    assert_eq!(first["publish"].status, NodeStatus::Skipped);
+    // Fix the repository, then re-run.
+    let repo = env.dir.path().join("repo");
+    std::fs::write(repo.join("FIXED"), "").expect("write");
+    common::git(&repo, &["add", "."]);
+    common::git(&repo, &["commit", "-q", "-m", "fix"]);
+    let rerun = env
+        .store
+        .rerun_workflow(Scope::All, id, voidrunner_store::now())
+        .await
+        .expect("rerun");
+    assert_eq!(rerun.run, 2);
+    advance(&*env.store, id).await.expect("pass");
+    let wf = wait_finished(&env, id, Duration::from_secs(60)).await;
+    let second = nodes(&env, id).await;
+    assert_eq!(
+        wf.status,
+        WorkflowState::Succeeded,
+        "{:?}",
+        statuses(&second)
+    );
+    assert_eq!(
+        second["prepare"].job_id, first["prepare"].job_id,
+        "a succeeded node keeps its job"
+    );
+    assert!(second["prepare"].previous_job_ids.is_empty());
+    let old_build = first["build"].job_id.expect("build ran");
+    assert_eq!(second["build"].previous_job_ids, [old_build]);
+    assert_ne!(second["build"].job_id, Some(old_build));
+    assert_eq!(second["publish"].status, NodeStatus::Succeeded);
+    let jobs = env
+        .store
+        .list_jobs(Scope::All, None, None, 100)
+        .await
+        .expect("jobs");
+    assert_eq!(
+        jobs.items.len(),
+        4,
+        "prepare once, build twice, publish once"
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_schedulers_start_every_node_exactly_once() {
     // No background scheduler: the test's own passes race each other, many at a time, while
     // the worker runs the jobs.
