@@ -18,6 +18,7 @@ backend_tests!(
     workflows_are_scoped_listed_and_paged,
     cancel_then_rerun_and_conflicts,
     runs_to_succeeded_through_the_api,
+    rerun_of_a_failed_workflow_reruns_only_failed_and_skipped_nodes,
 );
 
 /// prepare → build → publish (build's job from the CI files).
@@ -485,4 +486,52 @@ async fn runs_to_succeeded_through_the_api(b: Backend) {
         )
         .await;
     assert_error(&got, 409, "conflict", None);
+}
+
+async fn rerun_of_a_failed_workflow_reruns_only_failed_and_skipped_nodes(b: Backend) {
+    let app = b.spawn().await;
+    let user = app.user().await;
+    let w = create_chain(&app, &user).await;
+    let id = w["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/workflows/{id}");
+    let lease = claim(&app).await;
+    complete(&app, &lease, JobStatus::Succeeded).await;
+    advance(&app, &id).await;
+    let lease = claim(&app).await;
+    complete(&app, &lease, JobStatus::Failed).await;
+    assert_eq!(advance(&app, &id).await, "failed");
+    let (_, failed) = get(&app, &user, &path).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(node(&failed, "build")["status"], "failed");
+    let publish = node(&failed, "publish");
+    assert_eq!(publish["status"], "skipped", "skips cascade: {failed}");
+    assert!(publish["reason"].is_string(), "{publish}");
+    let prepare_job = node(&failed, "prepare")["job_id"].clone();
+    let build_job = node(&failed, "build")["job_id"].clone();
+
+    let (s, r) = post(&app, &user, &format!("{path}/rerun")).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        (r["status"].as_str(), r["run"].as_u64()),
+        (Some("running"), Some(2))
+    );
+    // The succeeded node keeps its job; the failed one starts again with a new job.
+    assert_eq!(node(&r, "prepare")["status"], "succeeded");
+    assert_eq!(node(&r, "prepare")["job_id"], prepare_job);
+    assert_eq!(node(&r, "prepare")["previous_job_ids"], json!([]));
+    let build = node(&r, "build");
+    assert_eq!(build["status"], "queued", "{r}");
+    assert_eq!(build["previous_job_ids"], json!([build_job]));
+    assert_eq!(node(&r, "publish")["status"], "pending");
+    assert_eq!(r["finished_at"], Value::Null);
+    for expected in ["build", "publish"] {
+        let lease = claim(&app).await;
+        let (_, job) = get(&app, &user, &format!("/api/v1/jobs/{}", lease.job_id)).await;
+        assert_eq!(job["workflow"]["node"], expected, "{job}");
+        complete(&app, &lease, JobStatus::Succeeded).await;
+        advance(&app, &id).await;
+    }
+    let (_, done) = get(&app, &user, &path).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["run"], 2);
 }
