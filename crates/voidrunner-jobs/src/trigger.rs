@@ -2,7 +2,8 @@
 //! `/job/triggers.json`) and turning its entries into workflow nodes.
 //!
 //! Rules (the runnerlib shape, see [`crate::link`]):
-//! - `type` must be `trigger_job`; a `version` field is refused; `operation_id` is 1–128
+//! - `type` must be `trigger_job`; a `version` field is refused; the legacy `workflow:
+//!   {name, vars}` object is accepted and ignored (the jobs join the caller's workflow); `operation_id` is 1–128
 //!   printable characters (the idempotency key); between 1 and [`MAX_TRIGGERED_JOBS`] jobs,
 //!   counting `jobs` and every `workflows[].jobs` (flattened into the parent's workflow).
 //! - Each entry becomes a node named `job_name` (and grouped under it): its job is the inline
@@ -42,8 +43,17 @@ pub fn parse_trigger(value: &Value) -> Result<TriggerPayload, String> {
         Some(other) => return Err(format!("type: must be \"trigger_job\", not {other}")),
         None => return Err("type: missing (must be \"trigger_job\")".into()),
     }
+    let mut value = value.clone();
+    if let Some(obj) = value.as_object_mut() {
+        // runnerlib's legacy form carries `workflow: {name, vars}` next to `jobs`: the jobs
+        // join the caller's own workflow, so it is informational only.
+        match obj.remove("workflow") {
+            None | Some(Value::Object(_)) => {}
+            Some(_) => return Err("workflow: must be an object {name, vars}".into()),
+        }
+    }
     let payload: TriggerPayload =
-        serde_json::from_value(value.clone()).map_err(|e| format!("bad trigger payload: {e}"))?;
+        serde_json::from_value(value).map_err(|e| format!("bad trigger payload: {e}"))?;
     let id = &payload.operation_id;
     if id.is_empty() || id.chars().count() > MAX_OPERATION_ID || id.chars().any(char::is_control) {
         return Err(format!(

@@ -41,6 +41,7 @@ fn parse_accepts_both_forms_and_counts_every_job() {
     let p = parse_trigger(&json!({
         "type": "trigger_job", "operation_id": "6f1c", "trigger_type": "runnerlib",
         "jobs": [{"job_name": "a"}],
+        "workflow": {"name": "legacy", "vars": {"x": "1"}},
         "workflows": [{"name": "w", "id": "x", "jobs": [{"job_name": "b"}, {"job_name": "c"}]}],
     }))
     .expect("valid");
