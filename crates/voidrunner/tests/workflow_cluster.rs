@@ -162,6 +162,41 @@ fn a_killed_scheduler_node_loses_nothing_and_starts_nothing_twice() {
             assert_eq!(attempt, 1, "ran once: {j:?}");
         }
     }
+    // Hand-over across processes: a node's dependencies finished → its job created.
+    let times: BTreeMap<String, (f64, f64)> = pg
+        .rows(
+            "SELECT id::text AS id, extract(epoch FROM created_at)::text AS created, \
+             extract(epoch FROM finished_at)::text AS finished FROM jobs",
+        )
+        .into_iter()
+        .map(|r| {
+            let t = |k: &str| r[k].parse::<f64>().expect("epoch");
+            (r["id"].clone(), (t("created"), t("finished")))
+        })
+        .collect();
+    let by_name: BTreeMap<&str, &Value> = nodes
+        .iter()
+        .map(|n| (n["name"].as_str().expect("name"), n))
+        .collect();
+    let mut handovers = Vec::new();
+    for n in nodes {
+        let deps = n["depends_on"].as_array().expect("deps");
+        let Some(ready) = deps
+            .iter()
+            .map(|d| {
+                times[by_name[d.as_str().expect("dep")]["job_id"]
+                    .as_str()
+                    .expect("job")]
+                .1
+            })
+            .reduce(f64::max)
+        else {
+            continue;
+        };
+        let created = times[n["job_id"].as_str().expect("job")].0;
+        handovers.push(((created - ready) * 1000.0).round());
+    }
+    eprintln!("hand-over ms (dependencies finished → job created), per node: {handovers:?}");
     api_node.stop();
     for (i, w) in workers.iter_mut().enumerate() {
         if i != victim {
