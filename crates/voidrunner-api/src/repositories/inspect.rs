@@ -3,8 +3,9 @@
 //! safety rules ([`GitMirror`]). Then:
 //! - the commits the payload names are verified: a push's commit must exist; a pull
 //!   request's base commit must exist AND be on the target branch, and its head commit must
-//!   be the base repository's `refs/pull/<n>/head` (GitHub) / `refs/merge-requests/<iid>/head`
-//!   (GitLab) or an ancestor of it (a late delivery);
+//!   be what the base repository's `refs/pull/<n>/head` (GitHub) /
+//!   `refs/merge-requests/<iid>/head` (GitLab) points to (a stale event, whose head has moved
+//!   on, is refused: the event for the newer head covers it);
 //! - the workflow files and CI files are read at the TRUSTED commit (a push's commit; a pull
 //!   request's base commit — never its head, so a pull request cannot change what runs);
 //! - the changed paths are computed (push: before..after; new branch: the commits no other
@@ -135,10 +136,11 @@ pub(crate) fn inspect(
                 .ok_or_else(|| format!("the pull request head ref of #{} is missing", pr.number))?;
             let head = git
                 .commit(&ev.sha)
-                .filter(|h| *h == head_ref || git.is_ancestor(h, &head_ref))
+                .filter(|h| *h == head_ref)
                 .ok_or_else(|| {
                     format!(
-                        "the head commit {} is not the pull request's head ({head_ref})",
+                        "the head commit {} is not the pull request's current head ({head_ref}); \
+                         a later event covers the newer head",
                         ev.sha
                     )
                 })?;

@@ -26,3 +26,4 @@ mod tasks;
 mod validation;
 mod webhooks;
 mod workflows;
+mod hooks;

@@ -60,6 +60,13 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/v1/workflows/{id}"),
     ("post", "/api/v1/workflows/{id}/cancel"),
     ("post", "/api/v1/workflows/{id}/rerun"),
+    ("post", "/api/v1/repositories"),
+    ("get", "/api/v1/repositories"),
+    ("get", "/api/v1/repositories/{id}"),
+    ("delete", "/api/v1/repositories/{id}"),
+    ("patch", "/api/v1/repositories/{id}/secrets"),
+    ("get", "/api/v1/repositories/{id}/deliveries"),
+    ("post", "/api/v1/hooks/{source}"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];

@@ -161,11 +161,11 @@ impl GitMirror {
             "--format=",
             "--name-only",
             "--no-renames",
-            "--end-of-options",
-            tip,
             "--not",
             &exclude,
             "--branches",
+            "--not",
+            tip,
             "--",
         ])?;
         let Some(mut files) = split_paths(&out, usize::MAX) else {
