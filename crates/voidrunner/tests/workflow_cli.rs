@@ -376,3 +376,101 @@ steps:
     );
     assert_eq!(report["next"], serde_json::json!([]));
 }
+
+/// `workflow submit --wait` against a real server (SQLite, one job worker with its
+/// scheduler): the CI files travel with the definition, the parent job triggers two
+/// follow-ups through the socket (a replay adding nothing) and one through
+/// `/job/triggers.json`, and they all run there.
+#[test]
+fn workflow_submit_waits_and_triggered_jobs_run_on_the_server() {
+    if !common::can_sandbox() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ci = dir.path().join("ci");
+    write(
+        &ci.join("remote.yaml"),
+        "name: remote\njobs:\n  parent: {job_file: jobs/parent.yaml}\n  after: {job: {name: after, steps: [{name: s, command: \"echo after\"}]}, needs: [parent]}\n",
+    );
+    write(
+        &ci.join("jobs/parent.yaml"),
+        r#"name: parent
+env: {REGION: south}
+steps:
+  - name: go
+    command: |
+      /usr/bin/python3 - <<'EOF'
+      import voidrunner_job as vr
+      vr.set_output("version", "3.1")
+      a = vr.trigger_jobs([{"job_name": "deploy", "depends_on": ["parent"]},
+                           {"job_name": "smoke", "depends_on": ["deploy"],
+                            "job": {"name": "smoke", "steps": [{"name": "s", "command": "echo smoke"}]}}],
+                          operation_id="op-1")
+      b = vr.trigger_jobs([{"job_name": "deploy"}], operation_id="op-1")
+      assert a["nodes"] == ["deploy", "smoke"] and not a["duplicate"], a
+      assert b["duplicate"] and b["nodes"] == a["nodes"], b
+      vr.write_triggers(["notify"], operation_id="op-2")
+      EOF
+"#,
+    );
+    write(
+        &ci.join("jobs/deploy.yaml"),
+        "name: deploy\nsteps: [{name: s, command: \"echo deploy $REGION; /usr/bin/python3 -c 'import voidrunner_job as v; assert v.get_output(\\\"parent.version\\\") == \\\"3.1\\\"'\"}]\n",
+    );
+    write(
+        &ci.join("jobs/notify.yaml"),
+        "name: notify\nsteps: [{name: s, command: \"echo notified\"}]\n",
+    );
+    let node = common::spawn(
+        dir.path(),
+        &["serve", "--workers", "1", "--listen", "127.0.0.1:0"],
+        &common::cluster_env(),
+    );
+    let api = common::Api::register(&node.url, "wf-submit@example.com");
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["workflow", "submit", "--wait", "--server", &node.url])
+        .arg(ci.join("remote.yaml"))
+        .env("VOIDRUNNER_API_KEY", &api.token)
+        .output()
+        .expect("submit");
+    let stderr = text(&out);
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if out.status.code() != Some(0) {
+        let (_, wf) = api.get(&format!("/api/v1/workflows/{id}"));
+        let jobs: Vec<serde_json::Value> = wf["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n["job_id"].as_str())
+            .map(|j| api.get(&format!("/api/v1/jobs/{j}")).1)
+            .collect();
+        panic!("{stderr}\n{wf:#}\n{jobs:#?}");
+    }
+    assert!(stderr.contains("workflow succeeded"), "{stderr}");
+    for n in ["parent", "after", "deploy", "smoke", "notify"] {
+        assert!(
+            stderr.contains(&format!("node {n} succeeded")),
+            "{n}: {stderr}"
+        );
+    }
+    let (status, wf) = api.get(&format!("/api/v1/workflows/{id}"));
+    assert_eq!(status, 200, "{wf}");
+    let nodes = wf["nodes"].as_array().expect("nodes");
+    let mut names: Vec<&str> = nodes
+        .iter()
+        .map(|n| n["name"].as_str().expect("name"))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["after", "deploy", "notify", "parent", "smoke"],
+        "{wf}"
+    );
+    let job_of =
+        |name: &str| nodes.iter().find(|n| n["name"] == name).expect("node")["job_id"].clone();
+    for n in ["deploy", "smoke", "notify"] {
+        let node = nodes.iter().find(|x| x["name"] == n).expect("node");
+        assert_eq!(node["parent_job_id"], job_of("parent"), "{n}: {wf}");
+    }
+}
