@@ -278,7 +278,7 @@ steps:
                            {"job_name": "notify", "depends_on": ["deploy"]}], operation_id="op-1")
       b = vr.trigger_jobs([{"job_name": "deploy"}], operation_id="op-1")
       print("socket", a["nodes"], a["duplicate"], b["duplicate"])
-      vr.write_triggers(["report"], operation_id="op-2")
+      vr.write_triggers([{"job_name": "report", "depends_on": ["parent"]}], operation_id="op-2")
       EOF
 "#;
     let mut files = ci_files();

@@ -265,7 +265,7 @@ steps:
       /usr/bin/python3 - <<'EOF'
       import voidrunner_job as vr
       vr.set_output("version", open("version.txt").read().strip())
-      a = vr.trigger_jobs([{{"job_name": "deploy", "env": {{"TARGET": "eu"}}}},
+      a = vr.trigger_jobs([{{"job_name": "deploy", "depends_on": ["parent"], "env": {{"TARGET": "eu"}}}},
                            {{"job_name": "smoke", "depends_on": ["deploy"],
                              "job": {{"name": "smoke", "steps": [{{"name": "s", "command": "echo smoke $REGION"}}]}}}}],
                           operation_id="op-1")

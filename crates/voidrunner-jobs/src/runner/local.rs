@@ -65,6 +65,8 @@ pub struct LocalWorkflow {
     vars: BTreeMap<String, String>,
     files: BTreeMap<String, String>,
     inner: Mutex<Inner>,
+    /// Woken when a trigger adds nodes, so they are decided at once (as on the server).
+    added: tokio::sync::Notify,
 }
 
 /// A node the decision pass started: run `job` with `context`.
@@ -121,6 +123,7 @@ impl LocalWorkflow {
                 nodes,
                 ..Inner::default()
             }),
+            added: tokio::sync::Notify::new(),
         })
     }
 
@@ -322,6 +325,7 @@ impl LocalWorkflow {
             });
         }
         inner.operations.insert(key, names.clone());
+        self.added.notify_one();
         Ok(TriggerAnswer {
             nodes: names,
             duplicate: false,
@@ -509,10 +513,14 @@ pub async fn run_workflow(
                 spawn_job(&mut running, workflow, run, &cfg, start, events, cancel);
             }
         }
-        let Some(done) = running.join_next().await else {
+        if running.is_empty() {
             break;
+        }
+        let done = tokio::select! {
+            done = running.join_next() => done,
+            () = workflow.added.notified() => continue,
         };
-        let Ok((node, report)) = done else {
+        let Some(Ok((node, report))) = done else {
             continue;
         };
         let state = workflow.finish(&node, &report);
