@@ -364,3 +364,31 @@ async fn a_bad_or_refused_triggers_file_fails_the_job_with_the_reason() {
         assert_eq!(wf.nodes().len(), 1, "{cmd}: nothing added");
     }
 }
+
+/// A job's link is bound to its own workflow and node: a payload naming another workflow
+/// (`workflows[].id`) still adds to the caller's, and a node that is not in the workflow
+/// cannot trigger at all.
+#[tokio::test]
+async fn a_job_can_only_trigger_within_its_own_workflow() {
+    let job = "name: p\nsteps: [{name: s, command: 'true'}]\n";
+    let a = LocalWorkflow::new("wf-a", BTreeMap::new(), ci_files(), vec![spec("p", job)]);
+    let b = LocalWorkflow::new("wf-b", BTreeMap::new(), ci_files(), vec![spec("q", job)]);
+    let payload = voidrunner_jobs::trigger::parse_trigger(&serde_json::json!({
+        "type": "trigger_job", "operation_id": "op",
+        "workflows": [{"id": "wf-b", "name": "other", "jobs": [{"job_name": "deploy"}]}],
+    }))
+    .expect("payload");
+    let answer = a.link("p").trigger(payload.clone()).await.expect("added");
+    assert_eq!(answer.nodes, ["deploy"]);
+    let names = |wf: &LocalWorkflow| {
+        wf.nodes()
+            .into_iter()
+            .map(|n| n.spec.name)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&a), ["p", "deploy"]);
+    assert_eq!(names(&b), ["q"], "the other workflow is untouched");
+    let err = a.link("ghost").trigger(payload).await.expect_err("no node");
+    assert!(err.contains("ghost is not in this workflow"), "{err}");
+    assert!(a.link("p").node("q").await.expect("answer").is_none());
+}
