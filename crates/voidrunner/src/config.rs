@@ -58,6 +58,8 @@ pub struct Config {
     pub logs: voidrunner_logarchive::LogsConfig,
     /// CI job worker.
     pub jobs: crate::engine::JobsSection,
+    /// Git events (`POST /api/v1/hooks/{source}`, see docs/GIT.md).
+    pub hooks: voidrunner_api::HookSettings,
 }
 
 /// `[languages]`

@@ -133,6 +133,7 @@ pub async fn serve(
         &cfg.server.data_dir,
     )?;
     let mut settings = cfg.api;
+    settings.hooks = cfg.hooks;
     let names = available.iter().map(|l| l.name.clone()).collect();
     settings.allowed_languages = resolve_languages(&settings.allowed_languages, names)?;
     for lang in available {
