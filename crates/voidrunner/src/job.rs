@@ -133,6 +133,31 @@ pub enum CtlCommand {
         /// Path.
         path: String,
     },
+    /// Add a follow-up job to this job's workflow (prints the nodes added).
+    Trigger {
+        /// The new node's name.
+        name: String,
+        /// Extra environment `NAME=VALUE` (repeatable).
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// A node that must finish first (repeatable).
+        #[arg(long = "depends-on", value_name = "NODE")]
+        depends_on: Vec<String>,
+        /// `all_success` (default), `any_failed` or `always`.
+        #[arg(long)]
+        condition: Option<String>,
+        /// The job file (default `jobs/<name>.yaml` of the CI files).
+        #[arg(long, value_name = "PATH")]
+        job_file: Option<String>,
+        /// Idempotency key (default: a fresh UUID); the same id again adds nothing.
+        #[arg(long, value_name = "ID")]
+        operation_id: Option<String>,
+    },
+    /// Print the status of a node of this job's workflow (`none` when there is none).
+    JobStatus {
+        /// Node name.
+        name: String,
+    },
 }
 
 /// The text of a definition file and its format (`.json` is JSON, anything else YAML).
@@ -354,6 +379,32 @@ pub async fn ctl(cmd: CtlCommand) -> anyhow::Result<()> {
         }
         CtlCommand::GetOutput { key } => serde_json::json!({"op": "get_output", "key": key}),
         CtlCommand::Attach { path } => serde_json::json!({"op": "attach_artifact", "path": path}),
+        CtlCommand::Trigger {
+            name,
+            env,
+            depends_on,
+            condition,
+            job_file,
+            operation_id,
+        } => {
+            let mut entry = serde_json::json!({"job_name": name, "depends_on": depends_on});
+            let env: BTreeMap<String, String> = parse_pairs(env, "--env")?.into_iter().collect();
+            entry["env"] = serde_json::to_value(env)?;
+            if let Some(c) = condition {
+                entry["condition"] = c.into();
+            }
+            if let Some(f) = job_file {
+                entry["job_file"] = f.into();
+            }
+            let operation_id = operation_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            serde_json::json!({"op": "trigger_jobs", "payload": {
+                "type": "trigger_job", "operation_id": operation_id,
+                "trigger_type": "cli", "jobs": [entry],
+            }})
+        }
+        CtlCommand::JobStatus { name } => {
+            serde_json::json!({"op": "get_job_result", "job_name": name})
+        }
     };
     let answer = voidrunner_jobs::control::request(Path::new(&socket), &token, op)
         .await
@@ -365,6 +416,18 @@ pub async fn ctl(cmd: CtlCommand) -> anyhow::Result<()> {
         Some(serde_json::Value::String(v)) => println!("{v}"),
         Some(serde_json::Value::Null) => anyhow::bail!("no such output"),
         _ => {}
+    }
+    if let Some(nodes) = answer.get("nodes").and_then(|n| n.as_array()) {
+        let dup = if answer["duplicate"] == true {
+            " (duplicate: already applied)"
+        } else {
+            ""
+        };
+        let names: Vec<&str> = nodes.iter().filter_map(|n| n.as_str()).collect();
+        println!("{}{dup}", names.join(" "));
+    }
+    if answer.get("found").is_some() {
+        println!("{}", answer["status"].as_str().unwrap_or("none"));
     }
     Ok(())
 }

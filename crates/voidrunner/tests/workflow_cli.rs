@@ -273,7 +273,7 @@ steps:
       vr.write_triggers(["notify"], operation_id="op-2")
       EOF
 "#,
-            repo.display()
+            repo.display(),
         ),
     );
     write(
@@ -473,4 +473,100 @@ steps:
         let node = nodes.iter().find(|x| x["name"] == n).expect("node");
         assert_eq!(node["parent_job_id"], job_of("parent"), "{n}: {wf}");
     }
+}
+
+/// `voidrunner job ctl trigger|job-status` against a job socket served with a workflow link:
+/// the trigger adds the node once (a replay says duplicate), the status is the node's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_ctl_triggers_and_reads_node_status() {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use voidrunner_jobs::control::{ControlServer, ControlWorkflow, JobState};
+    use voidrunner_jobs::runner::local::LocalWorkflow;
+    use voidrunner_jobs::workflow::{NodeCondition, NodeSpec};
+    use voidrunner_mask::{SecretRegistry, SecretSet};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let parse = |y: &str| voidrunner_jobs::parse(y, voidrunner_jobs::Format::Yaml).expect("job");
+    let files = BTreeMap::from([(
+        "jobs/notify.yaml".to_owned(),
+        "name: notify\nsteps: [{name: s, command: 'true'}]\n".to_owned(),
+    )]);
+    let wf = LocalWorkflow::new(
+        "wf",
+        BTreeMap::new(),
+        files,
+        vec![NodeSpec {
+            name: "parent".into(),
+            group: "parent".into(),
+            job: parse("name: parent\nsteps: [{name: s, command: 'true'}]\n"),
+            depends_on: Vec::new(),
+            condition: NodeCondition::AllSuccess,
+        }],
+    );
+    let socket = dir.path().join("control.sock");
+    let token = "ctl-test-token-0123456789abcdef";
+    let _server = ControlServer::start_with(
+        &socket,
+        token.into(),
+        SecretRegistry::new(SecretSet::new()),
+        Arc::new(JobState::default()),
+        dir.path(),
+        ControlWorkflow {
+            context: None,
+            link: Some(wf.link("parent")),
+        },
+    )
+    .expect("socket");
+    let ctl = |args: Vec<&'static str>| {
+        let socket = socket.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = Command::new(BIN)
+                .args(["job", "ctl"])
+                .args(args)
+                .env("VOIDRUNNER_JOB_SOCKET", &socket)
+                .env("VOIDRUNNER_JOB_TOKEN", token)
+                .output()
+                .expect("ctl");
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr),
+            )
+        })
+    };
+    let trigger = vec![
+        "trigger",
+        "late",
+        "--job-file",
+        "jobs/notify.yaml",
+        "--depends-on",
+        "parent",
+        "--env",
+        "K=v",
+        "--operation-id",
+        "op-9",
+    ];
+    assert_eq!(
+        ctl(trigger.clone()).await.expect("join"),
+        (true, "late\n".to_owned())
+    );
+    assert_eq!(
+        ctl(trigger).await.expect("join"),
+        (true, "late (duplicate: already applied)\n".to_owned())
+    );
+    assert_eq!(
+        ctl(vec!["job-status", "late"]).await.expect("join"),
+        (true, "pending\n".to_owned())
+    );
+    assert_eq!(
+        ctl(vec!["job-status", "ghost"]).await.expect("join"),
+        (true, "none\n".to_owned())
+    );
+    let (ok, text) = ctl(vec!["trigger", "bad name"]).await.expect("join");
+    assert!(!ok && text.contains("jobs[0].job_name"), "{text}");
+    let nodes = wf.nodes();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(nodes[1].spec.job.env["K"], "v");
+    assert_eq!(nodes[1].spec.depends_on, ["parent"]);
 }
