@@ -392,3 +392,65 @@ async fn a_job_can_only_trigger_within_its_own_workflow() {
     assert!(err.contains("ghost is not in this workflow"), "{err}");
     assert!(a.link("p").node("q").await.expect("answer").is_none());
 }
+
+fn report(outcome: &'static str) -> voidrunner_jobs::runner::JobReport {
+    voidrunner_jobs::runner::JobReport {
+        outcome,
+        steps: Vec::new(),
+        outputs: BTreeMap::new(),
+        artifacts: Vec::new(),
+        failures: Vec::new(),
+    }
+}
+
+/// A triggered node that depends on a fan-out group waits for every instance; an unknown
+/// dependency makes it skipped with the reason.
+#[tokio::test]
+async fn a_triggered_dependency_on_a_group_waits_for_every_instance() {
+    let job = "name: j\nsteps: [{name: s, command: 'true'}]\n";
+    let mut build0 = spec("build[0]", job);
+    build0.group = "build".into();
+    let mut build1 = spec("build[1]", job);
+    build1.group = "build".into();
+    let wf = LocalWorkflow::new(
+        "wf-g",
+        BTreeMap::new(),
+        ci_files(),
+        vec![spec("p", job), build0, build1],
+    );
+    assert_eq!(wf.decide(10).0.len(), 3);
+    let payload = voidrunner_jobs::trigger::parse_trigger(&serde_json::json!({
+        "type": "trigger_job", "operation_id": "op",
+        "jobs": [{"job_name": "publish", "depends_on": ["build"], "job_file": "jobs/notify.yml"},
+                 {"job_name": "lost", "depends_on": ["ghost"], "job_file": "jobs/notify.yml"}],
+    }))
+    .expect("payload");
+    wf.link("p").trigger(payload).await.expect("added");
+    wf.finish("build[0]", &report("succeeded"));
+    let pending = wf.pending();
+    assert_eq!(
+        pending,
+        [
+            ("publish".to_owned(), "waiting for build[1]".to_owned()),
+            (
+                "lost".to_owned(),
+                "would be skipped: unknown dependency ghost".to_owned()
+            ),
+        ]
+    );
+    wf.finish("build[1]", &report("failed"));
+    wf.finish("p", &report("succeeded"));
+    let (starts, skipped) = wf.decide(10);
+    assert!(starts.is_empty());
+    assert_eq!(
+        skipped,
+        [
+            (
+                "publish".to_owned(),
+                "dependency build[1] did not succeed".to_owned()
+            ),
+            ("lost".to_owned(), "unknown dependency ghost".to_owned()),
+        ]
+    );
+    assert_eq!(wf.status(), WorkflowStatus::Failed);
+}

@@ -147,8 +147,9 @@ impl WorkflowPlan {
     }
 
     /// The plan of a stored workflow: nodes in creation order with their current states.
-    /// A node with an unsupported condition or an unknown dependency is skipped with the
-    /// reason when decided (a stored graph is never refused: it can only be decided).
+    /// A dependency naming a fan-out group (not an instance) means every instance. A node
+    /// with an unsupported condition or an unknown dependency is skipped with the reason
+    /// when decided (a stored graph is never refused: it can only be decided).
     pub fn from_nodes<'a>(nodes: impl IntoIterator<Item = PlanNode<'a>>) -> WorkflowPlan {
         let nodes: Vec<PlanNode<'a>> = nodes.into_iter().collect();
         let index: BTreeMap<&str, usize> =
@@ -165,7 +166,15 @@ impl WorkflowPlan {
                 match index.get(d.as_str()) {
                     Some(&i) => deps.push(i),
                     None => {
-                        problem.get_or_insert_with(|| format!("unknown dependency {d}"));
+                        // A fan-out group's name (e.g. in a triggered node's `depends_on`)
+                        // means every instance of it.
+                        let group: Vec<usize> = (0..nodes.len())
+                            .filter(|&j| nodes[j].group == d.as_str() && nodes[j].name != n.name)
+                            .collect();
+                        if group.is_empty() {
+                            problem.get_or_insert_with(|| format!("unknown dependency {d}"));
+                        }
+                        deps.extend(group);
                     }
                 }
             }

@@ -370,38 +370,13 @@ fn abandon(nodes: &mut [LocalNode], reason: &str) {
     }
 }
 
-/// The decision plan of the current graph; a dependency naming a group (a fanned-out node)
-/// means each of its instances.
+/// The decision plan of the current graph (a dependency naming a fan-out group means each
+/// of its instances: [`WorkflowPlan::from_nodes`]).
 fn plan_of(nodes: &[LocalNode]) -> WorkflowPlan {
-    let deps: Vec<Vec<String>> = nodes
-        .iter()
-        .map(|n| {
-            n.spec
-                .depends_on
-                .iter()
-                .flat_map(|d| {
-                    if nodes.iter().any(|m| &m.spec.name == d) {
-                        vec![d.clone()]
-                    } else {
-                        let group: Vec<String> = nodes
-                            .iter()
-                            .filter(|m| &m.spec.group == d && m.spec.name != n.spec.name)
-                            .map(|m| m.spec.name.clone())
-                            .collect();
-                        if group.is_empty() {
-                            vec![d.clone()]
-                        } else {
-                            group
-                        }
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    WorkflowPlan::from_nodes(nodes.iter().zip(&deps).map(|(n, deps)| PlanNode {
+    WorkflowPlan::from_nodes(nodes.iter().map(|n| PlanNode {
         name: &n.spec.name,
         group: &n.spec.group,
-        depends_on: deps,
+        depends_on: &n.spec.depends_on,
         condition: n.spec.condition.as_str(),
         state: n.state,
     }))
