@@ -176,6 +176,24 @@ describe('workflow pages', { concurrency: false }, () => {
 		assert.match(page.url(), /status=skipped/);
 	});
 
+	it('says so when a workflow does not exist, and stops asking', async () => {
+		// A page of its own with a fake clock, to run the poll timer forward without waiting.
+		const p = await page.context().newPage();
+		p.setDefaultTimeout(30_000);
+		await p.clock.install();
+		const requests = [];
+		p.on('request', (r) => r.url().includes('/api/v1/workflows/0') && requests.push(r.url()));
+		await p.goto('/workflows/00000000-0000-0000-0000-000000000000');
+		await p.getByRole('alert').waitFor();
+		assert.match(await p.getByRole('alert').innerText(), /not found|no such/i);
+		await p.clock.runFor(10_000);
+		await p.evaluate(() => new Promise((r) => setTimeout(r, 0)));
+		await p.clock.runFor(10_000);
+		// Polling stopped at the 404: the first answer was the only request.
+		assert.equal(requests.length, 1, requests.join('\n'));
+		await p.close();
+	});
+
 	it('ran without page errors', () => {
 		assert.deepEqual(pageErrors, []);
 	});
