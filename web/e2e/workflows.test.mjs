@@ -163,6 +163,30 @@ describe('workflow pages', { concurrency: false }, () => {
 		assert.equal(await graphNode('ok').getAttribute('href'), okJob, 'a succeeded node is not run again');
 	});
 
+	it('draws a node triggered from inside a job when it appears, with a dashed edge from its parent', async () => {
+		const payload = {
+			type: 'trigger_job',
+			operation_id: 'e2e-op-1',
+			jobs: [{ job_name: 'followup', job: { name: 'followup', steps: [{ name: 's', command: 'echo followed' }] } }]
+		};
+		const definition = {
+			name: 'e2e-trigger',
+			jobs: {
+				start: { job: { name: 'start', steps: [{ name: 's', command: `echo '${JSON.stringify(payload)}' > /job/triggers.json` }] } }
+			}
+		};
+		await submit(JSON.stringify(definition, null, 2));
+		await graphNode('start').waitFor();
+		// The follow-up exists only once start's job has ended; the graph grows without a reload.
+		await page.getByTestId('workflow-graph').locator('[data-node="followup"][data-status="succeeded"]').waitFor();
+		await page.getByTestId('workflow-status').getByText('succeeded').waitFor();
+		assert.equal(await page.getByTestId('workflow-graph').locator('path.edge.trigger').count(), 1);
+		const start = await graphNode('start').boundingBox();
+		const followup = await graphNode('followup').boundingBox();
+		assert.ok(followup.x > start.x + start.width, 'the follow-up is drawn after its parent');
+		await page.getByRole('table', { name: 'Nodes' }).locator('tr[data-node="followup"]').getByText('(triggered)').waitFor();
+	});
+
 	it('lists the workflows, and the status filter narrows the list', async () => {
 		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Workflows' }).click();
 		const table = page.getByRole('table', { name: 'Workflows' });
