@@ -15,6 +15,7 @@ mod hook;
 mod input;
 mod inspect;
 mod start;
+mod status;
 
 /// Adds this module's documented routes.
 pub(crate) fn routes(router: OpenApiRouter<ApiContext>) -> OpenApiRouter<ApiContext> {

@@ -213,6 +213,10 @@ pub(crate) async fn start(
         summary: summary.clone(),
         received_at: now,
     };
+    let names: BTreeMap<_, _> = workflows
+        .iter()
+        .map(|w| (w.workflow.id, w.workflow.name.clone()))
+        .collect();
     let (status, duplicate, ids) = match ctx.store().record_delivery(delivery, workflows).await? {
         DeliveryOutcome::Created(ids) => (StatusCode::ACCEPTED, false, ids),
         DeliveryOutcome::Duplicate(ids) => (StatusCode::OK, true, ids),
@@ -224,6 +228,15 @@ pub(crate) async fn start(
                 // The scheduler's sweep starts it anyway.
                 tracing::warn!(workflow.id = %id, "first decision pass failed: {e}");
             }
+        }
+        if !ids.is_empty()
+            && let Some(reporter) = super::status::reporter(ctx, &repo, &insp.code_sha)
+        {
+            let follow = ids
+                .iter()
+                .filter_map(|id| names.get(id).map(|n| (*id, n.clone())))
+                .collect();
+            super::status::follow(ctx.clone(), reporter, follow);
         }
     }
     let summary: Value = if duplicate {
