@@ -110,6 +110,10 @@ describe('workflow pages', { concurrency: false }, () => {
 		}
 		const table = page.getByRole('table', { name: 'Nodes' });
 		assert.equal(await table.locator('tbody tr').count(), 5);
+		assert.equal(await page.getByTestId('workflow-origin').innerText(), 'API');
+		// The definition as stored, behind a disclosure.
+		await page.getByText('Definition', { exact: true }).click();
+		await page.getByLabel('Workflow definition').getByText('building-for-$ITEM').waitFor();
 		// Terminal: no Cancel and no Re-run for a success.
 		assert.equal(await page.getByRole('button', { name: 'Cancel' }).count(), 0);
 		assert.equal(await page.getByRole('button', { name: 'Re-run' }).count(), 0);

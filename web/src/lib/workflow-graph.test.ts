@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dependencyNames, isWorkflowTerminal, layoutWorkflow, readingOrder, nodeIcon, nodeTone, predecessors, statusWords, type GraphLayout, type GraphNodeInput, type NodeBox } from './workflow-graph';
+import { dependencyNames, isWorkflowTerminal, layoutWorkflow, originFacts, readingOrder, nodeIcon, nodeTone, predecessors, statusWords, type GraphLayout, type GraphNodeInput, type NodeBox } from './workflow-graph';
 
 const fanOut: GraphNodeInput[] = [
 	{ name: 'prepare', group: 'prepare', depends_on: [] },
@@ -188,5 +188,40 @@ describe('reading helpers', () => {
 		expect(dependencyNames(['build[0]', 'build[1]', 'build[10]'], nodes)).toEqual(['build']);
 		expect(dependencyNames(['build[1]', 'prepare'], nodes)).toEqual(['build[1]', 'prepare']);
 		expect(dependencyNames([], nodes)).toEqual([]);
+	});
+});
+
+describe('originFacts', () => {
+	it('says API for API submissions and anything unreadable', () => {
+		expect(originFacts({ kind: 'api' })).toEqual({ summary: 'API', facts: [] });
+		expect(originFacts(null)).toEqual({ summary: 'API', facts: [] });
+		expect(originFacts({ kind: 'cron' }).summary).toBe('cron');
+	});
+	it('summarises a git event and lists its facts', () => {
+		const o = originFacts({
+			kind: 'hook',
+			provider: 'github',
+			full_name: 'acme/app',
+			event: 'pull_request',
+			ref: 'refs/pull/7/head',
+			branch: 'main',
+			sha: '0123456789abcdef0123',
+			ci_sha: 'fedcba9876543210fedc',
+			pr_number: 7,
+			fork: true,
+			delivery_id: 'd-1'
+		});
+		expect(o.summary).toBe('github pull request #7 · acme/app @ main');
+		expect(Object.fromEntries(o.facts)).toEqual({
+			Provider: 'github',
+			Repository: 'acme/app',
+			Event: 'pull request',
+			Ref: 'refs/pull/7/head',
+			'Pull request': '#7 (from a fork)',
+			Commit: '0123456789ab',
+			'CI code from': 'fedcba987654',
+			Delivery: 'd-1'
+		});
+		expect(originFacts({ kind: 'hook', provider: 'gitlab', event: 'push', full_name: 'g/p', branch: null, ref: 'refs/heads/dev' }).summary).toBe('gitlab push · g/p @ refs/heads/dev');
 	});
 });

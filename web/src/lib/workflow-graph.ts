@@ -1,5 +1,6 @@
-// The workflow page's graph: a layered (Sugiyama-style) layout of the workflow's DAG for SVG,
-// left to right. Pure and unit-tested; the page only draws what this returns.
+// The workflow pages' pure parts: a layered (Sugiyama-style) layout of the workflow's DAG for
+// SVG, left to right, node states in words and icons, reading order, and where a workflow came
+// from. Unit-tested; the pages only draw what this returns.
 //
 // - layer = longest path from a root (dependencies and, for triggered nodes, the parent job);
 // - an edge spanning several layers gets a waypoint in every layer between, so it runs
@@ -443,4 +444,40 @@ export function dependencyNames(deps: readonly string[], nodes: readonly GraphNo
 		} else out.push(d);
 	}
 	return out;
+}
+
+/** Where a workflow came from, for display: a one-line summary and labelled facts. */
+export interface OriginFacts {
+	summary: string;
+	facts: [string, string][];
+}
+
+/**
+ * Reads the API's `origin` (`{"kind":"api"}`, or a git hook's `{"kind":"hook", provider,
+ * full_name, event, ref, branch, sha, ci_sha, pr_number, fork, …}`); unknown shapes fall back
+ * to their `kind`.
+ */
+export function originFacts(origin: unknown): OriginFacts {
+	const o = origin && typeof origin === 'object' && !Array.isArray(origin) ? (origin as Record<string, unknown>) : {};
+	const str = (k: string) => {
+		const v = o[k];
+		return typeof v === 'string' || typeof v === 'number' ? String(v) : null;
+	};
+	const kind = str('kind');
+	if (kind !== 'hook') return { summary: kind === 'api' || kind === null ? 'API' : kind, facts: [] };
+	const event = (str('event') ?? 'event').replace(/_/g, ' ');
+	const where = [str('full_name'), str('branch') ?? str('ref')].filter(Boolean).join(' @ ');
+	const pr = str('pr_number');
+	const summary = [str('provider'), event, pr ? `#${pr}` : null].filter(Boolean).join(' ') + (where ? ` · ${where}` : '');
+	const facts: [string, string][] = [];
+	const add = (label: string, v: string | null) => v && facts.push([label, v]);
+	add('Provider', str('provider'));
+	add('Repository', str('full_name'));
+	add('Event', event);
+	add('Ref', str('ref'));
+	add('Pull request', pr ? `#${pr}${o.fork === true ? ' (from a fork)' : ''}` : null);
+	add('Commit', str('sha')?.slice(0, 12) ?? null);
+	add('CI code from', str('ci_sha')?.slice(0, 12) ?? null);
+	add('Delivery', str('delivery_id'));
+	return { summary, facts };
 }
