@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use voidrunner_api_types::{HookResponse, SecretValue};
 use voidrunner_jobs::workflow::{EventFacts, instantiate};
-use voidrunner_store::{DeliveryOutcome, DeliveryWorkflow, NewDelivery, Repository};
+use voidrunner_store::{DeliveryOutcome, DeliveryWorkflow, NewDelivery, Repository, Scope};
 
 use super::event::EventInfo;
 use super::inspect::{Inspection, inspect};
@@ -116,6 +116,26 @@ pub(crate) async fn start(
     ev: EventInfo,
     request_id: Option<String>,
 ) -> ApiResult<(StatusCode, Json<HookResponse>)> {
+    // A redelivery of a recent delivery is answered without reading git again (the
+    // atomic record below is what guarantees at most once; this only saves the work).
+    if let Some(first) = ctx
+        .store()
+        .list_deliveries(Scope::All, repo.id, 100)
+        .await?
+        .into_iter()
+        .find(|d| d.delivery_id == delivery_id)
+    {
+        return Ok((
+            StatusCode::OK,
+            Json(HookResponse {
+                delivery_id: delivery_id.clone(),
+                event: Some(first.event),
+                duplicate: true,
+                workflow_ids: first.workflow_ids.into_iter().map(|w| w.0).collect(),
+                summary: json!({"duplicate_of": delivery_id}),
+            }),
+        ));
+    }
     let settings = ctx.settings().hooks.clone();
     let insp = {
         let _slot = git_slots(settings.concurrency)

@@ -521,6 +521,8 @@ async fn github_push_starts_exactly_the_matching_workflows(b: Backend) {
     .await;
     assert_eq!(s, 202, "{v}");
     assert_eq!(names(&started(&app, &v).await), ["dev-build"]);
+    // A new branch: its changed files are those of the commits no other branch has.
+    assert_eq!(v["summary"]["changed_files"], 1, "{v}");
     // Deleting a branch starts nothing and records nothing.
     let (s, v) = github(&app, "push", "gh-del", &json!({"ref": "refs/heads/dev", "before": dev, "after": "0000000000000000000000000000000000000000", "deleted": true, "repository": {"full_name": "acme/app"}}), SECRET).await;
     assert_eq!(

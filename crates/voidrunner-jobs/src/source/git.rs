@@ -93,12 +93,17 @@ pub(super) fn redact(url: &str) -> String {
     url.to_owned()
 }
 
-/// Reads up to 1 MiB of a child's pipe on a thread.
+/// Most bytes of a git command's output kept (the rest is read and dropped, so the command
+/// never blocks on a full pipe).
+pub(super) const OUTPUT_CAP: usize = 1 << 20;
+
+/// Reads a child's pipe to the end on a thread, keeping the first [`OUTPUT_CAP`] bytes.
 fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut buf = Vec::new();
-        if let Some(p) = pipe {
-            let _ = p.take(1 << 20).read_to_end(&mut buf);
+        if let Some(mut p) = pipe {
+            let _ = (&mut p).take(OUTPUT_CAP as u64).read_to_end(&mut buf);
+            let _ = std::io::copy(&mut p, &mut std::io::sink());
         }
         buf
     })
@@ -119,7 +124,7 @@ impl Git<'_> {
     }
 
     /// Runs `git <args>` in the repository with a clean environment; answers stdout as is
-    /// (at most 1 MiB).
+    /// (at most [`OUTPUT_CAP`] bytes).
     pub(super) fn run_raw(&self, args: &[&str]) -> Result<Vec<u8>, SourceError> {
         let mut cmd = Command::new(&self.policy.git_program);
         cmd.env_clear()

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::git::{Git, check_git_ref, check_git_url, is_commit_id, redact};
+use super::git::{Git, OUTPUT_CAP, check_git_ref, check_git_url, is_commit_id, redact};
 use super::walk::{Budget, measure};
 use super::{SourceError, SourcePolicy};
 
@@ -154,7 +154,8 @@ impl GitMirror {
     ) -> Result<Option<Vec<String>>, SourceError> {
         check_git_ref(tip)?;
         check_git_ref(branch)?;
-        let exclude = format!("--exclude=refs/heads/{branch}");
+        // Patterns of `--exclude` before `--branches` are relative to refs/heads/.
+        let exclude = format!("--exclude={branch}");
         let out = self.git().run_raw(&[
             "log",
             "-z",
@@ -192,6 +193,11 @@ impl GitMirror {
             "--",
             &prefix,
         ])?;
+        if out.len() >= OUTPUT_CAP {
+            return Err(SourceError::TooLarge(format!(
+                "the listing of {dir} is over {OUTPUT_CAP} bytes"
+            )));
+        }
         let mut files = Vec::new();
         for entry in out.split(|b| *b == 0).filter(|e| !e.is_empty()) {
             let entry = String::from_utf8_lossy(entry);
@@ -221,8 +227,12 @@ impl GitMirror {
     }
 }
 
-/// NUL-separated paths; `None` when there are more than `max`.
+/// NUL-separated paths; `None` when there are more than `max` or the output was cut at
+/// [`OUTPUT_CAP`] (the list would be incomplete).
 fn split_paths(out: &[u8], max: usize) -> Option<Vec<String>> {
+    if out.len() >= OUTPUT_CAP {
+        return None;
+    }
     let files: Vec<String> = out
         .split(|b| *b == 0)
         .filter(|p| !p.is_empty())
@@ -230,4 +240,20 @@ fn split_paths(out: &[u8], max: usize) -> Option<Vec<String>> {
         .filter(|p| !p.is_empty())
         .collect();
     (files.len() <= max).then_some(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_lists_are_none_when_too_many_or_cut() {
+        assert_eq!(
+            split_paths(b"a/b\0c\0", 5),
+            Some(vec!["a/b".to_owned(), "c".to_owned()])
+        );
+        assert_eq!(split_paths(b"a\0b\0c\0", 2), None);
+        assert_eq!(split_paths(b"", 2), Some(Vec::new()));
+        assert_eq!(split_paths(&vec![b'x'; OUTPUT_CAP], usize::MAX), None);
+    }
 }
