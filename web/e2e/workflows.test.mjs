@@ -132,6 +132,25 @@ describe('workflow pages', { concurrency: false }, () => {
 		await page.getByTestId('workflow-status').getByText('succeeded').waitFor();
 	});
 
+	it('sends the job files a definition names, picked in the browser', async () => {
+		await page.goto('/workflows?new');
+		await setDefinition('name: e2e-files\njobs:\n  hello: {job_file: jobs/hello.yaml}\n');
+		await page.getByText('Job files (0)').click();
+		await page.getByLabel('Add files').setInputFiles({
+			name: 'hello.yaml',
+			mimeType: 'text/yaml',
+			buffer: Buffer.from('name: hello\nsteps:\n  - {name: s, command: "echo hello-from-a-file"}\n')
+		});
+		assert.equal(await page.getByLabel('Path of file 1').inputValue(), 'jobs/hello.yaml');
+		await page.getByRole('button', { name: 'Submit workflow' }).click();
+		await page.waitForURL(/\/workflows\/[0-9a-f-]{36}$/);
+		await page.getByTestId('workflow-status').getByText('succeeded').waitFor();
+		await page.getByText('Definition and 1 CI file').click();
+		await page.getByRole('listitem').getByText('jobs/hello.yaml').waitFor();
+		await graphNode('hello').click();
+		await page.getByTestId('job-log').getByText('hello-from-a-file').waitFor();
+	});
+
 	it('cancels a running workflow', async () => {
 		await submit('name: e2e-cancel\njobs:\n  long: {job: {name: long, steps: [{name: s, command: "echo started && sleep 60"}]}}\n  after: {job: {name: after, steps: [{name: s, command: "true"}]}, depends_on: [long]}\n');
 		await page.getByTestId('workflow-graph').locator('[data-node="long"][data-status="running"]').waitFor();
