@@ -85,7 +85,7 @@ pub(crate) fn inspect(
         specs.push(r);
     }
     git.fetch(&specs)
-        .map_err(|e| format!("fetching {clone_url}: {e}"))?;
+        .map_err(|e| format!("fetching the repository: {e}"))?;
     let max = settings.max_changed_files;
     let (code_sha, ci_sha, changed) = match &ev.pr {
         None => {
