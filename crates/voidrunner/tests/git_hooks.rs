@@ -165,7 +165,12 @@ fn a_fork_merge_request_runs_the_base_ci_without_secrets() {
     // A push to main: trusted, the secret reaches the job (and is masked in its output).
     let push = json!({"object_kind": "push", "ref": "refs/heads/main", "before": before,
         "after": main, "project": {"path_with_namespace": "grp/app"}});
+    let t = std::time::Instant::now();
     let (s, answer) = hook(&node.url, "Push Hook", "push-1", &push);
+    eprintln!(
+        "push hook answered in {:?} (fetch, verify, read CI, create, first pass)",
+        t.elapsed()
+    );
     assert_eq!(s, 202, "{answer}");
     let (wf, out) = run_output(&api, &answer);
     assert_eq!(wf["status"], "succeeded", "{wf}\n{out}");
@@ -176,7 +181,9 @@ fn a_fork_merge_request_runs_the_base_ci_without_secrets() {
         "object_attributes": {"action": "open", "iid": 7, "source_branch": "fork",
             "target_branch": "main", "source_project_id": 99, "target_project_id": 1,
             "last_commit": {"id": head}}});
+    let t = std::time::Instant::now();
     let (s, answer) = hook(&node.url, "Merge Request Hook", "mr-1", &mr);
+    eprintln!("merge request hook answered in {:?}", t.elapsed());
     assert_eq!(s, 202, "{answer}");
     let (wf, out) = run_output(&api, &answer);
     assert_eq!(wf["trusted"], false, "{wf}");
@@ -185,7 +192,9 @@ fn a_fork_merge_request_runs_the_base_ci_without_secrets() {
     assert_eq!(out, "marker=BASE\napp=fork\ntoken=[none]\n");
     assert!(!out.contains("EVIL") && !out.contains(TOKEN));
     // Redelivered: nothing new.
+    let t = std::time::Instant::now();
     let (s, again) = hook(&node.url, "Merge Request Hook", "mr-1", &mr);
+    eprintln!("redelivery answered in {:?}", t.elapsed());
     assert_eq!(
         (s, &again["workflow_ids"]),
         (200, &answer["workflow_ids"]),
