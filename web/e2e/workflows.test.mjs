@@ -210,6 +210,15 @@ describe('workflow pages', { concurrency: false }, () => {
 		await page.getByRole('table', { name: 'Nodes' }).locator('tr[data-node="followup"]').getByText('(triggered)').waitFor();
 	});
 
+	it('keeps the list current while a listed workflow runs', async () => {
+		await submit('name: e2e-list-live\njobs:\n  nap: {job: {name: nap, steps: [{name: s, command: "sleep 3"}]}}\n');
+		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Workflows' }).click();
+		const row = page.getByRole('table', { name: 'Workflows' }).getByRole('row').filter({ has: page.getByRole('link', { name: 'e2e-list-live' }) });
+		await row.getByText('running').waitFor();
+		// No reload: the list looks again while something runs.
+		await row.getByText('succeeded').waitFor();
+	});
+
 	it('lists the workflows, and the status filter narrows the list', async () => {
 		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Workflows' }).click();
 		const table = page.getByRole('table', { name: 'Workflows' });
