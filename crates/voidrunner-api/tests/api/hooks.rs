@@ -631,6 +631,11 @@ async fn wrong_signature_and_unknown_repository_get_401_and_start_nothing(b: Bac
     let big = json!({"repository": {"full_name": "acme/app"}, "pad": "x".repeat(6 * 1024 * 1024)});
     let (s, _) = github(&app, "push", "x7", &big, SECRET).await;
     assert_eq!(s, 413);
+    // Bodies above the router's usual limit but under [hooks] max_body_bytes are read.
+    let large =
+        json!({"repository": {"full_name": "acme/app"}, "pad": "x".repeat(3 * 1024 * 1024)});
+    let (s, v) = github(&app, "ping", "x8", &large, SECRET).await;
+    assert_eq!(s, 200, "{v}");
     assert_eq!(workflow_count(&app, &user).await, 0);
 }
 
