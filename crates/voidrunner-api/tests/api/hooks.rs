@@ -103,6 +103,10 @@ impl Repo {
                     "name: pr-check\non: {events: [pull_request_opened, pull_request_updated], branches: [main]}\njobs:\n  check: {job_file: check.yaml}\n",
                 ),
                 (
+                    ".voidrunner/workflows/release.yaml",
+                    "name: release\non: {events: [tag_created], branches: [main], paths: {include: ['nothing/**']}}\njobs:\n  publish: {job_file: build.yaml}\n",
+                ),
+                (
                     ".voidrunner/workflows/broken.yaml",
                     "name: broken\njobs:\n  a: {depends_on: [ghost], job_file: build.yaml}\n",
                 ),
@@ -523,6 +527,33 @@ async fn github_push_starts_exactly_the_matching_workflows(b: Backend) {
     assert_eq!(names(&started(&app, &v).await), ["dev-build"]);
     // A new branch: its changed files are those of the commits no other branch has.
     assert_eq!(v["summary"]["changed_files"], 1, "{v}");
+    // A tag: tag_created (branch and path filters do not apply: a tag has no branch and
+    // its changed files are unknown).
+    git(&repo.work, &["tag", "v1.0", &dev]);
+    git(&repo.work, &["push", "-q", "origin", "refs/tags/v1.0"]);
+    let (s, v) = github(
+        &app,
+        "push",
+        "gh-tag",
+        &push_body(
+            "acme/app",
+            "refs/tags/v1.0",
+            "0000000000000000000000000000000000000000",
+            &dev,
+        ),
+        SECRET,
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["event"], "tag_created");
+    let ws = started(&app, &v).await;
+    assert_eq!(names(&ws), ["release"], "{v}");
+    let nodes = app
+        .store
+        .workflow_nodes(Scope::All, ws[0].id)
+        .await
+        .expect("nodes");
+    assert_eq!(nodes[0].definition["env"]["VOIDRUNNER_TAG"], "v1.0");
     // Deleting a branch starts nothing and records nothing.
     let (s, v) = github(&app, "push", "gh-del", &json!({"ref": "refs/heads/dev", "before": dev, "after": "0000000000000000000000000000000000000000", "deleted": true, "repository": {"full_name": "acme/app"}}), SECRET).await;
     assert_eq!(
@@ -551,9 +582,9 @@ async fn github_push_starts_exactly_the_matching_workflows(b: Backend) {
         )
         .await;
     let ds = d["items"].as_array().expect("items");
-    assert_eq!(ds.len(), 3, "{d}");
-    assert_eq!(ds[0]["delivery_id"], "gh-push-3");
-    assert_eq!(workflow_count(&app, &user).await, 4);
+    assert_eq!(ds.len(), 4, "{d}");
+    assert_eq!(ds[0]["delivery_id"], "gh-tag");
+    assert_eq!(workflow_count(&app, &user).await, 5);
 }
 
 async fn wrong_signature_and_unknown_repository_get_401_and_start_nothing(b: Backend) {
