@@ -14,9 +14,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use voidrunner_jobs::Format;
 use voidrunner_jobs::source::{GitMirror, SourcePolicy};
-use voidrunner_jobs::workflow::{WorkflowDefinition, parse_workflow};
+use voidrunner_jobs::workflow::{WorkflowDefinition, bare_job_workflow, parse_workflow};
+use voidrunner_jobs::{Format, Problems};
 
 use super::event::EventInfo;
 use crate::settings::HookSettings;
@@ -40,7 +40,8 @@ pub(crate) struct Inspection {
     pub changed: Option<Vec<String>>,
     /// CI files (YAML/JSON under the CI directory), by path relative to it.
     pub files: BTreeMap<String, String>,
-    /// `<ci_dir>/workflows/*.y{a,}ml`.
+    /// `<ci_dir>/workflows/*.y{a,}ml`, then the `<ci_dir>/jobs/*.y{a,}ml` with an `on:` filter
+    /// (one-node workflows).
     pub workflows: Vec<WorkflowFile>,
     /// Files left out (caps, not UTF-8).
     pub notes: Vec<String>,
@@ -179,28 +180,42 @@ pub(crate) fn inspect(
             Err(_) => notes.push(format!("{}: left out (not UTF-8)", f.path)),
         }
     }
-    let workflows = files
-        .iter()
-        .filter(|(rel, _)| {
-            rel.strip_prefix("workflows/").is_some_and(|name| {
-                !name.contains('/') && (name.ends_with(".yaml") || name.ends_with(".yml"))
-            })
+    let in_dir = |rel: &str, dir: &str| {
+        rel.strip_prefix(dir).is_some_and(|name| {
+            !name.contains('/') && (name.ends_with(".yaml") || name.ends_with(".yml"))
         })
+    };
+    let problem_lines = |p: Problems| -> Vec<String> {
+        p.0.into_iter()
+            .map(|p| {
+                if p.path.is_empty() {
+                    p.message
+                } else {
+                    format!("{}: {}", p.path, p.message)
+                }
+            })
+            .collect()
+    };
+    let mut workflows: Vec<WorkflowFile> = files
+        .iter()
+        .filter(|(rel, _)| in_dir(rel, "workflows/"))
         .map(|(rel, text)| WorkflowFile {
             path: format!("{prefix}{rel}"),
-            definition: parse_workflow(text, Format::Yaml).map_err(|p| {
-                p.0.into_iter()
-                    .map(|p| {
-                        if p.path.is_empty() {
-                            p.message
-                        } else {
-                            format!("{}: {}", p.path, p.message)
-                        }
-                    })
-                    .collect()
-            }),
+            definition: parse_workflow(text, Format::Yaml).map_err(problem_lines),
         })
         .collect();
+    // Bare job files with their own `on:` filter run as one-node workflows.
+    workflows.extend(
+        files
+            .iter()
+            .filter(|(rel, _)| in_dir(rel, "jobs/"))
+            .filter_map(|(rel, text)| {
+                bare_job_workflow(rel, text).map(|definition| WorkflowFile {
+                    path: format!("{prefix}{rel}"),
+                    definition: definition.map_err(problem_lines),
+                })
+            }),
+    );
     Ok(Inspection {
         code_sha,
         ci_sha,

@@ -4,9 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use super::parse_workflow;
 use super::{NodeCondition, WorkflowDefinition, WorkflowPlan};
 use crate::definition::JobDefinition;
-use crate::validate::{Format, Problem, Problems, parse};
+use crate::validate::{Format, Problem, Problems, from_value, parse_value};
+
+/// Top-level keys of a bare job file that hold its git-event filter.
+const TRIGGER_KEYS: [&str; 2] = ["on", "triggers"];
 
 /// One concrete node.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +70,17 @@ pub fn job_from_files(
     } else {
         Format::Yaml
     };
-    parse(text, format).map_err(|Problems(ps)| {
+    // A bare job file may carry its own git-event filter (see `bare_job_workflow`); it says
+    // when the file runs on its own and means nothing inside a workflow.
+    let job = parse_value(text, format).and_then(|mut value| {
+        if let Some(obj) = value.as_object_mut() {
+            for key in TRIGGER_KEYS {
+                obj.remove(key);
+            }
+        }
+        from_value(&value)
+    });
+    job.map_err(|Problems(ps)| {
         Problems(
             ps.into_iter()
                 .map(|p| {
@@ -80,6 +94,41 @@ pub fn job_from_files(
                 .collect(),
         )
     })
+}
+
+/// A bare job file of the CI directory (`jobs/<file>`) with its own `on:` (or `triggers:`)
+/// filter, as the one-node workflow a git event starts when the filter matches: named after
+/// the job, its node runs the file. `None` when the file has no filter (it runs only when a
+/// workflow or a trigger names it); `Err` lists the problems of the file or its filter.
+pub fn bare_job_workflow(path: &str, text: &str) -> Option<Result<WorkflowDefinition, Problems>> {
+    let format = if path.ends_with(".json") {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
+    let value = parse_value(text, format).ok()?;
+    let obj = value.as_object()?;
+    let on = TRIGGER_KEYS.iter().find_map(|k| obj.get(*k))?.clone();
+    let job = match job_from_files(
+        &BTreeMap::from([(path.to_owned(), text.to_owned())]),
+        path,
+        "job_file",
+    ) {
+        Ok(job) => job,
+        Err(problems) => return Some(Err(problems)),
+    };
+    let node: String = job
+        .name
+        .chars()
+        .map(|c| if c == '.' { '-' } else { c })
+        .take(64)
+        .collect();
+    let def = serde_json::json!({
+        "name": job.name,
+        "on": on,
+        "jobs": {node: {"job_file": path}},
+    });
+    Some(parse_workflow(&def.to_string(), Format::Json))
 }
 
 /// Expands a validated definition into its concrete nodes, in the plan's order. `env` is the
@@ -217,6 +266,36 @@ jobs:
             problems
                 .iter()
                 .any(|p| p.message.contains("not in the CI files")),
+            "{problems:?}"
+        );
+    }
+
+    const BARE: &str = "name: lint.py\non: {events: [push], branches: [main]}\n\
+        steps: [{name: l, command: 'true'}]\n";
+
+    #[test]
+    fn a_bare_job_file_with_a_filter_is_a_one_node_workflow() {
+        let def = bare_job_workflow("jobs/lint.yaml", BARE)
+            .expect("has a filter")
+            .expect("valid");
+        assert_eq!(def.name, "lint.py");
+        let on = def.on.as_ref().expect("filter kept");
+        assert_eq!(on.branches, ["main"]);
+        let files = BTreeMap::from([("jobs/lint.yaml".to_owned(), BARE.to_owned())]);
+        let nodes = instantiate(&def, &files, &BTreeMap::new()).expect("the file runs as a job");
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes[0].name, "lint-py");
+        assert_eq!(nodes[0].job.name, "lint.py");
+        // Without a filter the file only runs when named.
+        let plain = "name: lint\nsteps: [{name: l, command: 'true'}]\n";
+        assert!(bare_job_workflow("jobs/lint.yaml", plain).is_none());
+        // A bad filter is reported, not ignored.
+        let bad = "name: lint\non: {events: [pushed]}\nsteps: [{name: l, command: 'true'}]\n";
+        let Problems(problems) = bare_job_workflow("jobs/lint.yaml", bad)
+            .expect("has a filter")
+            .expect_err("unknown event");
+        assert!(
+            problems.iter().any(|p| p.path.starts_with("on.events")),
             "{problems:?}"
         );
     }

@@ -23,7 +23,7 @@ mod instance;
 
 pub use engine::{MergeConflict, NodeState, PlanNode, WorkflowPlan, WorkflowStatus, merge_outputs};
 pub use filter::{EventFacts, GitEvent, PathFilter, WorkflowTrigger};
-pub use instance::{NodeSpec, instantiate, job_from_files};
+pub use instance::{NodeSpec, bare_job_workflow, instantiate, job_from_files};
 
 /// A workflow: named jobs with dependencies, conditions and fan-out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

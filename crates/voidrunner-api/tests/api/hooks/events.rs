@@ -9,6 +9,7 @@ backend_tests!(
     wrong_signature_and_unknown_repository_get_401_and_start_nothing,
     gitlab_push_and_merge_request_start_the_matching_workflows,
     the_same_delivery_twice_starts_its_workflows_once,
+    a_bare_job_file_with_its_own_filter_runs_as_a_one_node_workflow,
 );
 
 async fn github_push_starts_exactly_the_matching_workflows(b: Backend) {
@@ -319,4 +320,71 @@ async fn the_same_delivery_twice_starts_its_workflows_once(b: Backend) {
     assert_eq!(codes, [200, 202], "{} / {}", a.1, b2.1);
     assert_eq!(a.1["workflow_ids"], b2.1["workflow_ids"]);
     assert_eq!(workflow_count(&app, &user).await, 4);
+}
+
+async fn a_bare_job_file_with_its_own_filter_runs_as_a_one_node_workflow(b: Backend) {
+    let app = spawn(&b).await;
+    let user = app.user().await;
+    let repo = Repo::new();
+    register(&app, &user, "github", "acme/app", &repo.url, false).await;
+    let lint = "name: lint\non: {events: [push], paths: {include: ['src/**']}}\n\
+        steps:\n  - {name: l, command: 'true'}\n";
+    let before = repo.head();
+    let after = repo.commit_push(
+        &[
+            (".voidrunner/jobs/lint.yaml", lint),
+            ("src/app.txt", "v2\n"),
+        ],
+        "refs/heads/main",
+    );
+    let (s, v) = github(
+        &app,
+        "push",
+        "gh-bare-1",
+        &push_body("acme/app", "refs/heads/main", &before, &after),
+        SECRET,
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    let ws = started(&app, &v).await;
+    let mut started_names = names(&ws);
+    started_names.sort_unstable();
+    assert_eq!(started_names, ["lint", "main-build"], "{v}");
+    let w = ws.iter().find(|w| w.name == "lint").expect("lint");
+    let nodes = app
+        .store
+        .workflow_nodes(Scope::All, w.id)
+        .await
+        .expect("nodes");
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0].definition["name"], "lint");
+    assert_eq!(
+        nodes[0].definition["ci_source"]["ref"],
+        after.as_str(),
+        "pinned to the event's commit like every node"
+    );
+    // Its path filter: a push touching only docs does not start it.
+    let docs = repo.commit_push(&[("docs/index.md", "hi\n")], "refs/heads/main");
+    let (s, v) = github(
+        &app,
+        "push",
+        "gh-bare-2",
+        &push_body("acme/app", "refs/heads/main", &after, &docs),
+        SECRET,
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    let ws = started(&app, &v).await;
+    let mut started_names = names(&ws);
+    started_names.sort_unstable();
+    assert_eq!(started_names, ["docs", "main-build"], "{v}");
+    // Named from a workflow, the same file runs without its filter getting in the way.
+    let def = voidrunner_jobs::workflow::parse_workflow(
+        "name: uses-lint\njobs:\n  l: {job_file: lint.yaml}\n",
+        voidrunner_jobs::Format::Yaml,
+    )
+    .expect("valid");
+    let files = std::collections::BTreeMap::from([("jobs/lint.yaml".to_owned(), lint.to_owned())]);
+    voidrunner_jobs::workflow::instantiate(&def, &files, &Default::default())
+        .expect("the filter is ignored inside a workflow");
 }
