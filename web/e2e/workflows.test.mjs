@@ -128,7 +128,11 @@ describe('workflow pages', { concurrency: false }, () => {
 		await page.waitForURL(new RegExp(`${href}$`));
 		await page.getByTestId('job-status').getByText('succeeded').waitFor();
 		await page.getByTestId('job-log').getByText('building-for-windows').waitFor();
-		await page.goBack();
+		// The job page links back to its workflow and names its node.
+		const back = page.getByTestId('job-workflow');
+		assert.equal(await back.innerText(), 'node build[1]');
+		await back.click();
+		await page.waitForURL(/\/workflows\/[0-9a-f-]{36}$/);
 		await page.getByTestId('workflow-status').getByText('succeeded').waitFor();
 	});
 
