@@ -8,7 +8,8 @@
 //!   counting `jobs` and every `workflows[].jobs` (flattened into the parent's workflow).
 //! - Each entry becomes a node named `job_name` (and grouped under it): its job is the inline
 //!   `job`, else the CI file `job_file`, else `jobs/<job_name>.yaml` (or `.yml`).
-//! - Environment: the parent's env < the job's own < the entry's.
+//! - Environment: the parent's env < the job's own < the entry's. A job that names no
+//!   `source` (or no `ci_source`) takes the parent's (a git event's pinned commits).
 //! - Trust, never more than the parent: `network: true` only if the parent has it, `secrets`
 //!   a subset of the parent's. Executor and limits are the definition's; the operator's caps
 //!   still apply when it runs.
@@ -19,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::definition::JobDefinition;
+use crate::definition::{JobDefinition, Source};
 use crate::link::{TriggerJob, TriggerPayload};
 use crate::path::workspace_relative;
 use crate::validate::{Problems, check_rules, from_value};
@@ -210,6 +211,14 @@ fn resolve_entry(
     env.extend(std::mem::take(&mut job.env));
     env.extend(entry.env.clone());
     job.env = env;
+    // Sources: a child that names none works on the parent's code and CI code (for a git
+    // event: the event's pinned commits), never on nothing by surprise.
+    if job.source == Source::None && !matches!(parent.source, Source::Tarball) {
+        job.source = parent.source.clone();
+    }
+    if job.ci_source.is_none() {
+        job.ci_source = parent.ci_source.clone();
+    }
     let mut rules = Vec::new();
     check_rules(&job, &mut rules);
     problems.extend(problems_at(at, Problems(rules)));

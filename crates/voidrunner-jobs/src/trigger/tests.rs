@@ -196,3 +196,28 @@ fn children_never_get_more_than_the_parent() {
     assert!(specs[0].job.network);
     assert_eq!(specs[0].job.secrets, ["TOKEN"]);
 }
+
+#[test]
+fn a_child_without_sources_works_on_the_parents() {
+    let parent = parse(
+        "name: parent\nsource: {type: git, url: 'file:///r.git', ref: abc}\n\
+         ci_source: {type: git, url: 'file:///r.git', ref: base}\n\
+         steps: [{name: s, command: 'true'}]\n",
+        Format::Yaml,
+    )
+    .expect("valid parent");
+    let nodes = resolve_trigger(
+        &payload(json!([
+            {"job_name": "plain", "job": {"name": "plain", "steps": [{"name": "s", "command": "true"}]}},
+            {"job_name": "own", "job": {"name": "own", "source": {"type": "git", "url": "file:///o.git"},
+             "steps": [{"name": "s", "command": "true"}]}},
+        ])),
+        &parent,
+        &files(),
+    )
+    .expect("resolves");
+    assert_eq!(nodes[0].job.source, parent.source);
+    assert_eq!(nodes[0].job.ci_source, parent.ci_source);
+    assert_ne!(nodes[1].job.source, parent.source, "its own source is kept");
+    assert_eq!(nodes[1].job.ci_source, parent.ci_source);
+}
