@@ -9,6 +9,7 @@
 mod auth;
 mod context;
 mod cursor;
+mod definition;
 mod edge;
 mod error;
 mod executions;

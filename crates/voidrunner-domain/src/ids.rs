@@ -76,6 +76,18 @@ id_type!(
     /// Identifies an API key (not the secret itself).
     ApiKeyId
 );
+id_type!(
+    /// Identifies a CI job.
+    JobId
+);
+id_type!(
+    /// Identifies a workflow (a graph of CI jobs).
+    WorkflowId
+);
+id_type!(
+    /// Identifies a git repository registered for events.
+    RepositoryId
+);
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,9 @@ mod user;
 pub mod validation;
 
 pub use execution::{Execution, ExecutionStatus, ResourceSample, TransitionError, Verdict};
-pub use ids::{ApiKeyId, ExecutionId, IdParseError, TaskId, UserId};
+pub use ids::{
+    ApiKeyId, ExecutionId, IdParseError, JobId, RepositoryId, TaskId, UserId, WorkflowId,
+};
 pub use limits::{LimitBounds, LimitError, PartialLimits, ResourceLimits};
 pub use task::{NewTask, Task, TaskPatch};
 pub use user::{Role, User};

@@ -12,43 +12,12 @@
 //!   nothing and answers the first one's workflow ids, even when both arrive at once.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
-use uuid::Uuid;
 use voidrunner_domain::{Timestamp, UserId};
 
 use crate::{NewWorkflow, NewWorkflowNode, Scope, StoreResult, WorkflowId};
 
-/// Identifies a registered repository (UUIDv7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RepositoryId(pub Uuid);
-
-impl RepositoryId {
-    /// A fresh, time-ordered id.
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-}
-
-impl Default for RepositoryId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for RepositoryId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl FromStr for RepositoryId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
-}
+pub use voidrunner_domain::RepositoryId;
 
 /// A repository to register.
 #[derive(Debug, Clone, PartialEq)]

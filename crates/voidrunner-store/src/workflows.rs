@@ -31,43 +31,12 @@
 //!   the workflow `running` with `run + 1`, in one transaction.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
-use uuid::Uuid;
 use voidrunner_domain::{Timestamp, UserId};
 
 use crate::{JobId, NewJob, Scope, StoreResult};
 
-/// Identifies a workflow (UUIDv7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WorkflowId(pub Uuid);
-
-impl WorkflowId {
-    /// A fresh, time-ordered id.
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-}
-
-impl Default for WorkflowId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for WorkflowId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl FromStr for WorkflowId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
-}
+pub use voidrunner_domain::WorkflowId;
 
 /// A workflow's status. Terminal: everything but `running`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -10,10 +10,11 @@ use base64::Engine as _;
 use voidrunner_api_types::{CreateJobRequest, ErrorCode, SecretValue};
 use voidrunner_domain::validation::check_secrets;
 use voidrunner_domain::{Timestamp, UserId};
-use voidrunner_jobs::{Format, JobDefinition, Problems, Source};
+use voidrunner_jobs::{JobDefinition, Source};
 use voidrunner_store::{JobId, NewJob};
 
 use crate::context::ApiContext;
+use crate::definition::{parse_document, problems_error};
 use crate::error::{ApiError, ApiResult};
 use crate::settings::ApiSettings;
 
@@ -30,50 +31,9 @@ pub(crate) struct Submission {
     pub tarball: Option<Vec<u8>>,
 }
 
-/// `definition.<path>` (or `definition` for the document itself), as the client spells it.
-fn request_path(path: &str) -> String {
-    if path.is_empty() {
-        "definition".to_owned()
-    } else {
-        format!("definition.{path}")
-    }
-}
-
-/// 422 listing every problem.
-fn problems_error(problems: Vec<(String, String)>) -> ApiError {
-    let message = if problems.len() == 1 {
-        "the job definition has a problem".to_owned()
-    } else {
-        format!("the job definition has {} problems", problems.len())
-    };
-    ApiError::validation("definition", message).with_problems(problems)
-}
-
-fn from_problems(p: Problems) -> ApiError {
-    problems_error(
-        p.0.into_iter()
-            .map(|p| (request_path(&p.path), p.message))
-            .collect(),
-    )
-}
-
 /// Parses the definition: a string is YAML or JSON text, an object is the document itself.
 pub(crate) fn definition(value: &serde_json::Value) -> ApiResult<JobDefinition> {
-    match value {
-        serde_json::Value::String(text) => {
-            let format = if text.trim_start().starts_with('{') {
-                Format::Json
-            } else {
-                Format::Yaml
-            };
-            voidrunner_jobs::parse(text, format).map_err(from_problems)
-        }
-        serde_json::Value::Object(_) => voidrunner_jobs::from_value(value).map_err(from_problems),
-        _ => Err(ApiError::validation(
-            "definition",
-            "must be YAML or JSON text (a string) or a JSON object",
-        )),
-    }
+    parse_document("job", value, voidrunner_jobs::parse)
 }
 
 fn uses_tarball(def: &JobDefinition) -> bool {
@@ -99,7 +59,7 @@ fn policy(def: &JobDefinition, settings: &ApiSettings) -> ApiResult<()> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(problems_error(problems))
+        Err(problems_error("job", problems))
     }
 }
 

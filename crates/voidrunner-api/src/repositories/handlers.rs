@@ -73,12 +73,9 @@ pub(crate) async fn list_repositories(
 pub(crate) async fn get_repository(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
-    PathId(id): PathId<uuid::Uuid>,
+    PathId(id): PathId<RepositoryId>,
 ) -> ApiResult<Json<RepositoryResponse>> {
-    let repo = ctx
-        .store()
-        .get_repository(read_scope(&auth), RepositoryId(id))
-        .await?;
+    let repo = ctx.store().get_repository(read_scope(&auth), id).await?;
     Ok(Json(response(repo)))
 }
 
@@ -93,10 +90,10 @@ pub(crate) async fn get_repository(
 pub(crate) async fn delete_repository(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
-    PathId(id): PathId<uuid::Uuid>,
+    PathId(id): PathId<RepositoryId>,
 ) -> ApiResult<StatusCode> {
     ctx.store()
-        .delete_repository(Scope::Owner(auth.id), RepositoryId(id))
+        .delete_repository(Scope::Owner(auth.id), id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -114,10 +111,9 @@ pub(crate) async fn delete_repository(
 pub(crate) async fn update_repository_secrets(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
-    PathId(id): PathId<uuid::Uuid>,
+    PathId(id): PathId<RepositoryId>,
     ApiJson(req): ApiJson<UpdateRepositorySecretsRequest>,
 ) -> ApiResult<Json<RepositoryResponse>> {
-    let id = RepositoryId(id);
     let scope = Scope::Owner(auth.id);
     let repo = ctx.store().get_repository(scope, id).await?;
     let webhook = req
@@ -154,7 +150,7 @@ struct RawLimit {
 pub(crate) async fn list_deliveries(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
-    PathId(id): PathId<uuid::Uuid>,
+    PathId(id): PathId<RepositoryId>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<DeliveryListResponse>> {
     let q: RawLimit = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
@@ -171,7 +167,7 @@ pub(crate) async fn list_deliveries(
     };
     let items = ctx
         .store()
-        .list_deliveries(read_scope(&auth), RepositoryId(id), limit)
+        .list_deliveries(read_scope(&auth), id, limit)
         .await?;
     Ok(Json(DeliveryListResponse {
         items: items

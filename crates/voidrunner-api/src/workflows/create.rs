@@ -11,10 +11,11 @@ use voidrunner_api_types::{ErrorCode, SecretValue};
 use voidrunner_domain::validation::check_secrets;
 use voidrunner_domain::{Timestamp, UserId};
 use voidrunner_jobs::workflow::{WorkflowDefinition, instantiate, parse_workflow};
-use voidrunner_jobs::{Format, JobDefinition, Problems, Source};
+use voidrunner_jobs::{JobDefinition, Source};
 use voidrunner_store::{DeliveryWorkflow, NewWorkflow, NewWorkflowNode, WorkflowId};
 
 use crate::context::ApiContext;
+use crate::definition::{from_problems, parse_document, problems_error};
 use crate::error::{ApiError, ApiResult};
 use crate::settings::ApiSettings;
 
@@ -52,54 +53,10 @@ pub(crate) struct WorkflowInput {
     pub request_id: Option<String>,
 }
 
-/// `definition.<path>` (or `definition` for the document itself), as the client spells it.
-fn request_path(path: &str) -> String {
-    if path.is_empty() {
-        "definition".to_owned()
-    } else {
-        format!("definition.{path}")
-    }
-}
-
-/// 422 listing every problem; the first one's path is the `field`.
-pub(crate) fn problems_error(problems: Vec<(String, String)>) -> ApiError {
-    let message = if problems.len() == 1 {
-        "the workflow definition has a problem".to_owned()
-    } else {
-        format!("the workflow definition has {} problems", problems.len())
-    };
-    ApiError::validation("definition", message).with_problems(problems)
-}
-
-/// [`Problems`] of the definition (paths relative to it) as a 422.
-pub(crate) fn from_problems(p: Problems) -> ApiError {
-    problems_error(
-        p.0.into_iter()
-            .map(|p| (request_path(&p.path), p.message))
-            .collect(),
-    )
-}
-
 /// Parses and validates a definition: a string is YAML or JSON text, an object is the
 /// document itself. Every problem at once (`422` with `problems`, paths under `definition`).
 pub(crate) fn parse_definition(value: &serde_json::Value) -> ApiResult<WorkflowDefinition> {
-    match value {
-        serde_json::Value::String(text) => {
-            let format = if text.trim_start().starts_with('{') {
-                Format::Json
-            } else {
-                Format::Yaml
-            };
-            parse_workflow(text, format).map_err(from_problems)
-        }
-        serde_json::Value::Object(_) => {
-            parse_workflow(&value.to_string(), Format::Json).map_err(from_problems)
-        }
-        _ => Err(ApiError::validation(
-            "definition",
-            "must be YAML or JSON text (a string) or a JSON object",
-        )),
-    }
+    parse_document("workflow", value, parse_workflow)
 }
 
 /// What the server refuses in a node's job, under `definition.jobs.<group>.job`.
@@ -231,7 +188,7 @@ pub(crate) fn prepare_workflow(
     } = input;
     check_files(&files)?;
     let vars = merged_vars(&definition.vars, &vars)?;
-    let specs = instantiate(&definition, &files, &env).map_err(from_problems)?;
+    let specs = instantiate(&definition, &files, &env).map_err(|p| from_problems("workflow", p))?;
     let mut problems = Vec::new();
     let mut seen = BTreeSet::new();
     for spec in &specs {
@@ -240,7 +197,7 @@ pub(crate) fn prepare_workflow(
         }
     }
     if !problems.is_empty() {
-        return Err(problems_error(problems));
+        return Err(problems_error("workflow", problems));
     }
     check_secrets(secrets.iter().map(|(k, v)| (k, Some(&v.0))), &env)?;
     let id = WorkflowId::new();

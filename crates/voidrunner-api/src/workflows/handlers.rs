@@ -20,9 +20,9 @@ use crate::auth::AuthUser;
 use crate::context::ApiContext;
 use crate::error::{ApiError, ApiResult};
 use crate::executions::handlers::read_scope;
+use crate::extract::PathId;
 use crate::extract::json_body_with_limit;
 use crate::jobs::handlers::{limit, query};
-use crate::workflows::WorkflowPath;
 use crate::workflows::create::{WorkflowInput, parse_definition, prepare_workflow};
 
 /// Default and largest page of `GET /api/v1/workflows`.
@@ -234,10 +234,10 @@ pub(crate) async fn list_workflows(
 pub(crate) async fn get_workflow(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
-    path: WorkflowPath,
+    PathId(id): PathId<WorkflowId>,
 ) -> ApiResult<Json<WorkflowResponse>> {
     let scope = read_scope(&auth);
-    let w = ctx.store().get_workflow(scope, path.id).await?;
+    let w = ctx.store().get_workflow(scope, id).await?;
     Ok(Json(workflow_response(&ctx, scope, w).await?))
 }
 
@@ -274,16 +274,16 @@ fn with_location(status: StatusCode, body: WorkflowResponse) -> Response {
 pub(crate) async fn cancel_workflow(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
-    path: WorkflowPath,
+    PathId(id): PathId<WorkflowId>,
 ) -> ApiResult<Response> {
     let scope = Scope::Owner(auth.id);
     ctx.store()
-        .request_workflow_cancel(scope, path.id, None, voidrunner_store::now())
+        .request_workflow_cancel(scope, id, None, voidrunner_store::now())
         .await
         .map_err(conflict("workflow already finished"))?;
-    tracing::info!(workflow.id = %path.id, "cancel requested for workflow {}", path.id);
-    advance_now(&ctx, path.id).await;
-    let w = ctx.store().get_workflow(scope, path.id).await?;
+    tracing::info!(workflow.id = %id, "cancel requested for workflow {}", id);
+    advance_now(&ctx, id).await;
+    let w = ctx.store().get_workflow(scope, id).await?;
     let status = if w.status.is_terminal() {
         StatusCode::OK
     } else {
@@ -309,18 +309,18 @@ pub(crate) async fn cancel_workflow(
 pub(crate) async fn rerun_workflow(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
-    path: WorkflowPath,
+    PathId(id): PathId<WorkflowId>,
 ) -> ApiResult<Response> {
     let scope = Scope::Owner(auth.id);
     ctx.store()
-        .rerun_workflow(scope, path.id, voidrunner_store::now())
+        .rerun_workflow(scope, id, voidrunner_store::now())
         .await
         .map_err(conflict(
             "only a failed or cancelled workflow can be re-run",
         ))?;
-    tracing::info!(workflow.id = %path.id, "re-run of workflow {}", path.id);
-    advance_now(&ctx, path.id).await;
-    let w = ctx.store().get_workflow(scope, path.id).await?;
+    tracing::info!(workflow.id = %id, "re-run of workflow {}", id);
+    advance_now(&ctx, id).await;
+    let w = ctx.store().get_workflow(scope, id).await?;
     Ok(with_location(
         StatusCode::OK,
         workflow_response(&ctx, scope, w).await?,

@@ -3,16 +3,10 @@
 //! scheduler (`voidrunner_jobs::scheduler`) starts the nodes' jobs. Reads show the workflow
 //! with its nodes' states; cancel and re-run are the owner's.
 
-use axum::extract::{FromRequestParts, Path};
-use axum::http::StatusCode;
-use axum::http::request::Parts;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use voidrunner_api_types::ErrorCode;
-use voidrunner_store::WorkflowId;
 
 use crate::context::ApiContext;
-use crate::error::ApiError;
 
 pub(crate) mod create;
 pub(crate) mod handlers;
@@ -25,32 +19,4 @@ pub(crate) fn routes(router: OpenApiRouter<ApiContext>) -> OpenApiRouter<ApiCont
         .routes(routes!(handlers::get_workflow))
         .routes(routes!(handlers::cancel_workflow))
         .routes(routes!(handlers::rerun_workflow))
-}
-
-/// The `{id}` of a workflow route; `400 invalid_path` when it is not a UUID.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct WorkflowPath {
-    /// The workflow.
-    pub id: WorkflowId,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for WorkflowPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let bad = || {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidPath,
-                "must be a UUID",
-            )
-            .with_field("id")
-        };
-        let Path(id) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| bad())?;
-        Ok(WorkflowPath {
-            id: id.parse().map_err(|_| bad())?,
-        })
-    }
 }

@@ -2,46 +2,10 @@
 //! step states, event kinds, artifacts, and the JSON forms the backends store.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
-use uuid::Uuid;
 use voidrunner_domain::Timestamp;
 
-/// Identifies a CI job (UUIDv7, time-ordered like every other id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct JobId(pub Uuid);
-
-impl JobId {
-    /// A fresh, time-ordered id.
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// The underlying UUID, for storage layers.
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl Default for JobId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl FromStr for JobId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
-}
+pub use voidrunner_domain::JobId;
 
 /// Where a job is in its life. Terminal: `succeeded`, `failed`, `cancelled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
