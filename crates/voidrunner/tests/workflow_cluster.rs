@@ -1,9 +1,11 @@
 //! Issue 10 acceptance, kill -9 of a node running the workflow scheduler: PostgreSQL, an
-//! API-only node and two `worker` processes (each runs a job worker AND a scheduler), all
+//! API-only node and three `worker` processes (each runs a job worker AND a scheduler), all
 //! separate OS processes of the real binary. A chained workflow is submitted; the worker
 //! running a node mid-workflow is SIGKILLed. The workflow still completes `succeeded`, and
 //! every node ran as exactly ONE job (a job killed with its worker is retried under the same
-//! job id by the lease reaper: its attempt count says so).
+//! job id by the lease reaper: its attempt count says so). Then a second workflow, and a
+//! worker that runs a scheduler but no job is SIGKILLed mid-workflow: every node's job runs
+//! exactly once (attempt 1).
 
 #[expect(
     dead_code,
@@ -99,7 +101,7 @@ fn a_killed_scheduler_node_loses_nothing_and_starts_nothing_twice() {
         &env,
     );
     let worker_args = ["worker", "--workers", "1", "--store", url.as_str()];
-    let mut workers: Vec<Node> = (0..2)
+    let mut workers: Vec<Node> = (0..3)
         .map(|_| spawn(dir.path(), &worker_args, &env))
         .collect();
     let api = Api::register(&api_node.url, "wf-cluster@example.com");
@@ -197,9 +199,56 @@ fn a_killed_scheduler_node_loses_nothing_and_starts_nothing_twice() {
         handovers.push(((created - ready) * 1000.0).round());
     }
     eprintln!("hand-over ms (dependencies finished → job created), per node: {handovers:?}");
+
+    // Second workflow: kill -9 a node that runs a scheduler but no job at that moment (`c`
+    // runs on another worker). Nothing has to run again: every node's job runs exactly once.
+    let (status, body) = api
+        .post("/api/v1/workflows", &json!({"definition": WORKFLOW}))
+        .expect("create workflow");
+    assert_eq!(status, 201, "{body}");
+    let id2 = body["id"].as_str().expect("id").to_owned();
+    let get2 = || api.get(&format!("/api/v1/workflows/{id2}")).1;
+    let (_, owner) = wait_for(Duration::from_secs(120), "node c of run 2 to run", || {
+        let job = node_job(&get2(), "c")?;
+        let rows = pg.rows(&format!(
+            "SELECT lease_owner FROM jobs WHERE id = '{job}' AND status = 'running'"
+        ));
+        let owner = rows.first()?.get("lease_owner")?.clone();
+        Some((job, owner))
+    });
+    let idle = (0..workers.len())
+        .find(|&i| i != victim && !owner.contains(&format!("-{}-", workers[i].pid())))
+        .expect("a live worker that runs no job");
+    workers[idle].freeze();
+    workers[idle].kill9();
+    let wf = wait_for(Duration::from_secs(120), "run 2 to finish", || {
+        let wf = get2();
+        (wf["status"] != "running").then_some(wf)
+    });
+    assert_eq!(wf["status"], "succeeded", "{wf}");
+    let jobs = pg.rows(&format!(
+        "SELECT id::text AS id, attempt::text AS attempt, status FROM jobs \
+         WHERE workflow_id = '{id2}'"
+    ));
+    assert_eq!(jobs.len(), 5, "one job per node: {jobs:?}");
+    for j in &jobs {
+        assert_eq!(j["status"], "succeeded", "{j:?}");
+        assert_eq!(j["attempt"], "1", "every node ran exactly once: {j:?}");
+    }
+    let node_jobs: HashSet<&str> = wf["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["job_id"].as_str().expect("job"))
+        .collect();
+    assert!(
+        jobs.iter().all(|j| node_jobs.contains(j["id"].as_str())),
+        "{jobs:?}"
+    );
+
     api_node.stop();
     for (i, w) in workers.iter_mut().enumerate() {
-        if i != victim {
+        if i != victim && i != idle {
             w.stop();
         }
     }
