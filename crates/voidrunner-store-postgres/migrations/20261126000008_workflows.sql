@@ -103,6 +103,7 @@ CREATE TABLE repository_secrets (
 CREATE TABLE hook_deliveries (
     provider      text        NOT NULL,
     delivery_id   text        NOT NULL,
+    body_sha256   text        NOT NULL,              -- the signed body: a replay under a new id
     repository_id uuid        NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
     event         text        NOT NULL,
     summary       jsonb       NOT NULL,              -- for display
@@ -111,3 +112,4 @@ CREATE TABLE hook_deliveries (
     PRIMARY KEY (provider, delivery_id)
 );
 CREATE INDEX hook_deliveries_repository ON hook_deliveries (repository_id, received_at DESC);
+CREATE UNIQUE INDEX hook_deliveries_body ON hook_deliveries (provider, body_sha256);

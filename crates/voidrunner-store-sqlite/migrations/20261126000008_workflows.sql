@@ -99,6 +99,7 @@ CREATE TABLE repository_secrets (
 CREATE TABLE hook_deliveries (
     provider      TEXT    NOT NULL,
     delivery_id   TEXT    NOT NULL,
+    body_sha256   TEXT    NOT NULL,                -- the signed body: a replay under a new id
     repository_id TEXT    NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
     event         TEXT    NOT NULL,
     summary       TEXT    NOT NULL,                -- JSON, for display
@@ -107,3 +108,4 @@ CREATE TABLE hook_deliveries (
     PRIMARY KEY (provider, delivery_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX hook_deliveries_repository ON hook_deliveries (repository_id, received_at DESC);
+CREATE UNIQUE INDEX hook_deliveries_body ON hook_deliveries (provider, body_sha256);

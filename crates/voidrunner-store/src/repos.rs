@@ -8,8 +8,9 @@
 //!   listing.
 //! - [`RepositoryStore::record_delivery`] inserts the delivery row AND creates every
 //!   workflow it started (exactly what [`crate::WorkflowStore::create_workflow`] inserts) in
-//!   ONE transaction. A second delivery with the same `(provider, delivery_id)` writes
-//!   nothing and answers the first one's workflow ids, even when both arrive at once.
+//!   ONE transaction. A second delivery with the same `(provider, delivery_id)`, or with the
+//!   same `(provider, body_sha256)` (a replayed body under a new id), writes nothing and
+//!   answers the first one's workflow ids, even when both arrive at once.
 
 use std::collections::BTreeMap;
 
@@ -75,6 +76,9 @@ pub struct NewDelivery {
     pub provider: String,
     /// The git host's delivery id (`X-GitHub-Delivery`, `X-Gitlab-Event-UUID`).
     pub delivery_id: String,
+    /// Lower-case hex SHA-256 of the raw body. The delivery id header is not covered by the
+    /// signature, so the same signed body under another id is a replay: a duplicate too.
+    pub body_sha256: String,
     /// The repository it was for.
     pub repository_id: RepositoryId,
     /// Normalized event name (`push`, `tag_created`, `pull_request_opened`, …).

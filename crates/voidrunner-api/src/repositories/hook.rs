@@ -162,7 +162,10 @@ pub(crate) async fn receive_hook(
         Err(why) => return Err(ApiError::validation("payload", why)),
     };
     let request_id = header_str(&headers, crate::edge::middleware::REQUEST_ID).map(str::to_owned);
-    super::start::start(&ctx, repo, delivery_id, event, request_id).await
+    // The delivery id header is not signed: a captured body replayed under a new id must not
+    // start anything again, so the body's digest is a second key of the delivery.
+    let body_sha256 = hex::encode(<Sha256 as sha2::Digest>::digest(&body));
+    super::start::start(&ctx, repo, delivery_id, body_sha256, event, request_id).await
 }
 
 #[cfg(test)]

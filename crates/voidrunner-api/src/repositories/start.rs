@@ -113,6 +113,7 @@ pub(crate) async fn start(
     ctx: &ApiContext,
     repo: Repository,
     delivery_id: String,
+    body_sha256: String,
     ev: EventInfo,
     request_id: Option<String>,
 ) -> ApiResult<(StatusCode, Json<HookResponse>)> {
@@ -228,6 +229,7 @@ pub(crate) async fn start(
     let delivery = NewDelivery {
         provider: repo.provider.clone(),
         delivery_id: delivery_id.clone(),
+        body_sha256,
         repository_id: repo.id,
         event: ev.event.as_str().to_owned(),
         summary: summary.clone(),

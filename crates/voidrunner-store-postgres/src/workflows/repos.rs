@@ -271,8 +271,8 @@ impl RepositoryStore for PostgresStore {
         // nothing) or rolls back (then inserts).
         let inserted: Option<i32> = sqlx::query_scalar(
             "INSERT INTO hook_deliveries (provider, delivery_id, repository_id, event, summary, \
-                 workflow_ids, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING 1",
+                 workflow_ids, received_at, body_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT DO NOTHING RETURNING 1",
         )
         .bind(&delivery.provider)
         .bind(&delivery.delivery_id)
@@ -281,16 +281,19 @@ impl RepositoryStore for PostgresStore {
         .bind(Json(&delivery.summary))
         .bind(Json(&ids))
         .bind(delivery.received_at)
+        .bind(&delivery.body_sha256)
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_sqlx)?;
         if inserted.is_none() {
             // Statements see rows committed before they start: the first delivery's row.
             let first: Json<Vec<Uuid>> = sqlx::query_scalar(
-                "SELECT workflow_ids FROM hook_deliveries WHERE provider = $1 AND delivery_id = $2",
+                "SELECT workflow_ids FROM hook_deliveries \
+                 WHERE provider = $1 AND (delivery_id = $2 OR body_sha256 = $3) LIMIT 1",
             )
             .bind(&delivery.provider)
             .bind(&delivery.delivery_id)
+            .bind(&delivery.body_sha256)
             .fetch_one(&mut *tx)
             .await
             .map_err(map_sqlx)?;

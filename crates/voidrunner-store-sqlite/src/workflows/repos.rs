@@ -270,10 +270,12 @@ impl RepositoryStore for SqliteStore {
     ) -> StoreResult<DeliveryOutcome> {
         let mut tx = self.begin_immediate().await?;
         let first: Option<Json<Vec<Uuid>>> = sqlx::query_scalar(
-            "SELECT workflow_ids FROM hook_deliveries WHERE provider = ? AND delivery_id = ?",
+            "SELECT workflow_ids FROM hook_deliveries \
+             WHERE provider = ? AND (delivery_id = ? OR body_sha256 = ?) LIMIT 1",
         )
         .bind(&delivery.provider)
         .bind(&delivery.delivery_id)
+        .bind(&delivery.body_sha256)
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_sqlx)?;
@@ -282,11 +284,12 @@ impl RepositoryStore for SqliteStore {
         }
         let ids: Vec<Uuid> = workflows.iter().map(|w| w.workflow.id.0).collect();
         sqlx::query(
-            "INSERT INTO hook_deliveries (provider, delivery_id, repository_id, event, summary, \
-                 workflow_ids, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO hook_deliveries (provider, delivery_id, body_sha256, repository_id, \
+                 event, summary, workflow_ids, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&delivery.provider)
         .bind(&delivery.delivery_id)
+        .bind(&delivery.body_sha256)
         .bind(text(delivery.repository_id.0))
         .bind(&delivery.event)
         .bind(Json(&delivery.summary))

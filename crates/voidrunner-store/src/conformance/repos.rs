@@ -32,6 +32,7 @@ pub fn new_delivery(repo: RepositoryId, id: &str) -> NewDelivery {
     NewDelivery {
         provider: "github".to_owned(),
         delivery_id: id.to_owned(),
+        body_sha256: format!("body-of-{id}"),
         repository_id: repo,
         event: "push".to_owned(),
         summary: serde_json::json!({"ref": "refs/heads/main", "matched": ["ci"]}),
@@ -281,6 +282,14 @@ pub async fn delivery_creates_workflows_once<S: TestHooks>(store: &S) {
         .await
         .expect("again");
     assert_eq!(again, DeliveryOutcome::Duplicate(ids.clone()));
+    // The same signed body under a new delivery id is a replay: nothing either.
+    let mut replay = new_delivery(repo.id, "d-1-replayed");
+    replay.body_sha256 = new_delivery(repo.id, "d-1").body_sha256;
+    let replayed = store
+        .record_delivery(replay, vec![delivery_workflow(a.id, "ci")])
+        .await
+        .expect("replay");
+    assert_eq!(replayed, DeliveryOutcome::Duplicate(ids.clone()));
     let all = store
         .list_workflows(Scope::All, None, None, 10)
         .await

@@ -310,10 +310,19 @@ async fn the_same_delivery_twice_starts_its_workflows_once(b: Backend) {
     assert_eq!(s, 200, "{again}");
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["workflow_ids"], first["workflow_ids"]);
+    // The delivery id header is not signed: the captured body replayed under a new id is
+    // a duplicate too.
+    let (s, replay) = github(&app, "push", "dup-1-replayed", &body, SECRET).await;
+    assert_eq!(s, 200, "{replay}");
+    assert_eq!(replay["duplicate"], true);
+    assert_eq!(replay["workflow_ids"], first["workflow_ids"]);
+    assert_eq!(workflow_count(&app, &user).await, 2);
     // At once: one creates, the other answers its ids.
+    let next = repo.commit_push(&[("docs/y.md", "y\n")], "refs/heads/main");
+    let body2 = push_body("acme/app", "refs/heads/main", &after, &next);
     let (a, b2) = tokio::join!(
-        github(&app, "push", "dup-2", &body, SECRET),
-        github(&app, "push", "dup-2", &body, SECRET)
+        github(&app, "push", "dup-2", &body2, SECRET),
+        github(&app, "push", "dup-2", &body2, SECRET)
     );
     let mut codes = [a.0, b2.0];
     codes.sort_unstable();
