@@ -56,11 +56,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Workflow(workflow::WorkflowCommand::Validate { file }) = &cli.command {
         return workflow::validate(file);
     }
-    if let Command::Workflow(workflow::WorkflowCommand::Submit(_)) = &cli.command {
-        let Command::Workflow(workflow::WorkflowCommand::Submit(args)) = cli.command else {
+    if let Command::Workflow(
+        workflow::WorkflowCommand::Submit(_)
+        | workflow::WorkflowCommand::List(_)
+        | workflow::WorkflowCommand::Show(_)
+        | workflow::WorkflowCommand::Cancel(_)
+        | workflow::WorkflowCommand::Rerun(_),
+    ) = &cli.command
+    {
+        use workflow::{WorkflowCommand as W, remote};
+        let Command::Workflow(cmd) = cli.command else {
             return Ok(());
         };
-        let code = runtime()?.block_on(workflow::submit::submit(args))?;
+        let rt = runtime()?;
+        let code = match cmd {
+            W::Submit(args) => rt.block_on(workflow::submit::submit(args))?,
+            W::List(args) => rt.block_on(remote::list(args))?,
+            W::Show(args) => rt.block_on(remote::show(args))?,
+            W::Cancel(args) => rt.block_on(remote::cancel(args))?,
+            W::Rerun(args) => rt.block_on(remote::rerun(args))?,
+            W::Validate { .. } | W::Run(_) => 0,
+        };
         if code != 0 {
             std::process::exit(i32::from(code));
         }

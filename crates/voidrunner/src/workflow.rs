@@ -1,4 +1,5 @@
-//! `voidrunner workflow …` (validate, run locally, submit to a server) and the local
+//! `voidrunner workflow …` (validate, run locally; submit, list, show, cancel and re-run on a
+//! server) and the local
 //! workflow machinery `voidrunner job run` shares: a job and the jobs it triggers run as an
 //! in-memory workflow ([`LocalWorkflow`]) with the same decision rules as the server.
 //!
@@ -24,6 +25,7 @@ use voidrunner_sandbox::Sandbox;
 use crate::job::{LocalArgs, RunArgs, invalid, print_event, read_document};
 
 mod output;
+pub(crate) mod remote;
 pub(crate) mod submit;
 
 pub use submit::SubmitArgs;
@@ -41,6 +43,16 @@ pub enum WorkflowCommand {
     /// Submit a workflow to a server (`POST /api/v1/workflows`) and, with `--wait`, follow it
     /// to its end.
     Submit(SubmitArgs),
+    /// List your workflows on a server, newest first.
+    List(remote::ListArgs),
+    /// Show a workflow of a server: status, nodes, outputs (exit code: its result; 2 while
+    /// running).
+    Show(remote::IdArgs),
+    /// Cancel a workflow on a server (pending nodes skipped, running jobs cancelled).
+    Cancel(remote::IdArgs),
+    /// Re-run the failed and skipped nodes of a failed or cancelled workflow; `--wait`
+    /// follows it to its end.
+    Rerun(remote::IdArgs),
 }
 
 /// `workflow run` flags.

@@ -475,6 +475,122 @@ steps:
     }
 }
 
+/// `voidrunner workflow list|show|cancel|rerun` against a real server: a failing workflow is
+/// listed as failed and shown with its nodes; its re-run runs only the failed node again
+/// (run 2); a running workflow is cancelled.
+#[test]
+fn workflow_list_show_cancel_and_rerun_on_a_server() {
+    if !common::can_sandbox() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flaky = dir.path().join("flaky.yaml");
+    write(
+        &flaky,
+        "name: flaky\njobs:\n  ok: {job: {name: ok, steps: [{name: s, command: \"true\"}]}}\n  bad: {job: {name: bad, steps: [{name: s, command: \"exit 3\"}]}, needs: [ok]}\n",
+    );
+    let slow = dir.path().join("slow.yaml");
+    write(
+        &slow,
+        "name: slow\njobs:\n  nap: {job: {name: nap, steps: [{name: s, command: \"sleep 30\"}]}}\n  after: {job: {name: after, steps: [{name: s, command: \"true\"}]}, needs: [nap]}\n",
+    );
+    let node = common::spawn(
+        dir.path(),
+        &["serve", "--workers", "1", "--listen", "127.0.0.1:0"],
+        &common::cluster_env(),
+    );
+    let api = common::Api::register(&node.url, "wf-remote@example.com");
+    let cli = |args: &[&str]| {
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .args(["workflow"])
+            .args(args)
+            .args(["--server", &node.url])
+            .env("VOIDRUNNER_API_KEY", &api.token)
+            .output()
+            .expect("voidrunner workflow")
+    };
+    let out = cli(&["submit", "--wait", flaky.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+
+    let out = cli(&["list", "--status", "failed"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(listed.contains(&id) && listed.contains("flaky"), "{listed}");
+    let out = cli(&["list", "--status", "succeeded"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&id));
+
+    let out = cli(&["show", &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed workflow: {}",
+        text(&out)
+    );
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(shown.contains("failed (run 1)"), "{shown}");
+    assert!(shown.contains("node ok succeeded"), "{shown}");
+    assert!(shown.contains("node bad failed"), "{shown}");
+    let (_, before) = api.get(&format!("/api/v1/workflows/{id}"));
+    let job_of = |wf: &serde_json::Value, n: &str| {
+        wf["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .find(|x| x["name"] == n)
+            .expect("node")["job_id"]
+            .clone()
+    };
+
+    let out = cli(&["rerun", "--wait", &id]);
+    assert_eq!(out.status.code(), Some(1), "fails again: {}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("run 2"),
+        "{}",
+        text(&out)
+    );
+    let (_, after) = api.get(&format!("/api/v1/workflows/{id}"));
+    assert_eq!(after["run"], 2);
+    assert_eq!(
+        job_of(&after, "ok"),
+        job_of(&before, "ok"),
+        "the succeeded node keeps its job"
+    );
+    assert_ne!(
+        job_of(&after, "bad"),
+        job_of(&before, "bad"),
+        "the failed node runs again"
+    );
+    let out = cli(&["rerun", &node.url]);
+    assert!(!out.status.success(), "not a workflow id");
+
+    let out = cli(&["submit", slow.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let slow_id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let out = cli(&["show", &slow_id]);
+    assert_eq!(out.status.code(), Some(2), "running: {}", text(&out));
+    let out = cli(&["cancel", &slow_id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut status = String::new();
+    for _ in 0..100 {
+        let (_, wf) = api.get(&format!("/api/v1/workflows/{slow_id}"));
+        status = wf["status"].as_str().unwrap_or("").to_owned();
+        if status != "running" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(status, "cancelled");
+    let out = cli(&["show", &slow_id]);
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("node after skipped"),
+        "{}",
+        text(&out)
+    );
+}
+
 /// `voidrunner job ctl trigger|job-status` against a job socket served with a workflow link:
 /// the trigger adds the node once (a replay says duplicate), the status is the node's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
