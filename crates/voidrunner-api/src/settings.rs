@@ -113,6 +113,9 @@ pub struct HookSettings {
     pub concurrency: usize,
     /// Where temporary clones go (default: the system temporary directory).
     pub work_dir: Option<std::path::PathBuf>,
+    /// Commit statuses may go to loopback and private addresses (default false: the status
+    /// API URL is a user's, so it gets the webhook dispatcher's SSRF guard).
+    pub status_allow_private: bool,
 }
 
 impl Default for HookSettings {
@@ -125,6 +128,7 @@ impl Default for HookSettings {
             max_changed_files: 10_000,
             concurrency: 4,
             work_dir: None,
+            status_allow_private: false,
         }
     }
 }

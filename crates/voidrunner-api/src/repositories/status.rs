@@ -4,6 +4,10 @@
 //! {sha}` with `Authorization: Bearer`; GitLab: `POST {api_url}/projects/{id}/statuses/{sha}`
 //! with `PRIVATE-TOKEN`. Best effort: a follower task per event polls the workflows (not
 //! durable across a restart of this node); failures are logged, never retried forever.
+//! The status API URL is a user's, so every post gets the webhook dispatcher's SSRF guard:
+//! the host is resolved each time, loopback/private/link-local/metadata addresses are
+//! refused (unless `[hooks] status_allow_private`), the connection is pinned to the checked
+//! address, and redirects are not followed.
 
 use std::time::Duration;
 
@@ -20,7 +24,7 @@ const POLL_MAX: Duration = Duration::from_secs(30);
 
 /// Where and how to post statuses for one commit.
 pub(crate) struct Reporter {
-    http: reqwest::Client,
+    allow_private: bool,
     url: String,
     gitlab: bool,
     token: String,
@@ -53,13 +57,8 @@ pub(crate) fn reporter(ctx: &ApiContext, repo: &Repository, sha: &str) -> Option
     } else {
         format!("{api_url}/repos/{}/statuses/{sha}", repo.full_name)
     };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .ok()?;
     Some(Reporter {
-        http,
+        allow_private: ctx.settings().hooks.status_allow_private,
         url,
         gitlab,
         token,
@@ -83,14 +82,32 @@ impl Reporter {
         let context = format!("voidrunner/{name}");
         let state = state(status, self.gitlab);
         let description = format!("workflow {}", status.as_str());
+        let target = match voidrunner_webhooks::guard::resolve(&self.url, self.allow_private).await
+        {
+            Ok(t) => t,
+            Err(refusal) => {
+                tracing::warn!("commit status {state} for {context} not sent: {refusal}");
+                return;
+            }
+        };
+        let http = match reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(&target.host, target.addr)
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("commit status {state} for {context}: {e}");
+                return;
+            }
+        };
         let req = if self.gitlab {
-            self.http
-                .post(&self.url)
+            http.post(&self.url)
                 .header("PRIVATE-TOKEN", &self.token)
                 .json(&json!({"state": state, "name": context, "description": description}))
         } else {
-            self.http
-                .post(&self.url)
+            http.post(&self.url)
                 .bearer_auth(&self.token)
                 .header("Accept", "application/vnd.github+json")
                 .header("User-Agent", "voidrunner")

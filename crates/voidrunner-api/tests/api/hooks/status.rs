@@ -3,7 +3,10 @@
 use super::*;
 use crate::helpers::backend_tests;
 
-backend_tests!(commit_statuses_are_posted_pending_then_the_result,);
+backend_tests!(
+    commit_statuses_are_posted_pending_then_the_result,
+    commit_statuses_to_a_private_address_are_refused_by_default,
+);
 
 /// One request the fake git host received: path, `Authorization`, JSON body.
 type Seen = (String, String, Value);
@@ -42,7 +45,13 @@ async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Seen>) -> Seen {
 }
 
 async fn commit_statuses_are_posted_pending_then_the_result(b: Backend) {
-    let app = spawn(&b).await;
+    // The fake host listens on loopback, which only this setting allows.
+    let app = b
+        .spawn_with(|s| {
+            s.hooks.git_protocols = vec!["file".into()];
+            s.hooks.status_allow_private = true;
+        })
+        .await;
     let user = app.user().await;
     let repo = Repo::new();
     let (api_url, mut seen) = fake_host().await;
@@ -91,4 +100,41 @@ async fn commit_statuses_are_posted_pending_then_the_result(b: Backend) {
     let (path, _, body) = next(&mut seen).await;
     assert_eq!(path, format!("/api/repos/acme/app/statuses/{after}"));
     assert_eq!(body["state"], "failure", "{body}");
+}
+
+/// The status API URL is a user's: by default a loopback (or private) target is refused, so
+/// the server cannot be made to POST into its own network.
+async fn commit_statuses_to_a_private_address_are_refused_by_default(b: Backend) {
+    let app = spawn(&b).await;
+    let user = app.user().await;
+    let repo = Repo::new();
+    let (api_url, mut seen) = fake_host().await;
+    let (s, _, v) = app
+        .call(
+            Method::POST,
+            "/api/v1/repositories",
+            Some(user.token()),
+            Some(
+                json!({"provider": "github", "full_name": "acme/app", "clone_url": repo.url,
+                "webhook_secret": SECRET,
+                "status_reporting": {"api_url": api_url, "token": "status-token-1"}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let before = repo.head();
+    let after = repo.commit_push(&[("src/app.txt", "v2\n")], "refs/heads/main");
+    let (s, v) = github(
+        &app,
+        "push",
+        "st-private",
+        &push_body("acme/app", "refs/heads/main", &before, &after),
+        SECRET,
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    // The workflow starts as usual; the pending status never reaches the loopback host.
+    assert_eq!(v["workflow_ids"].as_array().map(Vec::len), Some(1), "{v}");
+    let got = tokio::time::timeout(std::time::Duration::from_secs(2), seen.recv()).await;
+    assert!(got.is_err(), "a status reached a loopback address: {got:?}");
 }
