@@ -113,6 +113,9 @@ pub struct HookSettings {
     pub concurrency: usize,
     /// Where temporary clones go (default: the system temporary directory).
     pub work_dir: Option<std::path::PathBuf>,
+    /// A repository's host may resolve to loopback/private/link-local addresses (a
+    /// self-hosted git server on the internal network); off by default.
+    pub git_allow_private: bool,
     /// Commit statuses may go to loopback and private addresses (default false: the status
     /// API URL is a user's, so it gets the webhook dispatcher's SSRF guard).
     pub status_allow_private: bool,
@@ -128,6 +131,7 @@ impl Default for HookSettings {
             max_changed_files: 10_000,
             concurrency: 4,
             work_dir: None,
+            git_allow_private: false,
             status_allow_private: false,
         }
     }

@@ -6,6 +6,7 @@
 mod execution;
 mod ids;
 mod limits;
+pub mod net;
 mod task;
 mod user;
 pub mod validation;

@@ -195,6 +195,9 @@ pub struct JobsSection {
     pub max_artifact_mb: u64,
     /// Git protocols sources may use (`file` only for tests and trusted setups).
     pub git_protocols: Vec<String>,
+    /// Git hosts may resolve to loopback/private/link-local addresses (a self-hosted git
+    /// server on the internal network); off: a user's URL cannot reach this network.
+    pub git_allow_private: bool,
     /// Jobs may ask for `network: true`.
     pub allow_network: bool,
     /// Lease length; heartbeats every third of it.
@@ -214,6 +217,7 @@ impl Default for JobsSection {
             workspace_mb: 1024,
             max_artifact_mb: 64,
             git_protocols: vec!["https".into(), "ssh".into()],
+            git_allow_private: false,
             allow_network: false,
             lease_secs: 30,
             keep_failed_workspaces: false,
@@ -255,6 +259,7 @@ pub fn start_job_worker(
         width: jobs.width.max(1),
         sources: voidrunner_jobs::source::SourcePolicy {
             git_protocols: jobs.git_protocols.clone(),
+            allow_private_hosts: jobs.git_allow_private,
             ..voidrunner_jobs::source::SourcePolicy::default()
         },
         step_limits: voidrunner_sandbox::Limits {

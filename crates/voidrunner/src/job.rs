@@ -321,6 +321,8 @@ pub(crate) fn print_event(
 pub(crate) fn local_config(args: &LocalArgs) -> RunnerConfig {
     let mut sources = SourcePolicy {
         allow_copy: true,
+        // The local runner fetches as its user from their own network.
+        allow_private_hosts: true,
         ..SourcePolicy::default()
     };
     sources

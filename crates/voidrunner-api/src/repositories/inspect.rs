@@ -71,6 +71,7 @@ pub(crate) fn inspect(
         git_protocols: settings.git_protocols.clone(),
         git_timeout: Duration::from_secs(settings.git_timeout_secs.max(1)),
         max_bytes: settings.max_repo_bytes,
+        allow_private_hosts: settings.git_allow_private,
         ..SourcePolicy::default()
     };
     let git = GitMirror::init(clone_url, dir.path(), &policy).map_err(|e| e.to_string())?;

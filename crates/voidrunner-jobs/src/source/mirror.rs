@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::git::{Git, OUTPUT_CAP, check_git_ref, check_git_url, is_commit_id, redact};
+use super::git::{
+    Git, OUTPUT_CAP, check_git_host, check_git_ref, check_git_url, is_commit_id, redact,
+};
 use super::walk::{Budget, measure};
 use super::{SourceError, SourcePolicy};
 
@@ -18,6 +20,7 @@ pub struct GitMirror {
     dir: std::path::PathBuf,
     deadline: Instant,
     url: String,
+    pin: Option<String>,
 }
 
 impl std::fmt::Debug for GitMirror {
@@ -44,12 +47,14 @@ impl GitMirror {
     /// Creates an empty bare repository in `dir` (an existing empty directory) whose
     /// `origin` is `url`; every later command must finish before `policy.git_timeout` from now.
     pub fn init(url: &str, dir: &Path, policy: &SourcePolicy) -> Result<GitMirror, SourceError> {
-        check_git_url(url, &policy.git_protocols)?;
+        let protocol = check_git_url(url, &policy.git_protocols)?;
+        let pin = check_git_host(url, &protocol, policy.allow_private_hosts)?;
         let mirror = GitMirror {
             policy: policy.clone(),
             dir: dir.to_path_buf(),
             deadline: Instant::now() + policy.git_timeout,
             url: url.to_owned(),
+            pin,
         };
         mirror.git().run(&["init", "-q", "--bare"])?;
         mirror.git().run(&["remote", "add", "origin", "--", url])?;
@@ -62,6 +67,7 @@ impl GitMirror {
             dir: &self.dir,
             deadline: self.deadline,
             url: &self.url,
+            pin: self.pin.as_deref(),
         }
     }
 

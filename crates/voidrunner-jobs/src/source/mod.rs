@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::definition::Source;
 
-pub use git::{check_git_ref, check_git_url};
+pub use git::{check_git_host, check_git_ref, check_git_url};
 pub use mirror::{GitMirror, TreeFile};
 
 /// What the operator allows and how much.
@@ -32,6 +32,10 @@ pub struct SourcePolicy {
     pub max_entries: u64,
     /// `copy` sources are allowed (the local runner only; never through the API).
     pub allow_copy: bool,
+    /// Network repository hosts may resolve to loopback, private, link-local or other
+    /// non-public addresses (off on servers: a user's URL must not reach the server's own
+    /// network; on for the local runner).
+    pub allow_private_hosts: bool,
     /// The `git` executable.
     pub git_program: PathBuf,
 }
@@ -44,6 +48,7 @@ impl Default for SourcePolicy {
             max_bytes: 1024 * 1024 * 1024,
             max_entries: 200_000,
             allow_copy: false,
+            allow_private_hosts: false,
             git_program: PathBuf::from("git"),
         }
     }
