@@ -283,7 +283,7 @@ fn serve_logged(dir: &std::path::Path, args: &[&str]) -> (Node, Arc<Mutex<Vec<St
         }
     });
     let url = rx.recv_timeout(STEP).expect("the node printed its address");
-    (Node { child, url }, logs)
+    (Node::new(child, url), logs)
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -20,9 +21,20 @@ pub struct Node {
     pub child: Child,
     /// `http://addr` for `serve`, empty for `worker`.
     pub url: String,
+    /// Its WARN and ERROR log lines (the first 200): printed when a failing test drops it.
+    warnings: Arc<Mutex<Vec<String>>>,
 }
 
 impl Node {
+    /// A node for a process whose log the caller reads itself (no warnings kept).
+    pub fn new(child: Child, url: String) -> Node {
+        Node {
+            child,
+            url,
+            warnings: Arc::default(),
+        }
+    }
+
     /// OS pid.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -64,6 +76,17 @@ impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test: say what the node warned about (an unexpected retry, a refused
+        // request, …), since its log is otherwise not kept.
+        if std::thread::panicking() {
+            let lines = self
+                .warnings
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !lines.is_empty() {
+                eprintln!("node {} warned:\n{}", self.child.id(), lines.join("\n"));
+            }
+        }
     }
 }
 
@@ -136,8 +159,23 @@ pub fn spawn(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Node {
             break String::new();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
-    Node { child, url }
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let kept = warnings.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if line.contains(r#""level":"WARN""#) || line.contains(r#""level":"ERROR""#) {
+                let mut kept = kept
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if kept.len() < 200 {
+                    kept.push(line);
+                }
+            }
+        }
+    });
+    let mut node = Node::new(child, url);
+    node.warnings = warnings;
+    node
 }
 
 /// A blocking JSON HTTP client bound to one user.
