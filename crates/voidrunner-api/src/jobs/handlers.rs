@@ -185,6 +185,29 @@ pub(crate) fn limit(raw: Option<&str>, default: u32, max: u32) -> ApiResult<u32>
     }
 }
 
+/// The page of a newest-first listing: `?limit=` (1–100, default 20), `?status=` (parsed by
+/// `status`; `unknown` names what was expected in the 400) and `?cursor=` (decoded by
+/// `cursor`). Every bad parameter is a `400 invalid_query` naming it.
+pub(crate) fn list_params<S, C>(
+    raw: Option<&str>,
+    status: impl Fn(&str) -> Option<S>,
+    unknown: &'static str,
+    cursor: impl Fn(&str) -> Option<C>,
+) -> ApiResult<(u32, Option<S>, Option<C>)> {
+    let q: RawList = query(raw)?;
+    let limit = limit(q.limit.as_deref(), LIST_DEFAULT, LIST_MAX)?;
+    let status = q
+        .status
+        .map(|s| status(&s).ok_or_else(|| ApiError::invalid_query("status", unknown)))
+        .transpose()?;
+    let after = q
+        .cursor
+        .filter(|s| !s.is_empty())
+        .map(|s| cursor(&s).ok_or_else(|| ApiError::invalid_query("cursor", "invalid cursor")))
+        .transpose()?;
+    Ok((limit, status, after))
+}
+
 /// Lists the caller's jobs newest first (`?status=`, `?limit=`, `?cursor=`).
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
     security(("bearer" = [])),
@@ -198,23 +221,12 @@ pub(crate) async fn list_jobs(
     auth: AuthUser,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<JobListResponse>> {
-    let q: RawList = query(raw.as_deref())?;
-    let limit = limit(q.limit.as_deref(), LIST_DEFAULT, LIST_MAX)?;
-    let status = q
-        .status
-        .map(|s| {
-            JobStatus::parse(&s)
-                .ok_or_else(|| ApiError::invalid_query("status", "unknown job status"))
-        })
-        .transpose()?;
-    let after = q
-        .cursor
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            crate::cursor::decode_job(&s)
-                .ok_or_else(|| ApiError::invalid_query("cursor", "invalid cursor"))
-        })
-        .transpose()?;
+    let (limit, status, after) = list_params(
+        raw.as_deref(),
+        JobStatus::parse,
+        "unknown job status",
+        crate::cursor::decode_job,
+    )?;
     let page = ctx
         .store()
         .list_jobs(Scope::Owner(auth.id), status, after, limit)

@@ -15,9 +15,10 @@ use voidrunner_store::{RepositoryId, Scope};
 use super::input::{registration, response, seal_webhook_secret, secrets_change};
 use crate::auth::AuthUser;
 use crate::context::ApiContext;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::executions::handlers::read_scope;
 use crate::extract::{ApiJson, PathId};
+use crate::jobs::handlers::{limit, query};
 
 /// Default and largest page of `GET /api/v1/repositories/{id}/deliveries`.
 const DELIVERIES_DEFAULT: u32 = 50;
@@ -153,18 +154,8 @@ pub(crate) async fn list_deliveries(
     PathId(id): PathId<RepositoryId>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<DeliveryListResponse>> {
-    let q: RawLimit = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
-        .map_err(|_| ApiError::invalid_query("query", "unknown or duplicated query parameter"))?;
-    let limit = match q.limit {
-        None => DELIVERIES_DEFAULT,
-        Some(s) => s
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=DELIVERIES_MAX).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid_query("limit", format!("must be an integer 1–{DELIVERIES_MAX}"))
-            })?,
-    };
+    let q: RawLimit = query(raw.as_deref())?;
+    let limit = limit(q.limit.as_deref(), DELIVERIES_DEFAULT, DELIVERIES_MAX)?;
     let items = ctx
         .store()
         .list_deliveries(read_scope(&auth), id, limit)

@@ -9,7 +9,6 @@ use axum::Json;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use voidrunner_api_types::{
     CreateWorkflowRequest, ErrorBody, ErrorCode, ListWorkflowsQuery, WorkflowListResponse,
     WorkflowNodeResponse, WorkflowResponse, WorkflowSummaryResponse,
@@ -22,12 +21,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::executions::handlers::read_scope;
 use crate::extract::PathId;
 use crate::extract::json_body_with_limit;
-use crate::jobs::handlers::{limit, query};
+use crate::jobs::handlers::list_params;
 use crate::workflows::create::{WorkflowInput, parse_definition, prepare_workflow};
 
 /// Default and largest page of `GET /api/v1/workflows`.
-const LIST_DEFAULT: u32 = 20;
-const LIST_MAX: u32 = 100;
 /// Largest body of `POST /api/v1/workflows` (the CI files are capped at 2 MiB of it).
 const BODY_MAX_BYTES: usize = 4 * 1024 * 1024;
 
@@ -175,14 +172,6 @@ pub(crate) async fn create_workflow(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawList {
-    limit: Option<String>,
-    cursor: Option<String>,
-    status: Option<String>,
-}
-
 /// Lists the caller's workflows newest first (`?status=`, `?limit=`, `?cursor=`).
 #[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows",
     security(("bearer" = [])),
@@ -196,23 +185,12 @@ pub(crate) async fn list_workflows(
     auth: AuthUser,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<WorkflowListResponse>> {
-    let q: RawList = query(raw.as_deref())?;
-    let limit = limit(q.limit.as_deref(), LIST_DEFAULT, LIST_MAX)?;
-    let status = q
-        .status
-        .map(|s| {
-            WorkflowState::parse(&s)
-                .ok_or_else(|| ApiError::invalid_query("status", "unknown workflow status"))
-        })
-        .transpose()?;
-    let after = q
-        .cursor
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            crate::cursor::decode_workflow(&s)
-                .ok_or_else(|| ApiError::invalid_query("cursor", "invalid cursor"))
-        })
-        .transpose()?;
+    let (limit, status, after) = list_params(
+        raw.as_deref(),
+        WorkflowState::parse,
+        "unknown workflow status",
+        crate::cursor::decode_workflow,
+    )?;
     let page = ctx
         .store()
         .list_workflows(Scope::Owner(auth.id), status, after, limit)
