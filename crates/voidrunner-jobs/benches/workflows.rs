@@ -18,9 +18,7 @@ use voidrunner_jobs::server::{JobWorker, JobWorkerConfig};
 use voidrunner_jobs::source::SourcePolicy;
 use voidrunner_jobs::workflow::{instantiate, parse_workflow};
 use voidrunner_sandbox::Limits;
-use voidrunner_store::{
-    NewWorkflow, NewWorkflowNode, RetryPolicy, Scope, Store, WorkflowId, WorkflowState,
-};
+use voidrunner_store::{NewWorkflow, RetryPolicy, Scope, Store, WorkflowId, WorkflowState};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -61,14 +59,7 @@ async fn submit(
     let nodes = instantiate(&def, &BTreeMap::new(), &BTreeMap::new())
         .expect("instantiate")
         .into_iter()
-        .map(|s| NewWorkflowNode {
-            definition: serde_json::to_value(&s.job).expect("json"),
-            name: s.name,
-            group: s.group,
-            depends_on: s.depends_on,
-            condition: s.condition.as_str().to_owned(),
-            parent_job_id: None,
-        })
+        .map(|s| s.into_new_node(None).expect("json"))
         .collect();
     let id = WorkflowId::new();
     let new = NewWorkflow {

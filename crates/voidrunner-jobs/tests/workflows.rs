@@ -20,8 +20,8 @@ use voidrunner_jobs::source::SourcePolicy;
 use voidrunner_jobs::workflow::{instantiate, parse_workflow};
 use voidrunner_sandbox::Limits;
 use voidrunner_store::{
-    Job, JobStatus, JobStream, NewWorkflow, NewWorkflowNode, NodeStatus, RetryPolicy, Scope, Store,
-    Workflow, WorkflowId, WorkflowNode, WorkflowState,
+    Job, JobStatus, JobStream, NewWorkflow, NodeStatus, RetryPolicy, Scope, Store, Workflow,
+    WorkflowId, WorkflowNode, WorkflowState,
 };
 
 struct Env {
@@ -161,14 +161,7 @@ async fn create_with(env: &Env, yaml: &str, trusted: bool, secrets: &[(&str, &st
     let specs = instantiate(&def, &BTreeMap::new(), &BTreeMap::new()).expect("instantiate");
     let nodes = specs
         .into_iter()
-        .map(|s| NewWorkflowNode {
-            definition: serde_json::to_value(&s.job).expect("json"),
-            name: s.name,
-            group: s.group,
-            depends_on: s.depends_on,
-            condition: s.condition.as_str().to_owned(),
-            parent_job_id: None,
-        })
+        .map(|s| s.into_new_node(None).expect("json"))
         .collect();
     let new = NewWorkflow {
         id,

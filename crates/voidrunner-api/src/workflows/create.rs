@@ -12,7 +12,7 @@ use voidrunner_domain::validation::check_secrets;
 use voidrunner_domain::{Timestamp, UserId};
 use voidrunner_jobs::workflow::{WorkflowDefinition, instantiate, parse_workflow};
 use voidrunner_jobs::{JobDefinition, Source};
-use voidrunner_store::{DeliveryWorkflow, NewWorkflow, NewWorkflowNode, WorkflowId};
+use voidrunner_store::{DeliveryWorkflow, NewWorkflow, WorkflowId};
 
 use crate::context::ApiContext;
 use crate::definition::{from_problems, parse_document, problems_error};
@@ -206,19 +206,11 @@ pub(crate) fn prepare_workflow(
     } else {
         BTreeMap::new()
     };
-    let mut nodes = Vec::with_capacity(specs.len());
-    for spec in specs {
-        let definition = serde_json::to_value(&spec.job)
-            .map_err(|e| ApiError::internal(format!("serializing a node's job: {e}")))?;
-        nodes.push(NewWorkflowNode {
-            name: spec.name,
-            group: spec.group,
-            definition,
-            depends_on: spec.depends_on,
-            condition: spec.condition.as_str().to_owned(),
-            parent_job_id: None,
-        });
-    }
+    let nodes = specs
+        .into_iter()
+        .map(|spec| spec.into_new_node(None))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::internal(format!("serializing a node's job: {e}")))?;
     let definition_json = serde_json::to_value(&definition)
         .map_err(|e| ApiError::internal(format!("serializing a workflow definition: {e}")))?;
     Ok(DeliveryWorkflow {

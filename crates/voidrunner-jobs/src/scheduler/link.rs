@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use voidrunner_store::{
-    JobId, NewWorkflowNode, Scope, Store, StoreError, TriggerOutcome, WorkflowId,
-};
+use voidrunner_store::{JobId, Scope, Store, StoreError, TriggerOutcome, WorkflowId};
 
 use crate::definition::JobDefinition;
 use crate::link::{NodeInfo, TriggerAnswer, TriggerPayload, WorkflowLink};
@@ -65,15 +63,11 @@ impl WorkflowLink for StoreLink {
         let specs = crate::trigger::resolve_trigger(&payload, &self.parent, &workflow.files)?;
         let mut nodes = Vec::with_capacity(specs.len());
         for spec in specs {
-            nodes.push(NewWorkflowNode {
-                definition: serde_json::to_value(&spec.job)
-                    .map_err(|e| format!("job {}: {e}", spec.name))?,
-                name: spec.name,
-                group: spec.group,
-                depends_on: spec.depends_on,
-                condition: spec.condition.as_str().to_owned(),
-                parent_job_id: Some(self.job),
-            });
+            let name = spec.name.clone();
+            nodes.push(
+                spec.into_new_node(Some(self.job))
+                    .map_err(|e| format!("job {name}: {e}"))?,
+            );
         }
         let outcome = self
             .store

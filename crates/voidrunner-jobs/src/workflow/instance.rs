@@ -27,6 +27,24 @@ pub struct NodeSpec {
     pub condition: NodeCondition,
 }
 
+impl NodeSpec {
+    /// The node as the store keeps it (its job as JSON); `parent` is the job that triggered
+    /// it, for follow-up jobs.
+    pub fn into_new_node(
+        self,
+        parent: Option<voidrunner_store::JobId>,
+    ) -> Result<voidrunner_store::NewWorkflowNode, serde_json::Error> {
+        Ok(voidrunner_store::NewWorkflowNode {
+            definition: serde_json::to_value(&self.job)?,
+            name: self.name,
+            group: self.group,
+            depends_on: self.depends_on,
+            condition: self.condition.as_str().to_owned(),
+            parent_job_id: parent,
+        })
+    }
+}
+
 impl NodeCondition {
     /// The wire name (`all_success`, `any_failed`, `always`).
     pub fn as_str(self) -> &'static str {
