@@ -86,17 +86,9 @@ pub struct RunArgs {
 pub struct SubmitArgs {
     /// YAML or JSON file.
     pub file: PathBuf,
-    /// Server base URL, e.g. `http://127.0.0.1:8080`.
-    #[arg(long, env = "VOIDRUNNER_SERVER", value_name = "URL")]
-    pub server: String,
-    /// API key (or access token); prefer the environment variable.
-    #[arg(
-        long,
-        env = "VOIDRUNNER_API_KEY",
-        value_name = "KEY",
-        hide_env_values = true
-    )]
-    pub api_key: String,
+    /// The server.
+    #[command(flatten)]
+    pub remote: crate::remote::ServerArgs,
     /// File of `NAME=VALUE` lines with secret values (`VOIDRUNNER_SECRET_NAME` beats it).
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
@@ -451,20 +443,15 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<u8> {
             .encode(bytes)
             .into();
     }
-    let base = args.server.trim_end_matches('/');
-    let http = reqwest::Client::new();
-    let res = http
-        .post(format!("{base}/api/v1/jobs"))
-        .bearer_auth(&args.api_key)
-        .json(&body)
-        .send()
-        .await
-        .context("submitting the job")?;
-    let status = res.status();
-    let job: serde_json::Value = res.json().await.context("reading the answer")?;
-    if !status.is_success() {
-        anyhow::bail!("the server refused the job ({status}): {job}");
-    }
+    let remote = crate::remote::Remote::new(&args.remote);
+    let job = remote
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/jobs",
+            Some(&body),
+            "submitting the job",
+        )
+        .await?;
     let id = job["id"]
         .as_str()
         .context("the answer has no job id")?
@@ -477,14 +464,13 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<u8> {
     let mut after = 0u64;
     let mut err = std::io::stderr();
     loop {
-        let events: serde_json::Value = http
-            .get(format!(
-                "{base}/api/v1/jobs/{id}/events?after={after}&limit=500"
-            ))
-            .bearer_auth(&args.api_key)
-            .send()
-            .await?
-            .json()
+        let events = remote
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/jobs/{id}/events?after={after}&limit=500"),
+                None,
+                "reading the job's events",
+            )
             .await?;
         let items = events["items"].as_array().cloned().unwrap_or_default();
         for e in &items {
@@ -514,12 +500,13 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<u8> {
         if !items.is_empty() {
             continue;
         }
-        let job: serde_json::Value = http
-            .get(format!("{base}/api/v1/jobs/{id}"))
-            .bearer_auth(&args.api_key)
-            .send()
-            .await?
-            .json()
+        let job = remote
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/jobs/{id}"),
+                None,
+                "reading the job",
+            )
             .await?;
         let status = job["status"].as_str().unwrap_or("");
         if !matches!(status, "queued" | "running") {

@@ -6,6 +6,7 @@ mod config;
 mod doctor;
 mod engine;
 mod job;
+mod remote;
 mod secret;
 mod serve;
 mod telemetry;

@@ -4,26 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use serde_json::Value;
 
-/// Where the server is and who asks.
-#[derive(Debug, Clone, Args)]
-pub struct ServerArgs {
-    /// Server base URL, e.g. `http://127.0.0.1:8080`.
-    #[arg(long, env = "VOIDRUNNER_SERVER", value_name = "URL")]
-    pub server: String,
-    /// API key (or access token); prefer the environment variable.
-    #[arg(
-        long,
-        alias = "token",
-        env = "VOIDRUNNER_API_KEY",
-        value_name = "KEY",
-        hide_env_values = true
-    )]
-    pub api_key: String,
-}
+use crate::remote::{Remote, ServerArgs};
 
 /// `workflow list` flags.
 #[derive(Debug, Args)]
@@ -51,53 +35,6 @@ pub struct IdArgs {
     /// The server.
     #[command(flatten)]
     pub remote: ServerArgs,
-}
-
-/// A client bound to one server and credential.
-pub(crate) struct Remote {
-    http: reqwest::Client,
-    base: String,
-    key: String,
-}
-
-impl Remote {
-    /// A client for `args`.
-    pub(crate) fn new(args: &ServerArgs) -> Remote {
-        Remote {
-            http: reqwest::Client::new(),
-            base: args.server.trim_end_matches('/').to_owned(),
-            key: args.api_key.clone(),
-        }
-    }
-
-    /// Sends a request to `path` (with a JSON body when given); the answer's JSON, or an
-    /// error naming what was asked and the server's answer.
-    pub(crate) async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        what: &str,
-    ) -> anyhow::Result<Value> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.key);
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        let res = req.send().await.with_context(|| what.to_owned())?;
-        let code = res.status();
-        let answer: Value = res
-            .json()
-            .await
-            .with_context(|| format!("{what}: reading"))?;
-        if !code.is_success() {
-            let message = answer["error"]["message"].as_str().unwrap_or("");
-            anyhow::bail!("{what} failed ({code}): {message} {answer}");
-        }
-        Ok(answer)
-    }
 }
 
 fn terminal(status: &str) -> bool {

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::remote::{Remote, ServerArgs, follow};
+use super::remote::follow;
 use super::{ci_files, dir_of};
 use crate::job::{invalid, parse_pairs, read_document, secrets_named};
+use crate::remote::{Remote, ServerArgs};
 
 /// `workflow submit` flags.
 #[derive(Debug, Args)]
