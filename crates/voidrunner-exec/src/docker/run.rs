@@ -296,9 +296,12 @@ impl ContainerRun<'_> {
             .inspect_container(id, None)
             .await
             .map_err(|e| format!("inspecting the container: {e}"))?;
-        let oom = inspect.state.and_then(|s| s.oom_killed).unwrap_or(false);
+        let mut oom = inspect.state.and_then(|s| s.oom_killed).unwrap_or(false);
         let sample = metrics.lock().map(|s| *s).unwrap_or_default();
         let cpu_time = sample.cpu_ns.map_or(Duration::ZERO, Duration::from_nanos);
+        if code == 137 && reason.is_none() && !oom && cpu_time < self.limits.cpu_time {
+            oom = self.late_oom(id, sample.peak_memory).await;
+        }
         let verdict = verdict(reason, oom, code, cpu_time, wall_time, self.limits.cpu_time);
         Ok(PhaseReport {
             phase: self.phase,
@@ -310,6 +313,39 @@ impl ContainerRun<'_> {
             samples: Vec::new(),
         })
     }
+}
+
+impl ContainerRun<'_> {
+    /// Whether a SIGKILL the supervisor did not send was the memory limit, when the engine's
+    /// flag said no. The engine learns of an OOM kill through an event that can arrive after
+    /// the exit (seen on Docker 20.10 with cgroup v1: `OOMKilled=false`, peak usage at the
+    /// limit), so: the peak memory at the limit (memory and swap are capped together, so
+    /// reaching it means reclaim failed), else the flag read again a few times.
+    async fn late_oom(&self, id: &str, peak: Option<u64>) -> bool {
+        if reached_limit(peak, self.limits.memory_bytes) {
+            return true;
+        }
+        for _ in 0..LATE_OOM_READS {
+            tokio::time::sleep(LATE_OOM_WAIT).await;
+            let Ok(inspect) = self.docker.inspect_container(id, None).await else {
+                return false;
+            };
+            if inspect.state.and_then(|s| s.oom_killed).unwrap_or(false) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// How many times, and how far apart, the engine's OOM flag is read again after an
+/// unexplained SIGKILL.
+const LATE_OOM_READS: u32 = 3;
+const LATE_OOM_WAIT: Duration = Duration::from_millis(30);
+
+/// Peak usage within one page-cache slack (1 MiB) of the memory limit.
+fn reached_limit(peak: Option<u64>, limit: u64) -> bool {
+    peak.is_some_and(|p| limit > 0 && p.saturating_add(1 << 20) >= limit)
 }
 
 /// The verdict from what happened: the supervisor's own kill reason first, then the engine's
@@ -347,6 +383,16 @@ fn verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peak_at_the_limit_counts_as_reached() {
+        let mib = 1u64 << 20;
+        assert!(reached_limit(Some(64 * mib), 64 * mib));
+        assert!(reached_limit(Some(63 * mib + 1), 64 * mib));
+        assert!(!reached_limit(Some(60 * mib), 64 * mib));
+        assert!(!reached_limit(None, 64 * mib));
+        assert!(!reached_limit(Some(0), 0));
+    }
 
     #[test]
     fn verdicts() {
