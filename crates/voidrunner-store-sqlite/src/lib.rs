@@ -16,6 +16,7 @@ mod jobs;
 mod jobs_queue;
 mod logs;
 mod queue;
+mod retention;
 mod stats;
 mod tasks;
 #[cfg(feature = "testing")]

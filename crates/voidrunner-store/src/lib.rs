@@ -21,6 +21,7 @@ mod jobs;
 mod logs;
 mod release;
 mod repos;
+mod retention;
 mod stats;
 mod task;
 mod webhooks;
@@ -58,6 +59,7 @@ pub use repos::{
     Delivery, DeliveryOutcome, DeliveryWorkflow, NewDelivery, NewRepository, Repository,
     RepositoryId, RepositoryStore,
 };
+pub use retention::RetentionStore;
 pub use stats::{
     ExecutionStats, Percentiles, StatsRequest, StatsRows, StatsStore, ThroughputBucket,
 };
@@ -86,6 +88,7 @@ pub trait Store:
     + JobStore
     + WorkflowStore
     + RepositoryStore
+    + RetentionStore
     + Send
     + Sync
     + 'static
