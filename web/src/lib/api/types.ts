@@ -80,3 +80,10 @@ export type CreateWorkflow = S['CreateWorkflowRequest'];
 
 /** Every status a workflow can be in. */
 export const WORKFLOW_STATUSES = ['running', 'succeeded', 'failed', 'cancelled', 'skipped'] as const;
+
+export type Repository = S['RepositoryResponse'];
+export type RepositoryList = S['RepositoryListResponse'];
+export type CreateRepository = S['CreateRepositoryRequest'];
+export type UpdateRepositorySecrets = S['UpdateRepositorySecretsRequest'];
+export type Delivery = S['DeliveryResponse'];
+export type DeliveryList = S['DeliveryListResponse'];
