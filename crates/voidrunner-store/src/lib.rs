@@ -56,8 +56,8 @@ pub use jobs::{
 pub use logs::{AppendOutcome, LogChunk, LogEvent, LogSignal, LogStore, LogStream};
 pub use release::{ReleasePlan, release_plan};
 pub use repos::{
-    Delivery, DeliveryOutcome, DeliveryWorkflow, NewDelivery, NewRepository, Repository,
-    RepositoryId, RepositoryStore,
+    CommitStatus, Delivery, DeliveryOutcome, DeliveryWorkflow, NewCommitStatus, NewDelivery,
+    NewRepository, Repository, RepositoryId, RepositoryStore, StatusReport, StatusReportOutcome,
 };
 pub use retention::RetentionStore;
 pub use stats::{

@@ -11,12 +11,21 @@
 //!   ONE transaction. A second delivery with the same `(provider, delivery_id)`, or with the
 //!   same `(provider, body_sha256)` (a replayed body under a new id), writes nothing and
 //!   answers the first one's workflow ids, even when both arrive at once.
+//! - Commit statuses (`status_reporting`): [`RepositoryStore::record_delivery_with_statuses`]
+//!   records one [`NewCommitStatus`] per started workflow in that same transaction. The
+//!   stored workflow state is the truth: a row is due when the workflow's `(status, run)`
+//!   differs from the last one posted (and from the one given up on), its `next_attempt_at`
+//!   has passed and no live claim holds it. [`RepositoryStore::claim_status_reports`] claims
+//!   due rows compare-and-set (a claim token and `claimed_until`), so two nodes never post
+//!   the same transition at once; [`RepositoryStore::finish_status_report`] records the
+//!   outcome only under that claim.
 
 use std::collections::BTreeMap;
 
+use uuid::Uuid;
 use voidrunner_domain::{Timestamp, UserId};
 
-use crate::{NewWorkflow, NewWorkflowNode, Scope, StoreResult, WorkflowId};
+use crate::{NewWorkflow, NewWorkflowNode, Scope, StoreResult, WorkflowId, WorkflowState};
 
 pub use voidrunner_domain::RepositoryId;
 
@@ -128,6 +137,97 @@ pub struct DeliveryWorkflow {
     pub sealed_secrets: BTreeMap<String, Vec<u8>>,
 }
 
+/// A commit status to report for one workflow a delivery starts (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCommitStatus {
+    /// The workflow whose state is reported (one row per workflow).
+    pub workflow_id: WorkflowId,
+    /// The repository whose `status_reporting` settings (URL, sealed token) post it.
+    pub repository_id: RepositoryId,
+    /// The commit the status is for (the event's code commit).
+    pub sha: String,
+    /// The context (GitHub) or name (GitLab) shown on the commit, e.g. `voidrunner/ci`.
+    pub context: String,
+}
+
+/// A claimed commit status: the transition to post now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    /// The workflow (the row's key).
+    pub workflow_id: WorkflowId,
+    /// Its repository.
+    pub repository_id: RepositoryId,
+    /// Commit.
+    pub sha: String,
+    /// Context / name.
+    pub context: String,
+    /// The workflow's state when claimed: what to post.
+    pub state: WorkflowState,
+    /// The workflow's run when claimed (a re-run is a new transition).
+    pub run: u32,
+    /// Failed attempts so far for the current transition.
+    pub attempts: u32,
+    /// The claim token: [`RepositoryStore::finish_status_report`] needs it.
+    pub claim: Uuid,
+}
+
+/// How posting a claimed status went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusReportOutcome {
+    /// The host accepted it: the transition is posted (attempts restart at 0).
+    Posted {
+        /// The state posted (the claimed one).
+        state: WorkflowState,
+        /// The run posted.
+        run: u32,
+    },
+    /// It failed for now: try again at `at` (`attempts` + 1, the error kept).
+    Retry {
+        /// Why, for operators.
+        error: String,
+        /// Not claimed again before this time (the caller's backoff).
+        at: Timestamp,
+    },
+    /// Give this transition up (too many attempts, or the host refused it for good): the
+    /// row is kept with the error and the transition in `gave_up`; a later transition of
+    /// the workflow is tried afresh.
+    GiveUp {
+        /// The state given up on (the claimed one).
+        state: WorkflowState,
+        /// Its run.
+        run: u32,
+        /// Why.
+        error: String,
+    },
+}
+
+/// A stored commit status (operators, tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitStatus {
+    /// The workflow.
+    pub workflow_id: WorkflowId,
+    /// Its repository.
+    pub repository_id: RepositoryId,
+    /// Commit.
+    pub sha: String,
+    /// Context / name.
+    pub context: String,
+    /// Last state successfully posted, with its run; `None` before the first.
+    pub posted: Option<(WorkflowState, u32)>,
+    /// The transition given up on (too many failures or refused by the host), if any.
+    pub gave_up: Option<(WorkflowState, u32)>,
+    /// Failed attempts for the current transition.
+    pub attempts: u32,
+    /// Not claimed before this time.
+    pub next_attempt_at: Timestamp,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// The node holding the claim (may have expired).
+    pub claimed_by: Option<String>,
+    /// The claim's expiry.
+    pub claimed_until: Option<Timestamp>,
+}
+
 /// Registered repositories and their deliveries.
 #[async_trait::async_trait]
 pub trait RepositoryStore {
@@ -177,4 +277,33 @@ pub trait RepositoryStore {
         id: RepositoryId,
         limit: u32,
     ) -> StoreResult<Vec<Delivery>>;
+    /// [`Self::record_delivery`], plus the commit statuses to report for its workflows, in
+    /// the same transaction (nothing for a duplicate). Due at once.
+    async fn record_delivery_with_statuses(
+        &self,
+        delivery: NewDelivery,
+        workflows: Vec<DeliveryWorkflow>,
+        statuses: Vec<NewCommitStatus>,
+    ) -> StoreResult<DeliveryOutcome>;
+    /// Claims up to `limit` due statuses for `node` until `now + lease` (see the module
+    /// docs), oldest `next_attempt_at` first. Each is claimed by one caller only.
+    async fn claim_status_reports(
+        &self,
+        node: &str,
+        now: Timestamp,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<StatusReport>>;
+    /// Records how posting went and releases the claim; `Ok(false)` (nothing written) when
+    /// the claim is no longer held.
+    async fn finish_status_report(
+        &self,
+        workflow_id: WorkflowId,
+        claim: Uuid,
+        outcome: StatusReportOutcome,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// The stored status of a workflow; `Ok(None)` when none is reported.
+    async fn get_commit_status(&self, workflow_id: WorkflowId)
+    -> StoreResult<Option<CommitStatus>>;
 }

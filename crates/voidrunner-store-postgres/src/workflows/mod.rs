@@ -5,6 +5,7 @@
 
 mod repos;
 mod rows;
+mod statuses;
 mod triggers;
 
 use std::collections::BTreeMap;

@@ -10,11 +10,13 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 use voidrunner_domain::{Timestamp, UserId};
 use voidrunner_store::{
-    Delivery, DeliveryOutcome, DeliveryWorkflow, NewDelivery, NewRepository, Repository,
-    RepositoryId, RepositoryStore, Scope, StoreError, StoreResult, WorkflowId,
+    CommitStatus, Delivery, DeliveryOutcome, DeliveryWorkflow, NewCommitStatus, NewDelivery,
+    NewRepository, Repository, RepositoryId, RepositoryStore, Scope, StatusReport,
+    StatusReportOutcome, StoreError, StoreResult, WorkflowId,
 };
 
 use super::rows::insert_workflow;
+use super::statuses::insert_statuses;
 use crate::PostgresStore;
 use crate::error::map_sqlx;
 
@@ -265,6 +267,16 @@ impl RepositoryStore for PostgresStore {
         delivery: NewDelivery,
         workflows: Vec<DeliveryWorkflow>,
     ) -> StoreResult<DeliveryOutcome> {
+        self.record_delivery_with_statuses(delivery, workflows, Vec::new())
+            .await
+    }
+
+    async fn record_delivery_with_statuses(
+        &self,
+        delivery: NewDelivery,
+        workflows: Vec<DeliveryWorkflow>,
+        statuses: Vec<NewCommitStatus>,
+    ) -> StoreResult<DeliveryOutcome> {
         let ids: Vec<Uuid> = workflows.iter().map(|w| w.workflow.id.0).collect();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         // A concurrent insert of the same key waits here until the first commits (then does
@@ -302,6 +314,7 @@ impl RepositoryStore for PostgresStore {
         for w in &workflows {
             insert_workflow(&mut tx, &w.workflow, &w.nodes, &w.sealed_secrets).await?;
         }
+        insert_statuses(&mut tx, &statuses, delivery.received_at).await?;
         tx.commit().await.map_err(map_sqlx)?;
         Ok(DeliveryOutcome::Created(workflow_ids(ids)))
     }
@@ -347,5 +360,32 @@ impl RepositoryStore for PostgresStore {
                 },
             )
             .collect()
+    }
+
+    async fn claim_status_reports(
+        &self,
+        node: &str,
+        now: Timestamp,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<StatusReport>> {
+        self.claim_statuses(node, now, lease, limit).await
+    }
+
+    async fn finish_status_report(
+        &self,
+        workflow_id: WorkflowId,
+        claim: Uuid,
+        outcome: StatusReportOutcome,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.finish_status(workflow_id, claim, outcome, now).await
+    }
+
+    async fn get_commit_status(
+        &self,
+        workflow_id: WorkflowId,
+    ) -> StoreResult<Option<CommitStatus>> {
+        self.commit_status(workflow_id).await
     }
 }

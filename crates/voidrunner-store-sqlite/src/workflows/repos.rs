@@ -8,13 +8,15 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
-use voidrunner_domain::UserId;
+use voidrunner_domain::{Timestamp, UserId};
 use voidrunner_store::{
-    Delivery, DeliveryOutcome, DeliveryWorkflow, NewDelivery, NewRepository, Repository,
-    RepositoryId, RepositoryStore, Scope, StoreError, StoreResult, WorkflowId,
+    CommitStatus, Delivery, DeliveryOutcome, DeliveryWorkflow, NewCommitStatus, NewDelivery,
+    NewRepository, Repository, RepositoryId, RepositoryStore, Scope, StatusReport,
+    StatusReportOutcome, StoreError, StoreResult, WorkflowId,
 };
 
 use super::rows::insert_workflow;
+use super::statuses::insert_statuses;
 use crate::SqliteStore;
 use crate::convert::{micros, text, ts};
 use crate::error::map_sqlx;
@@ -268,6 +270,16 @@ impl RepositoryStore for SqliteStore {
         delivery: NewDelivery,
         workflows: Vec<DeliveryWorkflow>,
     ) -> StoreResult<DeliveryOutcome> {
+        self.record_delivery_with_statuses(delivery, workflows, Vec::new())
+            .await
+    }
+
+    async fn record_delivery_with_statuses(
+        &self,
+        delivery: NewDelivery,
+        workflows: Vec<DeliveryWorkflow>,
+        statuses: Vec<NewCommitStatus>,
+    ) -> StoreResult<DeliveryOutcome> {
         let mut tx = self.begin_immediate().await?;
         let first: Option<Json<Vec<Uuid>>> = sqlx::query_scalar(
             "SELECT workflow_ids FROM hook_deliveries \
@@ -301,6 +313,7 @@ impl RepositoryStore for SqliteStore {
         for w in &workflows {
             insert_workflow(&mut tx, &w.workflow, &w.nodes, &w.sealed_secrets).await?;
         }
+        insert_statuses(&mut tx, &statuses, delivery.received_at).await?;
         tx.commit().await.map_err(map_sqlx)?;
         Ok(DeliveryOutcome::Created(workflow_ids(ids)))
     }
@@ -346,5 +359,32 @@ impl RepositoryStore for SqliteStore {
                 },
             )
             .collect()
+    }
+
+    async fn claim_status_reports(
+        &self,
+        node: &str,
+        now: Timestamp,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<StatusReport>> {
+        self.claim_statuses(node, now, lease, limit).await
+    }
+
+    async fn finish_status_report(
+        &self,
+        workflow_id: WorkflowId,
+        claim: Uuid,
+        outcome: StatusReportOutcome,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.finish_status(workflow_id, claim, outcome, now).await
+    }
+
+    async fn get_commit_status(
+        &self,
+        workflow_id: WorkflowId,
+    ) -> StoreResult<Option<CommitStatus>> {
+        self.commit_status(workflow_id).await
     }
 }
