@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::host::{PLAIN_SSH, Pin, check_and_pin};
 use super::walk::{Budget, measure};
 use super::{Prepared, SourceError, SourcePolicy};
 
@@ -52,85 +53,6 @@ pub fn check_git_url(url: &str, protocols: &[String]) -> Result<String, SourceEr
         )));
     }
     Ok(protocol)
-}
-
-/// The host and port a network `url` of `protocol` connects to (`None` for `file`).
-fn url_host(url: &str, protocol: &str) -> Option<(String, u16)> {
-    let default_port = match protocol {
-        "file" => return None,
-        "https" => 443,
-        "http" => 80,
-        "git" => 9418,
-        _ => 22,
-    };
-    let (authority, scp) = match url.split_once("://") {
-        Some((_, rest)) => (rest.split('/').next().unwrap_or_default(), false),
-        None => (url.split_once(':').map_or("", |(h, _)| h), true),
-    };
-    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
-        let (h, after) = rest.split_once(']')?;
-        (h, after.strip_prefix(':'))
-    } else if scp {
-        (hostport, None)
-    } else {
-        match hostport.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        }
-    };
-    let port = match port {
-        Some(p) => p.parse().ok()?,
-        None => default_port,
-    };
-    (!host.is_empty()).then(|| (host.to_owned(), port))
-}
-
-/// Resolves the host of a network repository URL and refuses it when any address is not a
-/// public one (loopback, private, link-local, metadata, …: [`voidrunner_domain::net`]) unless
-/// `allow_private`, so a user's URL cannot make the server fetch from its own network. For
-/// http(s) it answers curl's `host:port:address` pin, given to git as
-/// `http.curloptResolve` so the connection goes to the checked address and not to a second,
-/// different DNS answer. `file` URLs answer `None` (the protocol allow-list governs them).
-pub fn check_git_host(
-    url: &str,
-    protocol: &str,
-    allow_private: bool,
-) -> Result<Option<String>, SourceError> {
-    use std::net::ToSocketAddrs;
-    let Some((host, port)) = url_host(url, protocol) else {
-        if protocol == "file" {
-            return Ok(None);
-        }
-        return Err(SourceError::Refused(
-            "the repository URL has no host".into(),
-        ));
-    };
-    let addrs: Vec<std::net::SocketAddr> = (host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(|e| SourceError::Failed(format!("repository host {host} did not resolve: {e}")))?
-        .collect();
-    let Some(first) = addrs.first() else {
-        return Err(SourceError::Failed(format!(
-            "repository host {host} did not resolve"
-        )));
-    };
-    if !allow_private
-        && let Some((ip, range)) = addrs
-            .iter()
-            .find_map(|a| voidrunner_domain::net::refused_range(a.ip()).map(|r| (a.ip(), r)))
-    {
-        return Err(SourceError::Refused(format!(
-            "repository host {host} resolves to {ip} ({range}); the operator's \
-             git_allow_private setting allows such hosts"
-        )));
-    }
-    Ok(
-        matches!(protocol, "http" | "https").then(|| match first.ip() {
-            std::net::IpAddr::V6(ip) => format!("{host}:{port}:[{ip}]"),
-            std::net::IpAddr::V4(ip) => format!("{host}:{port}:{ip}"),
-        }),
-    )
 }
 
 /// Checks a branch, tag or commit name: not an option, no revision syntax, no path tricks.
@@ -193,8 +115,9 @@ pub(super) struct Git<'a> {
     pub(super) dir: &'a Path,
     pub(super) deadline: Instant,
     pub(super) url: &'a str,
-    /// curl's `host:port:address` pin of an http(s) repository ([`check_git_host`]).
-    pub(super) pin: Option<&'a str>,
+    /// How the connection to the checked repository host is held to the checked address
+    /// ([`check_and_pin`]).
+    pub(super) pin: Option<&'a Pin>,
 }
 
 impl Git<'_> {
@@ -217,7 +140,10 @@ impl Git<'_> {
             .env("GIT_ALLOW_PROTOCOL", self.policy.git_protocols.join(":"))
             .env(
                 "GIT_SSH_COMMAND",
-                "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes",
+                match self.pin {
+                    Some(Pin::Ssh(command)) => command.as_str(),
+                    _ => PLAIN_SSH,
+                },
             )
             .arg("-C")
             .arg(self.dir)
@@ -230,10 +156,17 @@ impl Git<'_> {
             // The destination may already belong to the sandbox user; this git run is ours.
             .arg("-c")
             .arg(format!("safe.directory={}", self.dir.display()));
-        if self.policy.git_protocols.iter().any(|p| p == "file") {
-            cmd.args(["-c", "protocol.file.allow=always"]);
+        // Belt and braces with GIT_ALLOW_PROTOCOL (it wins when both are set), and for the
+        // git commands that a submodule update starts.
+        cmd.args(["-c", "protocol.allow=never"]);
+        for p in &self.policy.git_protocols {
+            if !matches!(p.as_str(), "ext" | "fd") {
+                cmd.arg("-c").arg(format!("protocol.{p}.allow=always"));
+            }
         }
-        if let Some(pin) = self.pin {
+        // A redirect would go to a host that was neither checked nor pinned.
+        cmd.args(["-c", "http.followRedirects=false"]);
+        if let Some(Pin::Curl(pin)) = self.pin {
             cmd.arg("-c").arg(format!("http.curloptResolve={pin}"));
         }
         cmd.args(args)
@@ -290,13 +223,13 @@ pub(crate) fn clone(
     if let Some(r) = src.git_ref {
         check_git_ref(r)?;
     }
-    let pin = check_git_host(src.url, &protocol, policy.allow_private_hosts)?;
+    let pin = check_and_pin(src.url, &protocol, policy.allow_private_hosts)?;
     let git = Git {
         policy,
         dir: dest,
         deadline: Instant::now() + policy.git_timeout,
         url: src.url,
-        pin: pin.as_deref(),
+        pin: pin.as_ref(),
     };
     git.run(&["init", "-q", "--initial-branch=voidrunner"])?;
     git.run(&["remote", "add", "origin", "--", src.url])?;
@@ -334,11 +267,7 @@ pub(crate) fn clone(
             other => other,
         })?;
     if src.submodules {
-        let mut sub = vec!["submodule", "update", "-q", "--init", "--recursive"];
-        if let Some(d) = &depth {
-            sub.push(d);
-        }
-        git.run(&sub)?;
+        super::submodule::update(&git, depth.as_deref())?;
     }
     let commit = git.run(&["rev-parse", "HEAD"])?;
     let mut budget = Budget::new(policy);
@@ -413,54 +342,6 @@ mod tests {
         ] {
             assert!(check_git_ref(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn hosts_of_every_url_form() {
-        let h = |u: &str, p: &str| url_host(u, p);
-        assert_eq!(
-            h("https://git.example.com/o/r.git", "https"),
-            Some(("git.example.com".into(), 443))
-        );
-        assert_eq!(
-            h("https://u:pw@h.example:8443/r", "https"),
-            Some(("h.example".into(), 8443))
-        );
-        assert_eq!(h("http://[::1]:8080/r", "http"), Some(("::1".into(), 8080)));
-        assert_eq!(
-            h("git@github.com:o/r.git", "ssh"),
-            Some(("github.com".into(), 22))
-        );
-        assert_eq!(h("ssh://git@h:2222/r", "ssh"), Some(("h".into(), 2222)));
-        assert_eq!(h("file:///tmp/r", "file"), None);
-        assert_eq!(h("https:///r", "https"), None);
-    }
-
-    #[test]
-    fn private_repository_hosts_are_refused_unless_allowed() {
-        for url in [
-            "https://127.0.0.1/r.git",
-            "http://169.254.169.254/latest/meta-data",
-            "https://10.1.2.3:8443/r",
-            "https://[::1]/r",
-            "git@192.168.1.10:o/r.git",
-            "https://localhost/r.git",
-        ] {
-            let protocol = check_git_url(url, &["https".into(), "http".into(), "ssh".into()])
-                .expect("allowed protocol");
-            let refused = check_git_host(url, &protocol, false);
-            assert!(
-                matches!(&refused, Err(SourceError::Refused(m)) if m.contains("git_allow_private")),
-                "{url}: {refused:?}"
-            );
-        }
-        // Allowed by the operator: an http(s) host is pinned to the checked address.
-        assert_eq!(
-            check_git_host("https://127.0.0.1:8443/r.git", "https", true),
-            Ok(Some("127.0.0.1:8443:127.0.0.1".to_owned()))
-        );
-        assert_eq!(check_git_host("git@127.0.0.1:o/r", "ssh", true), Ok(None));
-        assert_eq!(check_git_host("file:///tmp/r", "file", false), Ok(None));
     }
 
     #[test]

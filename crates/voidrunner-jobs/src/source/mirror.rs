@@ -5,9 +5,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::git::{
-    Git, OUTPUT_CAP, check_git_host, check_git_ref, check_git_url, is_commit_id, redact,
-};
+use super::git::{Git, OUTPUT_CAP, check_git_ref, check_git_url, is_commit_id, redact};
+use super::host::{Pin, check_and_pin};
 use super::walk::{Budget, measure};
 use super::{SourceError, SourcePolicy};
 
@@ -20,7 +19,7 @@ pub struct GitMirror {
     dir: std::path::PathBuf,
     deadline: Instant,
     url: String,
-    pin: Option<String>,
+    pin: Option<Pin>,
 }
 
 impl std::fmt::Debug for GitMirror {
@@ -48,7 +47,7 @@ impl GitMirror {
     /// `origin` is `url`; every later command must finish before `policy.git_timeout` from now.
     pub fn init(url: &str, dir: &Path, policy: &SourcePolicy) -> Result<GitMirror, SourceError> {
         let protocol = check_git_url(url, &policy.git_protocols)?;
-        let pin = check_git_host(url, &protocol, policy.allow_private_hosts)?;
+        let pin = check_and_pin(url, &protocol, policy.allow_private_hosts)?;
         let mirror = GitMirror {
             policy: policy.clone(),
             dir: dir.to_path_buf(),
@@ -67,7 +66,7 @@ impl GitMirror {
             dir: &self.dir,
             deadline: self.deadline,
             url: &self.url,
-            pin: self.pin.as_deref(),
+            pin: self.pin.as_ref(),
         }
     }
 

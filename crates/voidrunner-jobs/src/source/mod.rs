@@ -6,7 +6,9 @@
 
 mod copy;
 mod git;
+mod host;
 mod mirror;
+mod submodule;
 mod tarball;
 mod walk;
 
@@ -15,7 +17,8 @@ use std::time::Duration;
 
 use crate::definition::Source;
 
-pub use git::{check_git_host, check_git_ref, check_git_url};
+pub use git::{check_git_ref, check_git_url};
+pub use host::check_git_host;
 pub use mirror::{GitMirror, TreeFile};
 
 /// What the operator allows and how much.
