@@ -1,0 +1,391 @@
+//! Git sources as an attacker uses them to reach the server's own network (SSRF), against
+//! real `git` and real repositories made here: submodule URLs in `.gitmodules` (first level
+//! and nested) must pass the job's protocol allow-list and host check before anything is
+//! fetched, and ssh goes through the pinned command. A "trap" listener on loopback proves
+//! that a refused URL was never contacted (a connection would sit in its backlog).
+
+#[expect(
+    dead_code,
+    reason = "helpers shared by several test binaries; this one uses some"
+)]
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use voidrunner_jobs::Source;
+use voidrunner_jobs::source::{SourceError, SourceInputs, SourcePolicy, prepare};
+
+/// A loopback listener nobody should connect to.
+struct Trap {
+    listener: TcpListener,
+}
+
+impl Trap {
+    fn new() -> Trap {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        Trap { listener }
+    }
+    fn port(&self) -> u16 {
+        self.listener.local_addr().expect("addr").port()
+    }
+    /// Every connection made so far is in the backlog: git has exited when this is called.
+    fn assert_untouched(&self) {
+        match self.listener.accept() {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Ok((_, from)) => panic!("the refused address was contacted from {from}"),
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+/// A repository at `dir` with one commit of `files`; answers its commit id.
+fn repo(dir: &Path, files: &[(&str, &str)]) -> String {
+    std::fs::create_dir_all(dir).expect("repo dir");
+    common::git(dir, &["init", "-q", "--initial-branch=main"]);
+    for (name, body) in files {
+        std::fs::write(dir.join(name), body).expect("write");
+    }
+    common::git(dir, &["add", "."]);
+    common::git(dir, &["commit", "-q", "-m", "files"]);
+    common::git(dir, &["rev-parse", "HEAD"])
+}
+
+/// Adds submodules `(path, url, commit)` to the repository at `dir` (gitlinks written
+/// directly: nothing is fetched here, the URL may be anything) and commits.
+fn add_submodules(dir: &Path, subs: &[(&str, &str, &str)]) {
+    let mut gitmodules = String::new();
+    for (path, url, commit) in subs {
+        gitmodules.push_str(&format!(
+            "[submodule \"{path}\"]\n\tpath = {path}\n\turl = {url}\n"
+        ));
+        let info = format!("160000,{commit},{path}");
+        common::git(dir, &["update-index", "--add", "--cacheinfo", &info]);
+    }
+    std::fs::write(dir.join(".gitmodules"), gitmodules).expect(".gitmodules");
+    common::git(dir, &["add", ".gitmodules"]);
+    common::git(dir, &["commit", "-q", "-m", "submodules"]);
+}
+
+fn file_url(dir: &Path) -> String {
+    format!("file://{}", dir.display())
+}
+
+fn policy(protocols: &[&str], allow_private: bool) -> SourcePolicy {
+    SourcePolicy {
+        git_protocols: protocols.iter().map(|p| (*p).to_owned()).collect(),
+        allow_private_hosts: allow_private,
+        // A hang fails the test instead of stalling it.
+        git_timeout: std::time::Duration::from_secs(60),
+        ..SourcePolicy::default()
+    }
+}
+
+/// Clones `url` with submodules into a fresh `dest` under `area`.
+fn clone(area: &Path, url: &str, policy: &SourcePolicy) -> (PathBuf, Result<(), SourceError>) {
+    let dest = tempfile::tempdir_in(area).expect("dest").keep();
+    let source = Source::Git {
+        url: url.to_owned(),
+        git_ref: None,
+        depth: None,
+        submodules: true,
+    };
+    let result = prepare(&source, &dest, SourceInputs::default(), policy).map(|_| ());
+    (dest, result)
+}
+
+fn assert_refused(result: &Result<(), SourceError>, wants: &[&str]) {
+    match result {
+        Err(SourceError::Refused(m)) => {
+            for want in wants {
+                assert!(m.contains(want), "{want:?} not in {m:?}");
+            }
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+/// An empty (or absent) submodule directory: nothing was checked out there.
+fn assert_empty(dir: &Path) {
+    let entries: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.expect("entry").file_name()).collect())
+        .unwrap_or_default();
+    assert!(entries.is_empty(), "{}: {entries:?}", dir.display());
+}
+
+#[test]
+fn submodules_on_private_addresses_are_refused_and_never_contacted() {
+    let area = tempfile::tempdir().expect("tempdir");
+    let trap = Trap::new();
+    let port = trap.port();
+    let sub = area.path().join("sub");
+    let commit = repo(&sub, &[("lib.c", "int lib;\n")]);
+    for evil in [
+        format!("http://127.0.0.1:{port}/x.git"),
+        format!("http://localhost:{port}/x.git"),
+        "http://169.254.169.254/latest/meta-data".to_owned(),
+        "http://10.255.255.1/x.git".to_owned(),
+        format!("http://[::ffff:127.0.0.1]:{port}/x.git"),
+    ] {
+        let sup = tempfile::tempdir_in(area.path()).expect("super").keep();
+        repo(&sup, &[("main.c", "int main;\n")]);
+        add_submodules(&sup, &[("lib", &evil, &commit)]);
+        let (dest, result) = clone(
+            area.path(),
+            &file_url(&sup),
+            &policy(&["file", "http"], false),
+        );
+        assert_refused(&result, &["submodule lib", "git_allow_private"]);
+        assert_empty(&dest.join("lib"));
+        trap.assert_untouched();
+    }
+}
+
+/// The control: with private hosts allowed, the same kind of URL does reach the listener
+/// (so the trap would have seen a fetch that was not refused).
+#[test]
+fn with_private_hosts_allowed_the_submodule_url_is_contacted() {
+    let area = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut buf = [0u8; 256];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    });
+    let sub = area.path().join("sub");
+    let commit = repo(&sub, &[("lib.c", "int lib;\n")]);
+    let sup = area.path().join("super");
+    repo(&sup, &[("main.c", "int main;\n")]);
+    add_submodules(
+        &sup,
+        &[("lib", &format!("http://127.0.0.1:{port}/x.git"), &commit)],
+    );
+    let (_, result) = clone(
+        area.path(),
+        &file_url(&sup),
+        &policy(&["file", "http"], true),
+    );
+    assert!(
+        matches!(&result, Err(SourceError::Failed(m)) if m.contains("submodule lib")),
+        "{result:?}"
+    );
+    let request = rx.recv().expect("the listener was contacted");
+    assert!(request.starts_with("GET /x.git/"), "{request}");
+}
+
+#[test]
+fn file_submodules_follow_the_file_protocol_policy() {
+    let area = tempfile::tempdir().expect("tempdir");
+    let sub = area.path().join("sub");
+    let commit = repo(&sub, &[("lib.c", "int lib;\n")]);
+    let sup = area.path().join("super");
+    repo(&sup, &[("main.c", "int main;\n")]);
+    add_submodules(
+        &sup,
+        &[
+            ("lib", &file_url(&sub), &commit),
+            ("rel", "../sub", &commit),
+        ],
+    );
+    // Allowed: both the file:// URL and the relative one (resolved against file://…/super).
+    let (dest, result) = clone(area.path(), &file_url(&sup), &policy(&["file"], false));
+    assert_eq!(result, Ok(()));
+    for path in ["lib/lib.c", "rel/lib.c"] {
+        assert!(dest.join(path).is_file(), "{path}");
+    }
+
+    // Not allowed: the superproject comes over http, the submodule is file://.
+    let server = DumbHttp::serve(area.path().join("srv"));
+    server.publish(&sup, "super.git");
+    server.publish(&sub, "sub.git");
+    let http = policy(&["http"], true);
+    let (dest, result) = clone(area.path(), &server.url("super.git"), &http);
+    assert_refused(&result, &["submodule lib", "\"file\" is not allowed"]);
+    assert_empty(&dest.join("lib"));
+    assert_empty(&dest.join("rel"));
+
+    // The relative URL alone resolves to the http server and is fetched from there.
+    let sup2 = area.path().join("super2");
+    repo(&sup2, &[("main.c", "int main;\n")]);
+    add_submodules(&sup2, &[("rel", "../sub.git", &commit)]);
+    server.publish(&sup2, "super2.git");
+    let (dest, result) = clone(area.path(), &server.url("super2.git"), &http);
+    assert_eq!(result, Ok(()));
+    assert!(dest.join("rel/lib.c").is_file());
+}
+
+#[test]
+fn local_path_submodules_are_refused_even_where_file_is_allowed() {
+    let area = tempfile::tempdir().expect("tempdir");
+    let sub = area.path().join("sub");
+    let commit = repo(&sub, &[("lib.c", "int lib;\n")]);
+    let sup = area.path().join("super");
+    repo(&sup, &[("main.c", "int main;\n")]);
+    add_submodules(&sup, &[("lib", &sub.display().to_string(), &commit)]);
+    let (dest, result) = clone(area.path(), &file_url(&sup), &policy(&["file"], true));
+    assert_refused(&result, &["submodule lib", "local paths"]);
+    assert_empty(&dest.join("lib"));
+}
+
+#[test]
+fn nested_submodules_are_checked_level_by_level() {
+    let area = tempfile::tempdir().expect("tempdir");
+    let trap = Trap::new();
+    let leaf = area.path().join("leaf");
+    let leaf_commit = repo(&leaf, &[("leaf.c", "int leaf;\n")]);
+    let ok_mid = area.path().join("mid-ok");
+    repo(&ok_mid, &[("mid.c", "int mid;\n")]);
+    add_submodules(&ok_mid, &[("inner", &file_url(&leaf), &leaf_commit)]);
+    let evil_mid = area.path().join("mid-evil");
+    repo(&evil_mid, &[("mid.c", "int mid;\n")]);
+    let evil = format!("http://127.0.0.1:{}/inner.git", trap.port());
+    add_submodules(&evil_mid, &[("inner", &evil, &leaf_commit)]);
+    let file_http = policy(&["file", "http"], false);
+
+    // Allowed at every level: the second level is checked out.
+    let sup = area.path().join("super-ok");
+    repo(&sup, &[("main.c", "int main;\n")]);
+    let mid_commit = common::git(&ok_mid, &["rev-parse", "HEAD"]);
+    add_submodules(&sup, &[("lib", &file_url(&ok_mid), &mid_commit)]);
+    let (dest, result) = clone(area.path(), &file_url(&sup), &file_http);
+    assert_eq!(result, Ok(()));
+    assert!(dest.join("lib/inner/leaf.c").is_file());
+
+    // Refused on the second level, named by its path from the top, never contacted.
+    let sup = area.path().join("super-evil");
+    repo(&sup, &[("main.c", "int main;\n")]);
+    let mid_commit = common::git(&evil_mid, &["rev-parse", "HEAD"]);
+    add_submodules(&sup, &[("lib", &file_url(&evil_mid), &mid_commit)]);
+    let (dest, result) = clone(area.path(), &file_url(&sup), &file_http);
+    assert_refused(&result, &["submodule lib/inner", "git_allow_private"]);
+    assert!(dest.join("lib/mid.c").is_file(), "the first level is fine");
+    assert_empty(&dest.join("lib/inner"));
+    trap.assert_untouched();
+}
+
+#[test]
+fn submodule_nesting_is_capped() {
+    let area = tempfile::tempdir().expect("tempdir");
+    // A chain in one repository: each commit's submodule is the commit before it.
+    let chain = area.path().join("chain");
+    let mut commit = repo(&chain, &[("base.c", "int base;\n")]);
+    let url = file_url(&chain);
+    for _ in 0..10 {
+        std::fs::remove_file(chain.join(".gitmodules")).ok();
+        common::git(&chain, &["rm", "-q", "--cached", "--ignore-unmatch", "m"]);
+        add_submodules(&chain, &[("m", &url, &commit)]);
+        commit = common::git(&chain, &["rev-parse", "HEAD"]);
+    }
+    let (_, result) = clone(area.path(), &url, &policy(&["file"], false));
+    assert_refused(&result, &["nested deeper than 8"]);
+}
+
+#[test]
+fn ssh_sources_connect_to_the_checked_address_only() {
+    let area = tempfile::tempdir().expect("tempdir");
+    let trap = Trap::new();
+    let url = format!("ssh://git@127.0.0.1:{}/r.git", trap.port());
+    let (_, result) = clone(area.path(), &url, &policy(&["ssh"], false));
+    assert_refused(&result, &["git_allow_private"]);
+    trap.assert_untouched();
+
+    // Allowed: git runs the pinned ssh command, which reaches the listener and speaks ssh.
+    let listener = trap.listener;
+    listener.set_nonblocking(false).expect("blocking");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut buf = [0u8; 64];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    });
+    let (_, result) = clone(area.path(), &url, &policy(&["ssh"], true));
+    assert!(matches!(result, Err(SourceError::Failed(_))), "{result:?}");
+    let banner = rx.recv().expect("ssh connected");
+    assert!(banner.starts_with("SSH-2.0-"), "{banner}");
+}
+
+/// A minimal static HTTP server for git's "dumb" protocol: GET of files under its root.
+struct DumbHttp {
+    root: PathBuf,
+    port: u16,
+}
+
+impl DumbHttp {
+    fn serve(root: PathBuf) -> DumbHttp {
+        std::fs::create_dir_all(&root).expect("root");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let served = root.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                answer(stream, &served);
+            }
+        });
+        DumbHttp { root, port }
+    }
+
+    /// Publishes a bare copy of the repository at `repo` as `name`.
+    fn publish(&self, repo: &Path, name: &str) {
+        let bare = self.root.join(name);
+        let out = std::process::Command::new("git")
+            .args(["clone", "-q", "--bare", "--no-local"])
+            .arg(repo)
+            .arg(&bare)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .expect("git clone --bare");
+        assert!(out.status.success(), "{out:?}");
+        common::git(&bare, &["update-server-info"]);
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+/// Answers one request: the file under `root`, or 404.
+fn answer(mut stream: TcpStream, root: &Path) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let request = String::from_utf8_lossy(&request);
+    let path = request
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .split('?')
+        .next()
+        .unwrap_or("/")
+        .trim_start_matches('/');
+    let file = (!path.split('/').any(|c| c == ".."))
+        .then(|| std::fs::read(root.join(path)).ok())
+        .flatten();
+    let _ = match file {
+        Some(body) => stream
+            .write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: \
+                     application/octet-stream\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .and_then(|()| stream.write_all(&body)),
+        None => stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+    };
+}
