@@ -12,6 +12,7 @@
 mod family;
 mod logs;
 mod process;
+mod retention;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod text;
@@ -83,6 +84,8 @@ struct Inner {
     workers: Mutex<Vec<WorkerSource>>,
     /// Log archiver and retention counters (see `logs.rs`).
     logs: logs::LogCounters,
+    /// CI retention counter (see `retention.rs`).
+    retention: retention::RetentionCounters,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -113,6 +116,7 @@ impl Metrics {
                 webhooks: CounterFamily::new(["outcome"]),
                 workers: Mutex::new(Vec::new()),
                 logs: logs::LogCounters::new(),
+                retention: retention::RetentionCounters::new(),
             }),
         }
     }
@@ -237,6 +241,7 @@ impl Metrics {
             workers.total as f64,
         );
         i.logs.write(&mut w);
+        i.retention.write(&mut w);
         write_queue(&mut w, queue);
         write_process(&mut w, i.started.elapsed());
         w.finish()
