@@ -136,6 +136,7 @@ async fn main() {
     let cfg = JobWorkerConfig {
         worker_id: "bench".into(),
         concurrency: 4,
+        per_user_concurrency: None,
         lease: Duration::from_secs(10),
         poll: Duration::from_millis(200),
         retry: RetryPolicy::default(),

@@ -35,6 +35,8 @@ pub struct JobWorkerConfig {
     pub worker_id: String,
     /// Jobs run at once on this node.
     pub concurrency: usize,
+    /// Jobs one user may have running at once across the cluster; `None`: no limit.
+    pub per_user_concurrency: Option<u32>,
     /// Lease length; heartbeats renew it every third of it.
     pub lease: Duration,
     /// Claim poll interval when no signal arrives.
@@ -66,6 +68,7 @@ impl JobWorker {
             sandbox,
             secret_box,
             cfg,
+            freed: tokio::sync::Notify::new(),
         });
         let task = tokio::spawn(claim_loop(shared, stop.clone()));
         JobWorker { stop, task }
@@ -83,6 +86,8 @@ struct Shared {
     sandbox: Arc<Sandbox>,
     secret_box: Option<Arc<SecretBox>>,
     cfg: JobWorkerConfig,
+    /// A job of this node ended: with a per-user limit, its owner's next job may be claimable.
+    freed: tokio::sync::Notify,
 }
 
 fn after(d: Duration) -> voidrunner_domain::Timestamp {
@@ -104,6 +109,7 @@ async fn claim_loop(shared: Arc<Shared>, stop: CancellationToken) {
                 &shared.cfg.worker_id,
                 after(shared.cfg.lease),
                 voidrunner_store::now(),
+                shared.cfg.per_user_concurrency,
             )
             .await;
         match claimed {
@@ -113,6 +119,9 @@ async fn claim_loop(shared: Arc<Shared>, stop: CancellationToken) {
                 running.spawn(async move {
                     run_claimed(&shared, job, stop).await;
                     drop(permit);
+                    if shared.cfg.per_user_concurrency.is_some() {
+                        shared.freed.notify_one();
+                    }
                 });
                 continue;
             }
@@ -133,6 +142,7 @@ async fn claim_loop(shared: Arc<Shared>, stop: CancellationToken) {
         tokio::select! {
             () = stop.cancelled() => break,
             _ = work.changed() => {}
+            () = shared.freed.notified() => {}
             () = tokio::time::sleep(shared.cfg.poll) => {}
         }
     }

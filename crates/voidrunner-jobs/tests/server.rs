@@ -39,6 +39,7 @@ async fn env() -> Option<Env> {
     let cfg = JobWorkerConfig {
         worker_id: "test-node".into(),
         concurrency: 2,
+        per_user_concurrency: None,
         lease: Duration::from_secs(5),
         poll: Duration::from_millis(200),
         retry: RetryPolicy::default(),

@@ -90,6 +90,7 @@ async fn env(concurrency: usize, with_scheduler: bool) -> Option<Env> {
     let cfg = JobWorkerConfig {
         worker_id: "wf-node".into(),
         concurrency,
+        per_user_concurrency: None,
         lease: Duration::from_secs(5),
         poll: Duration::from_millis(200),
         retry: RetryPolicy::default(),

@@ -135,8 +135,10 @@ impl JobStore for PostgresStore {
         worker_id: &str,
         lease_until: Timestamp,
         now: Timestamp,
+        per_user_limit: Option<u32>,
     ) -> StoreResult<Option<Job>> {
-        self.claim_job(worker_id, lease_until, now).await
+        self.claim_job(worker_id, lease_until, now, per_user_limit)
+            .await
     }
 
     async fn heartbeat_job(

@@ -17,7 +17,7 @@ use voidrunner_store::{
 use crate::PostgresStore;
 use crate::error::map_sqlx;
 use crate::jobs::{JOB_COLUMNS, JobRow, clamp, insert_event, int, notify_job, status_changed};
-use crate::queue::LEASE_EXPIRED;
+use crate::queue::{LEASE_EXPIRED, QUOTA_RETRIES, owner_within_quota};
 use crate::signals::{Kind, notify};
 
 /// The fencing condition on `jobs`: still running, same worker, same attempt.
@@ -229,27 +229,54 @@ impl PostgresStore {
         worker_id: &str,
         lease_until: Timestamp,
         now: Timestamp,
+        per_user_limit: Option<u32>,
     ) -> StoreResult<Option<Job>> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
-        let id: Option<Uuid> = sqlx::query_scalar(
+        // With a quota, like executions (see `queue.rs`): claim, then re-count the owner's
+        // running jobs under its advisory lock; over the quota, roll back and pass it over.
+        let quota = if per_user_limit.is_some() {
+            "AND j.owner_id <> ALL($4) AND j.owner_id NOT IN ( \
+                 SELECT r.owner_id FROM jobs r WHERE r.status = 'running' \
+                 GROUP BY r.owner_id HAVING count(*) >= $5)"
+        } else {
+            "AND cardinality($4::uuid[]) = 0 AND $5::bigint IS NULL"
+        };
+        let sql = format!(
             "UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_owner = $1, \
                  worker_id = $1, lease_until = $2, started_at = $3 \
              WHERE id = (SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.run_after <= $3 \
-                 ORDER BY j.priority DESC, j.created_at, j.id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             RETURNING id",
-        )
-        .bind(worker_id)
-        .bind(lease_until)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
-        let Some(id) = id else {
-            return Ok(None);
-        };
-        let job = status_changed(&mut tx, self, id, now).await?;
-        tx.commit().await.map_err(map_sqlx)?;
-        Ok(Some(job))
+                 {quota} ORDER BY j.priority DESC, j.created_at, j.id \
+                 LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, owner_id"
+        );
+        let limit = per_user_limit.map(i64::from);
+        let mut skipped: Vec<Uuid> = Vec::new();
+        for _ in 0..=QUOTA_RETRIES {
+            let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+            let claimed: Option<(Uuid, Uuid)> = sqlx::query_as(&sql)
+                .bind(worker_id)
+                .bind(lease_until)
+                .bind(now)
+                .bind(&skipped)
+                .bind(limit)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+            let Some((id, owner)) = claimed else {
+                return Ok(None);
+            };
+            if let Some(limit) = limit
+                && !owner_within_quota(&mut tx, self.hub_scope(), "jobs", owner, limit).await?
+            {
+                // Another claimer of this owner committed first: give the row back.
+                tx.rollback().await.map_err(map_sqlx)?;
+                skipped.push(owner);
+                continue;
+            }
+            let job = status_changed(&mut tx, self, id, now).await?;
+            tx.commit().await.map_err(map_sqlx)?;
+            return Ok(Some(job));
+        }
+        Ok(None)
     }
 
     /// See [`voidrunner_store::JobStore::heartbeat_job`].

@@ -30,7 +30,7 @@ pub(crate) const LEASE_EXPIRED: &str = "lease expired: the worker stopped heartb
 const REAP_BATCH: i64 = 500;
 
 /// How many owners over quota one claim call skips before giving up for this round.
-const QUOTA_RETRIES: usize = 8;
+pub(crate) const QUOTA_RETRIES: usize = 8;
 
 /// The fields of a running row that decide what a release does to it.
 #[derive(Debug, sqlx::FromRow)]
@@ -229,7 +229,8 @@ impl PostgresStore {
                 return Ok(None);
             };
             let execution = row.into_execution()?;
-            if !self.within_quota(&mut tx, &execution, limit).await? {
+            let owner = execution.owner_id.as_uuid();
+            if !owner_within_quota(&mut tx, self.hub_scope(), "executions", owner, limit).await? {
                 // Another claimer of this owner committed first: give the row back.
                 tx.rollback().await.map_err(map_sqlx)?;
                 skipped.push(execution.owner_id.as_uuid());
@@ -239,33 +240,6 @@ impl PostgresStore {
             return Ok(Some(execution));
         }
         Ok(None)
-    }
-
-    /// Serializes this owner's claimers and re-counts in a fresh snapshot (READ COMMITTED
-    /// takes one per statement) that includes every claim committed before the lock was ours.
-    async fn within_quota(
-        &self,
-        tx: &mut Transaction<'static, Postgres>,
-        execution: &Execution,
-        limit: i64,
-    ) -> StoreResult<bool> {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(format!(
-                "voidrunner.quota:{}:{}",
-                self.hub_scope(),
-                execution.owner_id
-            ))
-            .execute(&mut **tx)
-            .await
-            .map_err(map_sqlx)?;
-        let running: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM executions WHERE owner_id = $1 AND status = 'running'",
-        )
-        .bind(execution.owner_id.as_uuid())
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(map_sqlx)?;
-        Ok(running <= limit)
     }
 
     /// See [`voidrunner_store::ExecutionStore::heartbeat`].
@@ -430,4 +404,30 @@ impl PostgresStore {
 /// A lease's attempt as the column type.
 fn attempt(lease: &Lease) -> i32 {
     i32::try_from(lease.attempt).unwrap_or(i32::MAX)
+}
+
+/// Whether `owner`'s running rows of `table` (its own claim included) stay within `limit`.
+/// Serializes this owner's claimers of that table on an advisory lock, then re-counts in a
+/// fresh snapshot (READ COMMITTED takes one per statement) that includes every claim
+/// committed before the lock was ours. `table` is one of this crate's constants.
+pub(crate) async fn owner_within_quota(
+    tx: &mut Transaction<'static, Postgres>,
+    scope: &str,
+    table: &'static str,
+    owner: Uuid,
+    limit: i64,
+) -> StoreResult<bool> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("voidrunner.quota:{scope}:{table}:{owner}"))
+        .execute(&mut **tx)
+        .await
+        .map_err(map_sqlx)?;
+    let running: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {table} WHERE owner_id = $1 AND status = 'running'"
+    ))
+    .bind(owner)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(map_sqlx)?;
+    Ok(running <= limit)
 }

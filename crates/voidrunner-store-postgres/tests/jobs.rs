@@ -49,7 +49,7 @@ async fn job_signals_cross_handles_of_one_schema() {
         .expect("sender alive");
     let t = now();
     let running = b
-        .claim_next_job("node-b", t + chrono::Duration::seconds(30), t)
+        .claim_next_job("node-b", t + chrono::Duration::seconds(30), t, None)
         .await
         .expect("claim")
         .expect("b claims a's job");

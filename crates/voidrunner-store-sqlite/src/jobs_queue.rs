@@ -229,18 +229,27 @@ impl SqliteStore {
         worker_id: &str,
         lease_until: Timestamp,
         now: Timestamp,
+        per_user_limit: Option<u32>,
     ) -> StoreResult<Option<Job>> {
         let mut tx = self.begin_immediate().await?;
-        let id: Option<Hyphenated> = sqlx::query_scalar(
+        // One writer: the count the quota filter sees cannot change before the commit.
+        let quota = if per_user_limit.is_some() {
+            "AND j.owner_id NOT IN (SELECT r.owner_id FROM jobs r \
+                 WHERE r.status = 'running' GROUP BY r.owner_id HAVING count(*) >= ?4)"
+        } else {
+            "AND ?4 IS NULL"
+        };
+        let id: Option<Hyphenated> = sqlx::query_scalar(&format!(
             "UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_owner = ?1, \
                  worker_id = ?1, lease_until = ?2, started_at = ?3 \
              WHERE id = (SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.run_after <= ?3 \
-                 ORDER BY j.priority DESC, j.created_at, j.id LIMIT 1) \
-             RETURNING id",
-        )
+                 {quota} ORDER BY j.priority DESC, j.created_at, j.id LIMIT 1) \
+             RETURNING id"
+        ))
         .bind(worker_id)
         .bind(micros(lease_until))
         .bind(micros(now))
+        .bind(per_user_limit.map(i64::from))
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_sqlx)?;

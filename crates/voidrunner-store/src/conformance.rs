@@ -88,7 +88,7 @@ macro_rules! conformance_tests {
     ($fixture:expr) => {
         $crate::__conformance_cases!($fixture;
             ping_and_backend_name,
-            job_round_trip_with_steps, jobs_scoped_to_owner, job_claim_order_priority_then_fifo, job_complete_exactly_once, concurrent_job_claimers_never_share, job_cancel_queued_and_running, job_release_retry_and_dead_letter, job_events_in_seq_order_and_need_lease, job_artifacts_recorded_under_lease, job_signals_work_events_cancel_and_finish, job_blobs_round_trip_and_scope,
+            job_round_trip_with_steps, jobs_scoped_to_owner, job_claim_order_priority_then_fifo, job_complete_exactly_once, concurrent_job_claimers_never_share, per_user_job_limit_holds_under_concurrent_claimers, job_cancel_queued_and_running, job_release_retry_and_dead_letter, job_events_in_seq_order_and_need_lease, job_artifacts_recorded_under_lease, job_signals_work_events_cancel_and_finish, job_blobs_round_trip_and_scope,
             input_appends_in_order_until_eof, input_refused_outside_the_rules, input_appends_are_signalled,
             log_records_status_and_chunks_in_order,
             log_append_needs_the_lease,

@@ -7,6 +7,9 @@
 //! - `claim_next_job` takes the `queued` job with `run_after <= now` of highest priority, then
 //!   oldest `created_at`, then lowest id, and sets it `running` with `attempt + 1`, the lease
 //!   and `started_at` (PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite `BEGIN IMMEDIATE`).
+//!   With a per-user limit, jobs of an owner who already has that many `running` jobs are
+//!   passed over (cluster-wide: PostgreSQL re-counts under a per-owner advisory lock, SQLite
+//!   has one writer), so one user's burst cannot hold every worker.
 //! - A [`JobLease`] (job id + worker id + attempt) is the fencing token of every worker write
 //!   (heartbeat, step updates, events, artifacts, complete, release): the row must still be
 //!   `running` with that owner and attempt, else the write changes nothing and answers
@@ -278,12 +281,14 @@ pub trait JobStore {
     async fn job_steps(&self, scope: Scope, id: JobId) -> StoreResult<Vec<JobStep>>;
     /// The sealed secrets given at creation. For the worker, never for an API response.
     async fn job_secrets(&self, id: JobId) -> StoreResult<BTreeMap<String, Vec<u8>>>;
-    /// Claims the next claimable job (see the module docs), or `Ok(None)`.
+    /// Claims the next claimable job (see the module docs), or `Ok(None)`. With
+    /// `per_user_limit`, an owner already running that many jobs is passed over.
     async fn claim_next_job(
         &self,
         worker_id: &str,
         lease_until: Timestamp,
         now: Timestamp,
+        per_user_limit: Option<u32>,
     ) -> StoreResult<Option<Job>>;
     /// Extends the lease if still held; reports a pending cancel request.
     async fn heartbeat_job(

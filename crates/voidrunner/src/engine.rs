@@ -181,6 +181,8 @@ pub fn start_pool(
 pub struct JobsSection {
     /// Jobs run at once on this node; 0 disables the job worker.
     pub concurrency: usize,
+    /// Jobs one user may have running at once across the cluster; 0 = no limit.
+    pub per_user_concurrency: u32,
     /// Steps of one job at once (a job's `parallelism` is capped by it).
     pub width: usize,
     /// Default and maximum job wall time.
@@ -210,6 +212,7 @@ impl Default for JobsSection {
     fn default() -> Self {
         Self {
             concurrency: 2,
+            per_user_concurrency: 0,
             width: 4,
             timeout_secs: 3600,
             step_timeout_secs: 600,
@@ -280,6 +283,7 @@ pub fn start_job_worker(
     let cfg = voidrunner_jobs::server::JobWorkerConfig {
         worker_id: format!("{node_id}-jobs"),
         concurrency: jobs.concurrency,
+        per_user_concurrency: Some(jobs.per_user_concurrency).filter(|n| *n > 0),
         lease: Duration::from_secs(jobs.lease_secs.max(3)),
         poll: Duration::from_secs(1),
         retry: voidrunner_store::RetryPolicy::default(),

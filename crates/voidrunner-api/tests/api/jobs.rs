@@ -45,7 +45,7 @@ pub(crate) async fn claim(app: &TestApp) -> JobLease {
     let now = voidrunner_store::now();
     let job = app
         .store
-        .claim_next_job("w1", now + chrono::Duration::seconds(60), now)
+        .claim_next_job("w1", now + chrono::Duration::seconds(60), now, None)
         .await
         .expect("claim")
         .expect("a queued job");

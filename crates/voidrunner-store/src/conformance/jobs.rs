@@ -39,7 +39,7 @@ pub fn new_job(owner: UserId, name: &str, priority: u8, created_at: Timestamp) -
 /// Claims the next job as `worker` at `now` with a 30 s lease (panics on a store error).
 async fn claim<S: TestHooks>(store: &S, worker: &str, now: Timestamp) -> Option<Job> {
     store
-        .claim_next_job(worker, at(now, 30_000_000), now)
+        .claim_next_job(worker, at(now, 30_000_000), now, None)
         .await
         .expect("claim job")
 }
@@ -351,7 +351,7 @@ pub async fn concurrent_job_claimers_never_share<S: TestHooks>(store: &S) {
                 let mut got = Vec::new();
                 let now = crate::now();
                 while let Some(j) = store
-                    .claim_next_job(&format!("w{w}"), at(now, 30_000_000), now)
+                    .claim_next_job(&format!("w{w}"), at(now, 30_000_000), now, None)
                     .await
                     .expect("claim")
                 {
@@ -367,6 +367,82 @@ pub async fn concurrent_job_claimers_never_share<S: TestHooks>(store: &S) {
     }
     assert_eq!(claimed.len(), all.len(), "no job claimed twice");
     assert_eq!(claimed.into_iter().collect::<HashSet<_>>(), all);
+}
+
+/// A per-user limit of 2 with six claimers racing: the owner with the older burst gets
+/// exactly 2 running jobs, the other owner is not blocked behind it, and a finished job
+/// frees a place for the next one of its owner.
+pub async fn per_user_job_limit_holds_under_concurrent_claimers<S: TestHooks>(store: &S) {
+    let burst = create_user(store, "job-burst@example.com").await;
+    let other = create_user(store, "job-other@example.com").await;
+    let start = crate::now();
+    for i in 0..6u8 {
+        let j = new_job(burst.id, &format!("b{i}"), 5, at(start, i64::from(i)));
+        store.create_job(j, BTreeMap::new()).await.expect("create");
+    }
+    for i in 0..2u8 {
+        let j = new_job(other.id, &format!("o{i}"), 5, at(start, 100 + i64::from(i)));
+        store.create_job(j, BTreeMap::new()).await.expect("create");
+    }
+    let claimers: Vec<_> = (0..6)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let now = crate::now();
+                while let Some(j) = store
+                    .claim_next_job(&format!("q{w}"), at(now, 30_000_000), now, Some(2))
+                    .await
+                    .expect("claim")
+                {
+                    got.push(j);
+                }
+                got
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for c in futures::future::join_all(claimers).await {
+        claimed.extend(c.expect("claimer panicked"));
+    }
+    let of = |owner: UserId| claimed.iter().filter(|j| j.owner_id == owner).count();
+    assert_eq!(of(burst.id), 2, "the burst owner is held to its limit");
+    assert_eq!(
+        of(other.id),
+        2,
+        "the other owner is not blocked behind the burst"
+    );
+    let now = crate::now();
+    assert!(
+        store
+            .claim_next_job("q9", at(now, 30_000_000), now, Some(2))
+            .await
+            .expect("claim")
+            .is_none(),
+        "both owners are at their limit"
+    );
+    let done = claimed
+        .iter()
+        .find(|j| j.owner_id == burst.id)
+        .expect("a burst job");
+    store
+        .complete_job(&lease(done), result(JobStatus::Succeeded))
+        .await
+        .expect("complete");
+    let next = claim_limited(store, "q9").await.expect("a place is free");
+    assert_eq!(next.owner_id, burst.id);
+    assert!(claim_limited(store, "q9").await.is_none(), "full again");
+    let unlimited = claim(store, "q9", crate::now()).await.expect("no limit");
+    assert_eq!(unlimited.owner_id, burst.id);
+}
+
+/// Claims with a per-user limit of 2.
+async fn claim_limited<S: TestHooks>(store: &S, worker: &str) -> Option<Job> {
+    let now = crate::now();
+    store
+        .claim_next_job(worker, at(now, 30_000_000), now, Some(2))
+        .await
+        .expect("claim")
 }
 
 /// Blobs (the uploaded tarball, artifacts) round-trip as bytes, are replaced by name, and are

@@ -92,7 +92,7 @@ pub async fn run_job<S: TestHooks>(
 ) -> Job {
     let now = crate::now();
     let job = store
-        .claim_next_job("wf-worker", at(now, 30_000_000), now)
+        .claim_next_job("wf-worker", at(now, 30_000_000), now, None)
         .await
         .expect("claim")
         .expect("a queued job");

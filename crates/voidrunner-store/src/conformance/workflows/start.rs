@@ -92,14 +92,14 @@ pub async fn workflow_node_status_derived_from_job<S: TestHooks>(store: &S) {
     // The plain job was queued first: claim and finish it out of the way.
     let now = crate::now();
     let first = store
-        .claim_next_job("w", at(now, 30_000_000), now)
+        .claim_next_job("w", at(now, 30_000_000), now, None)
         .await
         .expect("claim")
         .expect("job");
     assert_eq!(first.id, plain.id);
     assert_eq!(first.workflow, None);
     let claimed = store
-        .claim_next_job("w", at(now, 30_000_000), now)
+        .claim_next_job("w", at(now, 30_000_000), now, None)
         .await
         .expect("claim")
         .expect("job");
