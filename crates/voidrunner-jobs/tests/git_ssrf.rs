@@ -55,12 +55,13 @@ fn repo(dir: &Path, files: &[(&str, &str)]) -> String {
 }
 
 /// Adds submodules `(path, url, commit)` to the repository at `dir` (gitlinks written
-/// directly: nothing is fetched here, the URL may be anything) and commits.
+/// directly: nothing is fetched here, the URL may be anything; quoted, so a `#` in it is
+/// not a comment) and commits.
 fn add_submodules(dir: &Path, subs: &[(&str, &str, &str)]) {
     let mut gitmodules = String::new();
     for (path, url, commit) in subs {
         gitmodules.push_str(&format!(
-            "[submodule \"{path}\"]\n\tpath = {path}\n\turl = {url}\n"
+            "[submodule \"{path}\"]\n\tpath = {path}\n\turl = \"{url}\"\n"
         ));
         let info = format!("160000,{commit},{path}");
         common::git(dir, &["update-index", "--add", "--cacheinfo", &info]);
@@ -285,6 +286,32 @@ fn submodule_nesting_is_capped() {
     }
     let (_, result) = clone(area.path(), &url, &policy(&["file"], false));
     assert_refused(&result, &["nested deeper than 8"]);
+}
+
+/// curl reads `http://127.0.0.1:P#@public.example/x` as host 127.0.0.1: such URLs are refused
+/// before anything resolves or connects, for the job's URL and for submodules alike.
+#[test]
+fn urls_curl_reads_with_another_host_are_refused() {
+    let area = tempfile::tempdir().expect("tempdir");
+    let trap = Trap::new();
+    let port = trap.port();
+    let http = policy(&["http", "file"], false);
+    for evil in [
+        format!("http://127.0.0.1:{port}#@public.example/x.git"),
+        format!("http://127.0.0.1:{port}?@public.example/x.git"),
+    ] {
+        let (_, result) = clone(area.path(), &evil, &http);
+        assert_refused(&result, &["must not contain"]);
+        let sub = tempfile::tempdir_in(area.path()).expect("sub").keep();
+        let commit = repo(&sub, &[("lib.c", "int lib;\n")]);
+        let sup = tempfile::tempdir_in(area.path()).expect("super").keep();
+        repo(&sup, &[("main.c", "int main;\n")]);
+        add_submodules(&sup, &[("lib", &evil, &commit)]);
+        let (dest, result) = clone(area.path(), &file_url(&sup), &http);
+        assert_refused(&result, &["submodule lib", "must not contain"]);
+        assert_empty(&dest.join("lib"));
+    }
+    trap.assert_untouched();
 }
 
 #[test]

@@ -20,10 +20,16 @@ pub(crate) enum Pin {
 /// strict host keys, as for every ssh connection.
 pub(crate) const PLAIN_SSH: &str = "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes";
 
-/// The user, host and port a network `url` of `protocol` connects to (`None` for `file`).
-fn url_parts(url: &str, protocol: &str) -> Option<(Option<String>, String, u16)> {
+/// The user, host and port a network `url` of `protocol` connects to (`Ok(None)` for
+/// `file`, and when there is no host). An authority that other URL parsers could read
+/// differently (curl ends the host at `?` or `#`, WHATWG parsers turn `\` into `/`, several
+/// `@`) is refused, so the host checked here is the host git connects to.
+fn url_parts(
+    url: &str,
+    protocol: &str,
+) -> Result<Option<(Option<String>, String, u16)>, SourceError> {
     let default_port = match protocol {
-        "file" => return None,
+        "file" => return Ok(None),
         "https" => 443,
         "http" => 80,
         "git" => 9418,
@@ -33,12 +39,19 @@ fn url_parts(url: &str, protocol: &str) -> Option<(Option<String>, String, u16)>
         Some((_, rest)) => (rest.split('/').next().unwrap_or_default(), false),
         None => (url.split_once(':').map_or("", |(h, _)| h), true),
     };
+    if authority.contains(['?', '#', '\\']) || authority.matches('@').count() > 1 {
+        return Err(SourceError::Refused(
+            "the repository URL's host part must not contain '?', '#', '\\' or several '@'".into(),
+        ));
+    }
     let (user, hostport) = match authority.rsplit_once('@') {
         Some((u, h)) => (Some(u.to_owned()), h),
         None => (None, authority),
     };
     let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
-        let (h, after) = rest.split_once(']')?;
+        let Some((h, after)) = rest.split_once(']') else {
+            return Ok(None);
+        };
         (h, after.strip_prefix(':'))
     } else if scp {
         (hostport, None)
@@ -48,11 +61,16 @@ fn url_parts(url: &str, protocol: &str) -> Option<(Option<String>, String, u16)>
             None => (hostport, None),
         }
     };
-    let port = match port {
-        Some(p) => p.parse().ok()?,
+    let port = match port.map(str::parse) {
+        Some(Ok(p)) => p,
+        Some(Err(_)) => return Ok(None),
         None => default_port,
     };
-    (!host.is_empty()).then(|| (user, host.to_owned(), port))
+    if host.is_empty() {
+        return Ok(None);
+    }
+    check_host_name(host)?;
+    Ok(Some((user, host.to_ascii_lowercase(), port)))
 }
 
 /// Resolves `host` and refuses it when any address is not public (unless `allow_private`);
@@ -89,7 +107,7 @@ pub(crate) fn check_and_pin(
     protocol: &str,
     allow_private: bool,
 ) -> Result<Option<Pin>, SourceError> {
-    let Some((user, host, port)) = url_parts(url, protocol) else {
+    let Some((user, host, port)) = url_parts(url, protocol)? else {
         if protocol == "file" {
             return Ok(None);
         }
@@ -98,13 +116,13 @@ pub(crate) fn check_and_pin(
         ));
     };
     if protocol == "ssh" {
-        // Checked before resolving: the host and user become arguments of ssh.
+        // Checked before resolving: the user becomes an argument of ssh (the host is
+        // checked for every protocol).
         if user.as_deref().is_some_and(|u| !safe_ssh_word(u)) {
             return Err(SourceError::Refused(
                 "the ssh user must be letters, digits and . _ - (not starting with '-')".into(),
             ));
         }
-        check_ssh_host(&host)?;
     }
     let ip = resolve_checked(&host, port, allow_private)?;
     Ok(match protocol {
@@ -144,15 +162,21 @@ fn safe_ssh_word(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-/// An ssh host must be a plain name or an IP address: no option (`-oProxyCommand=…`), no
-/// shell or `%` token syntax.
-fn check_ssh_host(host: &str) -> Result<(), SourceError> {
-    if safe_ssh_word(host) || host.parse::<IpAddr>().is_ok() {
+/// A repository host must be an IP address or a plain ASCII name: no option
+/// (`-oProxyCommand=…`), no shell, `%` or percent-encoding, no Unicode (curl would turn it
+/// into punycode, which the pin would not match), no trailing dot (curl strips it, which the
+/// pin would not match either).
+fn check_host_name(host: &str) -> Result<(), SourceError> {
+    let name = safe_ssh_word(host)
+        && !host.starts_with('.')
+        && !host.ends_with('.')
+        && !host.contains("..");
+    if name || host.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
     Err(SourceError::Refused(format!(
-        "the ssh host {host:?} must be a name of letters, digits and . _ - (not starting \
-         with '-') or an IP address"
+        "the repository host {host:?} must be an IP address or a name of letters, digits \
+         and . _ - (not starting with '-' or '.', not ending with '.')"
     )))
 }
 
@@ -161,7 +185,7 @@ fn check_ssh_host(host: &str) -> Result<(), SourceError> {
 /// with the port as known_hosts writes it when it is not 22). git appends `-p <port>` and
 /// `user@host` itself, so the URL's user and port are kept.
 pub(crate) fn ssh_command(host: &str, port: u16, ip: IpAddr) -> Result<String, SourceError> {
-    check_ssh_host(host)?;
+    check_host_name(host)?;
     let alias = if port == 22 {
         host.to_owned()
     } else {
@@ -178,7 +202,11 @@ mod tests {
 
     #[test]
     fn hosts_of_every_url_form() {
-        let h = |u: &str, p: &str| url_parts(u, p).map(|(_, host, port)| (host, port));
+        let h = |u: &str, p: &str| {
+            url_parts(u, p)
+                .expect("well-formed")
+                .map(|(_, host, port)| (host, port))
+        };
         assert_eq!(
             h("https://git.example.com/o/r.git", "https"),
             Some(("git.example.com".into(), 443))
@@ -195,7 +223,7 @@ mod tests {
         assert_eq!(h("ssh://git@h:2222/r", "ssh"), Some(("h".into(), 2222)));
         assert_eq!(
             url_parts("ssh://deploy@h/r", "ssh"),
-            Some((Some("deploy".into()), "h".into(), 22))
+            Ok(Some((Some("deploy".into()), "h".into(), 22)))
         );
         assert_eq!(h("file:///tmp/r", "file"), None);
         assert_eq!(h("https:///r", "https"), None);
@@ -228,6 +256,37 @@ mod tests {
         );
         assert_eq!(check_git_host("git@127.0.0.1:o/r", "ssh", true), Ok(None));
         assert_eq!(check_git_host("file:///tmp/r", "file", false), Ok(None));
+    }
+
+    /// Each of these would connect curl (or ssh) to a host other than the one a naive parse
+    /// checks and pins (`127.0.0.1#@public.example`: curl connects to 127.0.0.1).
+    #[test]
+    fn hosts_other_parsers_read_differently_are_refused() {
+        for (url, protocol) in [
+            ("http://127.0.0.1#@public.example/x", "http"),
+            ("http://127.0.0.1?@public.example/x", "http"),
+            ("http://127.0.0.1\\@public.example/x", "http"),
+            ("https://a@127.0.0.1@public.example/x", "https"),
+            ("https://public.example./r", "https"),
+            ("https://.public.example/r", "https"),
+            ("https://ex%61mple.com/r", "https"),
+            ("https://exämple.com/r", "https"),
+            ("https://-x/r", "https"),
+            ("http://[::1%25lo]/r", "http"),
+            ("ssh://git@127.0.0.1#@public.example/r", "ssh"),
+            ("git@h$(id):r", "ssh"),
+        ] {
+            let refused = check_and_pin(url, protocol, true);
+            assert!(
+                matches!(refused, Err(SourceError::Refused(_))),
+                "{url}: {refused:?}"
+            );
+        }
+        // Case does not matter to curl's pin (the name is lowercased).
+        assert_eq!(
+            url_parts("https://Git.Example.COM/r", "https"),
+            Ok(Some((None, "git.example.com".into(), 443)))
+        );
     }
 
     #[test]
