@@ -11,6 +11,7 @@ mod glob;
 pub mod link;
 mod path;
 mod plan;
+pub mod retention;
 pub mod runner;
 pub mod scheduler;
 pub mod server;
