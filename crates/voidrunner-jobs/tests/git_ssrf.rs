@@ -236,6 +236,25 @@ fn local_path_submodules_are_refused_even_where_file_is_allowed() {
 }
 
 #[test]
+fn two_names_for_one_submodule_path_are_refused() {
+    let area = tempfile::tempdir().expect("tempdir");
+    let sub = area.path().join("sub");
+    let commit = repo(&sub, &[("lib.c", "int lib;\n")]);
+    let sup = area.path().join("super");
+    repo(&sup, &[("main.c", "int main;\n")]);
+    add_submodules(&sup, &[("lib", &file_url(&sub), &commit)]);
+    let twice = format!(
+        "[submodule \"a\"]\n\tpath = lib\n\turl = {0}\n[submodule \"b\"]\n\tpath = lib\n\turl = {0}\n",
+        file_url(&sub)
+    );
+    std::fs::write(sup.join(".gitmodules"), twice).expect(".gitmodules");
+    common::git(&sup, &["commit", "-q", "-am", "twice"]);
+    let (dest, result) = clone(area.path(), &file_url(&sup), &policy(&["file"], false));
+    assert_refused(&result, &["given twice"]);
+    assert_empty(&dest.join("lib"));
+}
+
+#[test]
 fn nested_submodules_are_checked_level_by_level() {
     let area = tempfile::tempdir().expect("tempdir");
     let trap = Trap::new();

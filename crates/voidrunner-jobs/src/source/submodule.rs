@@ -77,9 +77,12 @@ pub(super) fn update(top: &Git<'_>, depth: Option<&str>) -> Result<(), SourceErr
                 url: &sub.url,
                 ..git
             };
+            // Literal: a path like `:(glob)*` would otherwise update every submodule of the
+            // level under this one's pin.
+            let spec = format!(":(literal){}", sub.path);
             let mut args = vec!["submodule", "update", "-q", "--init"];
             args.extend(depth);
-            args.extend(["--", sub.path.as_str()]);
+            args.extend(["--", spec.as_str()]);
             fetch.run(&args).map_err(|e| named(e, &shown, &sub.url))?;
             let dir = inside(&root, &level.dir.join(&sub.path))?;
             // `update = none` (or an unpopulated path) leaves no checkout to descend into.
@@ -151,8 +154,15 @@ fn list(git: &Git<'_>) -> Result<Vec<Submodule>, SourceError> {
     if paths.is_empty() {
         return Ok(Vec::new());
     }
+    let mut seen = BTreeSet::new();
     for path in paths.values() {
         check_path(path)?;
+        // Two names for one path: which URL git takes is not for us to guess.
+        if !seen.insert(path) {
+            return Err(SourceError::Refused(format!(
+                "submodule path {path:?} is given twice in .gitmodules"
+            )));
+        }
     }
     git.run(&["submodule", "--quiet", "init"])?;
     let urls = entries(&git.run_raw(&["config", "-z", "--local", "--list"])?, "url");
