@@ -1,7 +1,9 @@
 //! `git` sources: the URL's protocol must be on the policy's allow-list, the ref may not look
 //! like an option and is always passed after `--`, git runs with a clean environment (no
-//! system or global config, no prompts, no hooks) under a deadline, and the checkout is
-//! measured against the caps.
+//! system or global config, no prompts, no hooks, no redirects) under a deadline, its
+//! connection is held to the repository address that was checked (`host.rs`),
+//! submodules pass the same checks (`submodule.rs`), and the checkout is measured
+//! against the caps.
 
 use std::io::Read;
 use std::path::Path;
