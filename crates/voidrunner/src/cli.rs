@@ -49,6 +49,10 @@ pub enum Command {
     /// Workflows (graphs of jobs): validate, run locally (no server), submit to a server.
     #[command(subcommand)]
     Workflow(crate::workflow::WorkflowCommand),
+    /// Git repositories of a server whose events start workflows: add, list, show, update
+    /// secrets, delete, and their hook deliveries.
+    #[command(subcommand)]
+    Repo(crate::repo::RepoCommand),
 }
 
 /// `config` subcommands.

@@ -7,6 +7,7 @@ mod doctor;
 mod engine;
 mod job;
 mod remote;
+mod repo;
 mod secret;
 mod serve;
 mod telemetry;
@@ -83,6 +84,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if let Command::Repo(_) = &cli.command {
+        let Command::Repo(cmd) = cli.command else {
+            return Ok(());
+        };
+        let code = runtime()?.block_on(repo::run(cmd))?;
+        if code != 0 {
+            std::process::exit(i32::from(code));
+        }
+        return Ok(());
+    }
     if let Command::Job(job::JobCommand::Submit(_)) = &cli.command {
         let Command::Job(job::JobCommand::Submit(args)) = cli.command else {
             return Ok(());
@@ -130,7 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Job(_) | Command::Workflow(_) => Ok(()),
+        Command::Job(_) | Command::Workflow(_) | Command::Repo(_) => Ok(()),
         Command::Doctor => runtime()?.block_on(doctor::run(&registry, &cfg.docker)),
         Command::Migrate(_) => runtime()?.block_on(serve::migrate(&cfg)),
         Command::Serve(_) => {

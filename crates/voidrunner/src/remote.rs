@@ -1,5 +1,5 @@
 //! The CLI's client of a VoidRunner server (`job submit`, `workflow submit|list|show|cancel|
-//! rerun`): where the server is, the credential, and one JSON call that names what failed.
+//! rerun`, `repo …`): where the server is, the credential, and one JSON call that names what failed.
 
 use anyhow::Context;
 use clap::Args;
@@ -39,8 +39,9 @@ impl Remote {
         }
     }
 
-    /// Sends a request to `path` (with a JSON body when given); the answer's JSON, or an
-    /// error naming what was asked and the server's answer.
+    /// Sends a request to `path` (with a JSON body when given); the answer's JSON (`null` for
+    /// an empty success such as `204`), or an error naming what was asked and the server's
+    /// answer.
     pub(crate) async fn call(
         &self,
         method: reqwest::Method,
@@ -57,10 +58,16 @@ impl Remote {
         }
         let res = req.send().await.with_context(|| what.to_owned())?;
         let code = res.status();
-        let answer: Value = res
-            .json()
+        let bytes = res
+            .bytes()
             .await
             .with_context(|| format!("{what}: reading"))?;
+        // `204 No Content` (a delete) answers nothing: `null`.
+        if code.is_success() && bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        let answer: Value =
+            serde_json::from_slice(&bytes).with_context(|| format!("{what}: reading ({code})"))?;
         if !code.is_success() {
             let message = answer["error"]["message"].as_str().unwrap_or("");
             anyhow::bail!("{what} failed ({code}): {message} {answer}");
