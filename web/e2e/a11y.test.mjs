@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
+import { FILE_GIT_ENV, gitlabPush, makeRepository } from './git.mjs';
 import { launchBrowser, startServer } from './server.mjs';
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -14,10 +15,12 @@ const PASSWORD = 'correct horse battery';
 
 let server;
 let browser;
+let repo;
 const paths = {};
 
 before(async () => {
-	server = await startServer();
+	repo = makeRepository();
+	server = await startServer(FILE_GIT_ENV);
 	browser = await launchBrowser();
 	const api = async (method, path, token, body) => {
 		const res = await fetch(server.url + path, {
@@ -38,12 +41,27 @@ before(async () => {
 	const workflow = await api('POST', '/api/v1/workflows', token, {
 		definition: 'name: a11y-wf\njobs:\n  a: {job: {name: a, steps: [{name: s, command: "true"}]}}\n  b: {job: {name: b, steps: [{name: s, command: "exit 3"}]}, depends_on: [a], for_each: [x, y]}\n  c: {job: {name: c, steps: [{name: s, command: "true"}]}, depends_on: [b]}\n'
 	});
-	Object.assign(paths, { task: `/tasks/${task.id}`, execution: `/executions/${run.id}`, job: `/jobs/${job.id}`, workflow: `/workflows/${workflow.id}` });
+	const hookSecret = 'a11y-hook-secret-0123456';
+	const repository = await api('POST', '/api/v1/repositories', token, {
+		provider: 'gitlab', full_name: 'a11y/app', clone_url: repo.url, webhook_secret: hookSecret, secrets: { TOKEN: 'a11y-token' }
+	});
+	for (const [delivery, ref] of [['a11y-1', 'refs/heads/main'], ['a11y-2', 'refs/heads/other']]) {
+		const res = await gitlabPush(server.url, { token: hookSecret, delivery, fullName: 'a11y/app', ref, before: repo.before, after: repo.after });
+		assert.ok(res.status < 300, JSON.stringify(res.body));
+	}
+	Object.assign(paths, {
+		task: `/tasks/${task.id}`,
+		execution: `/executions/${run.id}`,
+		job: `/jobs/${job.id}`,
+		workflow: `/workflows/${workflow.id}`,
+		repository: `/repositories/${repository.id}`
+	});
 });
 
 after(async () => {
 	await browser?.close();
 	await server?.stop();
+	repo?.cleanup();
 });
 
 async function audit(page) {
@@ -90,6 +108,9 @@ describe('accessibility', { concurrency: false }, () => {
 					['/workflows', () => page.getByRole('table', { name: 'Workflows' }).waitFor()],
 					['/workflows?new', () => page.getByRole('form', { name: 'Submit workflow' }).locator('.cm-content').waitFor()],
 					[paths.workflow, () => page.getByTestId('workflow-status').getByText('failed').waitFor()],
+					['/repositories', () => page.getByRole('table', { name: 'Repositories' }).waitFor()],
+					['/repositories?new', () => page.getByRole('form', { name: 'Register a repository' }).waitFor()],
+					[paths.repository, () => page.getByRole('table', { name: 'Deliveries' }).locator('.badge').first().waitFor()],
 					['/dashboard', () => page.getByRole('heading', { name: 'Durations' }).waitFor()],
 					['/keys', () => page.getByRole('table', { name: 'API keys' }).waitFor()],
 					['/admin/dead-letter', () => page.getByText('Nothing is dead-lettered').waitFor()]
