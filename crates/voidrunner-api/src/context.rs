@@ -103,6 +103,8 @@ pub(crate) struct Inner {
     pub(crate) secret_box: Option<Arc<voidrunner_mask::SecretBox>>,
     /// Reads event logs from the database or the log archive ([`ApiContext::with_log_reader`]).
     pub(crate) log_reader: voidrunner_logarchive::LogReader,
+    /// Wakes this node's commit-status reconciler after a hook recorded statuses.
+    pub(crate) status_wake: tokio::sync::Notify,
 }
 
 impl fmt::Debug for Inner {
@@ -176,6 +178,7 @@ impl ApiContext {
                 metrics: voidrunner_metrics::Metrics::new(),
                 webhook_key: voidrunner_webhooks::WebhookKey::random(),
                 secret_box: None,
+                status_wake: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -215,6 +218,11 @@ impl ApiContext {
             None => tracing::warn!("ApiContext::with_secret_box on a shared context: ignored"),
         }
         self
+    }
+
+    /// Wakes the commit-status reconciler (`repositories::reconcile`).
+    pub(crate) fn status_wake(&self) -> &tokio::sync::Notify {
+        &self.inner.status_wake
     }
 
     /// The key sealing task secrets, if configured.

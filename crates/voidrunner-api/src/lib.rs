@@ -32,23 +32,27 @@ pub use auth::{AuthMethod, AuthUser};
 pub use context::{ApiContext, ContextError, JwtSecret};
 pub use error::{ApiError, ApiResult};
 pub use metrics::{MetricsSettings, MetricsToken};
+pub use repositories::StatusReconciler;
 pub use routes::openapi;
 pub use settings::{ApiSettings, HookSettings, PasswordHashSettings, RateLimitSettings};
 pub use system::OPENAPI_PATH;
 
 /// The complete application router (routes, fallbacks, edge layers), with state applied.
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so per-IP limits see
-/// the peer address; [`serve`] does that.
+/// the peer address; [`serve`] does that. A binary serving it another way also runs a
+/// [`StatusReconciler`] (commit statuses are posted by it, not by the handlers).
 pub fn router(ctx: ApiContext) -> axum::Router {
     routes::build(ctx)
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Serves the API on `listener` until `shutdown` resolves, then drains in-flight requests;
+/// runs this node's [`StatusReconciler`] meanwhile (stopped before returning).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ctx: ApiContext,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let statuses = StatusReconciler::start(ctx.clone());
     let app = router(ctx);
     use axum::serve::ListenerExt as _;
     // Small frames (SSE events, WebSocket answers) go out at once, not after Nagle's delay.
@@ -57,10 +61,12 @@ pub async fn serve(
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
     });
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    statuses.stop().await;
+    served
 }

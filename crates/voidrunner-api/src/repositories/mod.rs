@@ -9,11 +9,14 @@ use utoipa_axum::routes;
 
 use crate::context::ApiContext;
 
+pub use reconcile::StatusReconciler;
+
 mod event;
 mod handlers;
 mod hook;
 mod input;
 mod inspect;
+mod reconcile;
 mod start;
 mod status;
 

@@ -2,8 +2,9 @@
 //! events at a time), the workflows whose `on:` filter matches are built through the same
 //! `prepare_workflow` as `POST /api/v1/workflows`, each node's job gets the event's sources
 //! (`source`: the code commit; `ci_source`: the trusted commit — whatever the file says) and
-//! environment, then the delivery and its workflows are recorded at most once and the
-//! scheduler is asked to start them.
+//! environment, then the delivery and its workflows (and, with `status_reporting`, their
+//! commit statuses to report) are recorded at most once and the scheduler is asked to start
+//! them.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -14,7 +15,9 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use voidrunner_api_types::{HookResponse, SecretValue};
 use voidrunner_jobs::workflow::{EventFacts, instantiate};
-use voidrunner_store::{DeliveryOutcome, DeliveryWorkflow, NewDelivery, Repository, Scope};
+use voidrunner_store::{
+    DeliveryOutcome, DeliveryWorkflow, NewCommitStatus, NewDelivery, Repository, Scope,
+};
 
 use super::event::EventInfo;
 use super::inspect::{Inspection, inspect};
@@ -235,11 +238,27 @@ pub(crate) async fn start(
         summary: summary.clone(),
         received_at: now,
     };
-    let names: BTreeMap<_, _> = workflows
-        .iter()
-        .map(|w| (w.workflow.id, w.workflow.name.clone()))
-        .collect();
-    let (status, duplicate, ids) = match ctx.store().record_delivery(delivery, workflows).await? {
+    // Commit statuses are recorded with the delivery (one transaction): the reconciler
+    // posts them from the stored workflow state, on whichever node, even after a restart.
+    let statuses = if super::status::reports(&repo) {
+        workflows
+            .iter()
+            .map(|w| NewCommitStatus {
+                workflow_id: w.workflow.id,
+                repository_id: repo.id,
+                sha: insp.code_sha.clone(),
+                context: super::status::context_of(&w.workflow.name),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let reported = !statuses.is_empty();
+    let recorded = ctx
+        .store()
+        .record_delivery_with_statuses(delivery, workflows, statuses)
+        .await?;
+    let (status, duplicate, ids) = match recorded {
         DeliveryOutcome::Created(ids) => (StatusCode::ACCEPTED, false, ids),
         DeliveryOutcome::Duplicate(ids) => (StatusCode::OK, true, ids),
     };
@@ -251,14 +270,8 @@ pub(crate) async fn start(
                 tracing::warn!(workflow.id = %id, "first decision pass failed: {e}");
             }
         }
-        if !ids.is_empty()
-            && let Some(reporter) = super::status::reporter(ctx, &repo, &insp.code_sha)
-        {
-            let follow = ids
-                .iter()
-                .filter_map(|id| names.get(id).map(|n| (*id, n.clone())))
-                .collect();
-            super::status::follow(ctx.clone(), reporter, follow);
+        if reported {
+            ctx.status_wake().notify_one();
         }
     }
     let summary: Value = if duplicate {

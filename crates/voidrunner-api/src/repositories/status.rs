@@ -2,8 +2,8 @@
 //! event starts is reported `pending` on the event's code commit, then `success` /
 //! `failure` / `error` when it finishes. GitHub: `POST {api_url}/repos/{full_name}/statuses/
 //! {sha}` with `Authorization: Bearer`; GitLab: `POST {api_url}/projects/{id}/statuses/{sha}`
-//! with `PRIVATE-TOKEN`. Best effort: a follower task per event polls the workflows (not
-//! durable across a restart of this node); failures are logged, never retried forever.
+//! with `PRIVATE-TOKEN`. This module is how one status is posted ([`Reporter`]); what to post
+//! and when is the durable reconciler's (`reconcile.rs`), whose truth is the stored workflow.
 //! The status API URL is a user's, so every post gets the webhook dispatcher's SSRF guard:
 //! the host is resolved each time, loopback/private/link-local/metadata addresses are
 //! refused (unless `[hooks] status_allow_private`), the connection is pinned to the checked
@@ -13,14 +13,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::json;
-use voidrunner_store::{Repository, Scope, WorkflowId, WorkflowState};
+use voidrunner_store::{Repository, WorkflowState};
 
 use crate::context::ApiContext;
-
-/// How long a follower waits for a workflow at most.
-const FOLLOW_FOR: Duration = Duration::from_secs(24 * 3600);
-/// Longest pause between two polls.
-const POLL_MAX: Duration = Duration::from_secs(30);
 
 /// Where and how to post statuses for one commit.
 pub(crate) struct Reporter {
@@ -36,6 +31,19 @@ impl std::fmt::Debug for Reporter {
             .field("url", &self.url)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether events of `repo` get commit statuses (its `status_reporting` names an API URL).
+pub(crate) fn reports(repo: &Repository) -> bool {
+    repo.status_reporting
+        .get("api_url")
+        .and_then(serde_json::Value::as_str)
+        .is_some()
+}
+
+/// The context (GitHub) or name (GitLab) a workflow's status is posted under.
+pub(crate) fn context_of(workflow_name: &str) -> String {
+    format!("voidrunner/{workflow_name}")
 }
 
 /// The reporter of `repo` for commit `sha`, when reporting is configured and its token opens.
@@ -77,31 +85,55 @@ fn state(status: WorkflowState, gitlab: bool) -> &'static str {
     }
 }
 
+/// Why a post failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PostError {
+    /// For operators (never contains the token).
+    pub(crate) message: String,
+    /// The host (or the guard) refused it for good: a 4xx other than 429, a refused or
+    /// malformed address. Not retried.
+    pub(crate) permanent: bool,
+}
+
+impl PostError {
+    fn transient(message: String) -> Self {
+        Self {
+            message,
+            permanent: false,
+        }
+    }
+    fn permanent(message: String) -> Self {
+        Self {
+            message,
+            permanent: true,
+        }
+    }
+}
+
+/// Whether an HTTP answer means "do not try this again".
+fn refused_for_good(status: reqwest::StatusCode) -> bool {
+    status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS
+}
+
 impl Reporter {
-    async fn post(&self, name: &str, status: WorkflowState) {
-        let context = format!("voidrunner/{name}");
+    /// Posts `status` under `context` (e.g. `voidrunner/ci`) once, through the SSRF guard.
+    pub(crate) async fn post(&self, context: &str, status: WorkflowState) -> Result<(), PostError> {
         let state = state(status, self.gitlab);
         let description = format!("workflow {}", status.as_str());
-        let target = match voidrunner_webhooks::guard::resolve(&self.url, self.allow_private).await
-        {
-            Ok(t) => t,
-            Err(refusal) => {
-                tracing::warn!("commit status {state} for {context} not sent: {refusal}");
-                return;
-            }
-        };
-        let http = match reqwest::Client::builder()
+        let target = voidrunner_webhooks::guard::resolve(&self.url, self.allow_private)
+            .await
+            .map_err(|refusal| match refusal {
+                voidrunner_webhooks::guard::Refusal::Unresolved { .. } => {
+                    PostError::transient(refusal.to_string())
+                }
+                other => PostError::permanent(other.to_string()),
+            })?;
+        let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .resolve(&target.host, target.addr)
             .build()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("commit status {state} for {context}: {e}");
-                return;
-            }
-        };
+            .map_err(|e| PostError::transient(format!("HTTP client: {e}")))?;
         let req = if self.gitlab {
             http.post(&self.url)
                 .header("PRIVATE-TOKEN", &self.token)
@@ -114,41 +146,15 @@ impl Reporter {
                 .json(&json!({"state": state, "context": context, "description": description}))
         };
         match req.send().await {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => {
-                tracing::warn!(status = %r.status(), "commit status {state} for {context} refused")
-            }
-            Err(e) => tracing::warn!("commit status {state} for {context}: {e}"),
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) if refused_for_good(r.status()) => Err(PostError::permanent(format!(
+                "the host refused it: HTTP {}",
+                r.status()
+            ))),
+            Ok(r) => Err(PostError::transient(format!("HTTP {}", r.status()))),
+            Err(e) => Err(PostError::transient(format!("{e}"))),
         }
     }
-}
-
-/// Reports `pending` for every workflow, then follows each to its end and reports that.
-pub(crate) fn follow(ctx: ApiContext, reporter: Reporter, workflows: Vec<(WorkflowId, String)>) {
-    tokio::spawn(async move {
-        for (_, name) in &workflows {
-            reporter.post(name, WorkflowState::Running).await;
-        }
-        let started = tokio::time::Instant::now();
-        let mut pending = workflows;
-        let mut pause = Duration::from_millis(250);
-        while !pending.is_empty() && started.elapsed() < FOLLOW_FOR {
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(POLL_MAX);
-            let mut still = Vec::new();
-            for (id, name) in pending {
-                match ctx.store().get_workflow(Scope::All, id).await {
-                    Ok(w) if w.status.is_terminal() => reporter.post(&name, w.status).await,
-                    Ok(_) => still.push((id, name)),
-                    Err(e) => {
-                        tracing::warn!(workflow.id = %id, "status reporting: {e}");
-                        still.push((id, name));
-                    }
-                }
-            }
-            pending = still;
-        }
-    });
 }
 
 #[cfg(test)]
@@ -162,5 +168,14 @@ mod tests {
         assert_eq!(state(WorkflowState::Failed, false), "failure");
         assert_eq!(state(WorkflowState::Failed, true), "failed");
         assert_eq!(state(WorkflowState::Cancelled, true), "canceled");
+    }
+
+    #[test]
+    fn only_client_errors_but_429_are_final() {
+        use reqwest::StatusCode as S;
+        assert!(refused_for_good(S::UNPROCESSABLE_ENTITY));
+        assert!(refused_for_good(S::UNAUTHORIZED));
+        assert!(!refused_for_good(S::TOO_MANY_REQUESTS));
+        assert!(!refused_for_good(S::BAD_GATEWAY));
     }
 }
