@@ -183,6 +183,8 @@ pub async fn serve(
     if !voidrunner_web::is_built() {
         tracing::warn!("web UI not built: `/` serves a page saying how to build it");
     }
+    // Commit statuses to git hosts are posted from the database by every API node.
+    let statuses = voidrunner_api::StatusReconciler::start(ctx.clone());
     let app = voidrunner_web::with_ui(voidrunner_api::router(ctx));
     let server = voidrunner_web::serve(listener, app, signal);
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
@@ -194,6 +196,7 @@ pub async fn serve(
         res = server => res.context("HTTP server failed")?,
         () = deadline => tracing::warn!(grace_secs = grace.as_secs(), "grace period over: closing remaining connections"),
     }
+    statuses.stop().await;
     if let Some(jobs) = jobs {
         jobs.stop().await;
     }
