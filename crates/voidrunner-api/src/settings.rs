@@ -119,6 +119,10 @@ pub struct HookSettings {
     /// Commit statuses may go to loopback and private addresses (default false: the status
     /// API URL is a user's, so it gets the webhook dispatcher's SSRF guard).
     pub status_allow_private: bool,
+    /// Received deliveries are kept this long (default 30 days; 0 = forever), then deleted
+    /// by the retention cleaner: a redelivery of an older event is no longer recognised as
+    /// a duplicate and starts its workflows again.
+    pub delivery_retention_secs: u64,
 }
 
 impl Default for HookSettings {
@@ -133,6 +137,7 @@ impl Default for HookSettings {
             work_dir: None,
             git_allow_private: false,
             status_allow_private: false,
+            delivery_retention_secs: 30 * 24 * 3600,
         }
     }
 }

@@ -206,6 +206,11 @@ pub struct JobsSection {
     pub lease_secs: u64,
     /// Copy the workspace of a job that did not succeed to `<data_dir>/failed-workspaces/<id>`.
     pub keep_failed_workspaces: bool,
+    /// Finished jobs and workflows (with everything they own) are deleted this long after
+    /// they finished; 0 keeps them forever (see docs/OPERATIONS.md).
+    pub retention_max_age_secs: u64,
+    /// Pause between passes of the retention cleaner (jobs, workflows and hook deliveries).
+    pub retention_interval_secs: u64,
 }
 
 impl Default for JobsSection {
@@ -224,6 +229,8 @@ impl Default for JobsSection {
             allow_network: false,
             lease_secs: 30,
             keep_failed_workspaces: false,
+            retention_max_age_secs: 0,
+            retention_interval_secs: 300,
         }
     }
 }
@@ -296,4 +303,26 @@ pub fn start_job_worker(
     );
     let worker = voidrunner_jobs::server::JobWorker::start(store, sandbox, Some(secret_box), cfg);
     Some(JobNode { worker, scheduler })
+}
+
+/// Starts this node's CI retention cleaner (`None` when neither `[jobs]
+/// retention_max_age_secs` nor `[hooks] delivery_retention_secs` is set). Every node runs
+/// one: its batches are idempotent transactions, so several are safe.
+pub fn start_retention(
+    jobs: &JobsSection,
+    hooks: &voidrunner_api::HookSettings,
+    store: Arc<dyn Store>,
+    metrics: Option<voidrunner_metrics::Metrics>,
+) -> Option<voidrunner_jobs::retention::RetentionTask> {
+    use std::time::Duration;
+    let age = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
+    let settings = voidrunner_jobs::retention::RetentionSettings {
+        job_max_age: age(jobs.retention_max_age_secs),
+        delivery_max_age: age(hooks.delivery_retention_secs),
+        batch: 100,
+        interval: Duration::from_secs(jobs.retention_interval_secs.max(1)),
+    };
+    settings.enabled().then(|| {
+        voidrunner_jobs::retention::RetentionCleaner::new(store, settings, metrics).spawn()
+    })
 }

@@ -132,6 +132,8 @@ pub async fn serve(
         cfg.auth.jwt_secret.as_ref().map(|s| s.expose()),
         &cfg.server.data_dir,
     )?;
+    let retention =
+        crate::engine::start_retention(&cfg.jobs, &cfg.hooks, store.clone(), Some(metrics.clone()));
     let mut settings = cfg.api;
     settings.hooks = cfg.hooks;
     let names = available.iter().map(|l| l.name.clone()).collect();
@@ -203,6 +205,9 @@ pub async fn serve(
     if let Some(pool) = pool {
         drain(pool).await;
     }
+    if let Some(retention) = retention {
+        retention.stop().await;
+    }
     log_tasks.stop().await;
     if let Some(webhooks) = webhooks {
         webhooks.shutdown().await;
@@ -248,6 +253,7 @@ pub async fn worker(
     );
     let (_, log_tasks) =
         voidrunner_logarchive::start(&cfg.logs, &cfg.server.data_dir, store.clone(), None, true)?;
+    let retention = crate::engine::start_retention(&cfg.jobs, &cfg.hooks, store.clone(), None);
     let (_, webhooks) =
         voidrunner_webhooks::start(&cfg.webhooks, &cfg.server.data_dir, store.clone(), None)
             .context("starting webhooks")?;
@@ -265,6 +271,9 @@ pub async fn worker(
         jobs.stop().await;
     }
     drain(pool).await;
+    if let Some(retention) = retention {
+        retention.stop().await;
+    }
     log_tasks.stop().await;
     if let Some(webhooks) = webhooks {
         webhooks.shutdown().await;
