@@ -70,7 +70,7 @@ async fn job_rows<S: RetentionHooks>(store: &S, id: JobId) -> BTreeMap<String, u
 async fn claim_exact<S: TestHooks>(store: &S, id: JobId) -> JobLease {
     let now = crate::now();
     let job = store
-        .claim_next_job("retention-worker", at(now, 30_000_000), now)
+        .claim_next_job("retention-worker", at(now, 30_000_000), now, None)
         .await
         .expect("claim")
         .expect("a queued job");
