@@ -29,6 +29,7 @@ mod repos;
 mod retention;
 mod secrets;
 mod stats;
+mod statuses;
 mod tasks;
 mod users;
 mod webhooks;
@@ -49,6 +50,7 @@ pub use repos::*;
 pub use retention::*;
 pub use secrets::*;
 pub use stats::*;
+pub use statuses::*;
 pub use tasks::*;
 pub use users::*;
 pub use webhooks::*;
@@ -150,6 +152,7 @@ macro_rules! conformance_tests {
             task_secrets_patch_keeps_the_rest,
             workflow_round_trip_and_scope, workflow_listing_pages_and_filters, workflow_node_status_derived_from_job, workflow_start_is_compare_and_set, workflow_start_race_one_winner, workflow_triggers_are_idempotent, workflow_cancel_skips_pending_nodes, workflow_finish_only_from_running, workflow_rerun_resets_unsuccessful_nodes, concurrent_trigger_replays_add_once,
             repository_round_trip_and_scope, repository_secrets_patch, delivery_creates_workflows_once, concurrent_deliveries_create_once,
+            status_claims_follow_the_workflow_state, status_retry_backoff_and_give_up, concurrent_status_claimers_never_share,
             archive_candidates_by_log_bytes, archive_mark_is_one_transaction_and_idempotent, archive_refuses_running_and_expired, retention_by_age_expires_output, retention_by_size_takes_oldest_archives,
             retention_purges_finished_jobs_with_all_rows, retention_purges_finished_workflows_with_jobs, retention_purges_old_hook_deliveries,
         );
