@@ -291,8 +291,10 @@ async fn timeout_and_output_cap() {
         "{:?}",
         r.outcome.wall_time
     );
+    // The busy loop's CPU time is measured. Not a fixed share of the wall time: on a loaded
+    // 2-core CI machine it got 480 ms of the 2 s once.
     assert!(
-        r.outcome.cpu_time > Duration::from_millis(500),
+        r.outcome.cpu_time > Duration::from_millis(50),
         "cpu {:?}",
         r.outcome.cpu_time
     );
