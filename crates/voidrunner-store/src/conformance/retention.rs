@@ -10,8 +10,9 @@ use voidrunner_domain::UserId;
 use super::workflows::{fan_nodes, new_node, new_workflow, start_node};
 use super::{TestHooks, at, create_user, new_delivery, new_job, new_repository};
 use crate::{
-    DeliveryOutcome, JobArtifact, JobCompleteOutcome, JobId, JobLease, JobResult, JobStatus,
-    JobStream, NewJobEvent, StepState, StepUpdate, StoreResult, WorkflowId, WorkflowState,
+    DeliveryOutcome, DeliveryWorkflow, JobArtifact, JobCompleteOutcome, JobId, JobLease, JobResult,
+    JobStatus, JobStream, NewCommitStatus, NewJobEvent, StepState, StepUpdate, StoreResult,
+    WorkflowId, WorkflowState,
 };
 
 /// Raw row counts for the retention cases (implemented by each backend's test support).
@@ -33,11 +34,12 @@ const JOB_TABLES: [(&str, &str); 6] = [
 ];
 
 /// Tables holding a workflow's rows, with the column naming the workflow.
-const WORKFLOW_TABLES: [(&str, &str); 5] = [
+const WORKFLOW_TABLES: [(&str, &str); 6] = [
     ("workflows", "id"),
     ("workflow_nodes", "workflow_id"),
     ("workflow_secrets", "workflow_id"),
     ("workflow_triggers", "workflow_id"),
+    ("commit_statuses", "workflow_id"),
     ("jobs", "workflow_id"),
 ];
 
@@ -223,23 +225,40 @@ async fn rows_of_jobs<S: RetentionHooks>(store: &S, ids: &[JobId]) -> Vec<BTreeM
     out
 }
 
-/// A workflow with a secret, a run node (job with output, artifact, blobs) and an applied
-/// trigger, finished at `finished_at`.
+/// A workflow started by a hook delivery, with a secret, a commit status, a run node (job
+/// with output, artifact, blobs) and an applied trigger, finished at `finished_at`.
 async fn finished_workflow<S: TestHooks>(
     store: &S,
     owner: UserId,
     name: &str,
     finished_at: voidrunner_domain::Timestamp,
 ) -> (WorkflowId, JobId) {
-    let secrets = BTreeMap::from([("DEPLOY".to_owned(), vec![4, 2])]);
-    let wf = store
-        .create_workflow(
-            new_workflow(owner, name, crate::now()),
-            fan_nodes(),
-            secrets,
+    // Started by a hook delivery with a commit status to report, as a git event does.
+    let repo = store
+        .create_repository(
+            new_repository(owner, &format!("acme/{name}")),
+            vec![1],
+            BTreeMap::new(),
         )
         .await
-        .expect("workflow");
+        .expect("repo");
+    let wf = new_workflow(owner, name, crate::now());
+    let status = NewCommitStatus {
+        workflow_id: wf.id,
+        repository_id: repo.id,
+        sha: "abc123".into(),
+        context: "voidrunner/ci".into(),
+    };
+    let started = DeliveryWorkflow {
+        workflow: wf,
+        nodes: fan_nodes(),
+        sealed_secrets: BTreeMap::from([("DEPLOY".to_owned(), vec![4, 2])]),
+    };
+    let wf = started.workflow.clone();
+    store
+        .record_delivery_with_statuses(new_delivery(repo.id, name), vec![started], vec![status])
+        .await
+        .expect("delivery");
     let job = start_node(store, wf.id, owner, "prepare").await;
     store
         .put_job_blob(job, "source.tar", b"tarball", crate::now())
