@@ -177,7 +177,9 @@ fn with_private_hosts_allowed_the_submodule_url_is_contacted() {
         matches!(&result, Err(SourceError::Failed(m)) if m.contains("submodule lib")),
         "{result:?}"
     );
-    let request = rx.recv().expect("the listener was contacted");
+    let request = rx
+        .try_recv()
+        .expect("the listener was contacted (before git gave up)");
     assert!(request.starts_with("GET /x.git/"), "{request}");
 }
 
@@ -355,8 +357,53 @@ fn ssh_sources_connect_to_the_checked_address_only() {
     });
     let (_, result) = clone(area.path(), &url, &policy(&["ssh"], true));
     assert!(matches!(result, Err(SourceError::Failed(_))), "{result:?}");
-    let banner = rx.recv().expect("ssh connected");
+    let banner = rx.try_recv().expect("ssh connected (before git gave up)");
     assert!(banner.starts_with("SSH-2.0-"), "{banner}");
+}
+
+/// `git://` cannot be pinned by name, so the URL is rewritten to the checked address: the
+/// daemon sees `host=<address>`, never the name git would have resolved again.
+#[test]
+fn git_protocol_sources_connect_to_the_checked_address() {
+    let area = tempfile::tempdir().expect("tempdir");
+    let v4 = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = v4.local_addr().expect("addr").port();
+    // Wherever `localhost` resolves first, someone listens there.
+    let v6 = TcpListener::bind(("::1", port)).ok();
+    let url = format!("git://localhost:{port}/x.git");
+    let (_, result) = clone(area.path(), &url, &policy(&["git"], false));
+    assert_refused(&result, &["git_allow_private"]);
+
+    let (tx, rx) = mpsc::channel();
+    for listener in std::iter::once(v4).chain(v6) {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 256];
+                // The request is one pkt-line: `git-upload-pack /x.git\0host=…\0`.
+                while request.iter().filter(|b| **b == 0).count() < 2 {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                // Sent while the connection is open: git is still waiting for an answer.
+                let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
+            }
+        });
+    }
+    let (_, result) = clone(area.path(), &url, &policy(&["git"], true));
+    assert!(matches!(result, Err(SourceError::Failed(_))), "{result:?}");
+    let request = rx
+        .try_recv()
+        .expect("the daemon was contacted (before git gave up)");
+    assert!(request.contains("git-upload-pack /x.git"), "{request:?}");
+    assert!(
+        request.contains(&format!("host=127.0.0.1:{port}"))
+            || request.contains(&format!("host=[::1]:{port}")),
+        "not pinned: {request:?}"
+    );
 }
 
 /// A minimal static HTTP server for git's "dumb" protocol: GET of files under its root.

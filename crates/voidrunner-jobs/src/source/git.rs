@@ -168,8 +168,14 @@ impl Git<'_> {
         }
         // A redirect would go to a host that was neither checked nor pinned.
         cmd.args(["-c", "http.followRedirects=false"]);
-        if let Some(Pin::Curl(pin)) = self.pin {
-            cmd.arg("-c").arg(format!("http.curloptResolve={pin}"));
+        match self.pin {
+            Some(Pin::Curl(pin)) => {
+                cmd.arg("-c").arg(format!("http.curloptResolve={pin}"));
+            }
+            Some(Pin::Rewrite { from, to }) => {
+                cmd.arg("-c").arg(format!("url.{to}.insteadOf={from}"));
+            }
+            _ => {}
         }
         cmd.args(args)
             .stdin(Stdio::null())

@@ -14,6 +14,15 @@ pub(crate) enum Pin {
     Curl(String),
     /// The whole ssh command, given to git as `GIT_SSH_COMMAND` ([`ssh_command`]).
     Ssh(String),
+    /// The URL's `scheme://host:port/` and the same with the checked address, given to git as
+    /// `url.<to>.insteadOf=<from>` (`git://`, which has no other way to pin; the daemon then
+    /// sees the address as `host=`).
+    Rewrite {
+        /// The URL's own prefix, as written.
+        from: String,
+        /// `git://<address>:<port>/`.
+        to: String,
+    },
 }
 
 /// The ssh command of a repository that needs no pin (`git://`, `file://`): batch mode and
@@ -100,8 +109,7 @@ fn resolve_checked(host: &str, port: u16, allow_private: bool) -> Result<IpAddr,
 
 /// Resolves the host of a network repository URL, refuses it when any address is not a
 /// public one ([`voidrunner_domain::net`]) unless `allow_private`, and answers how git must
-/// be held to the checked address: `None` for `file` (the protocol allow-list governs it)
-/// and for `git://` (no way to pin; discouraged).
+/// be held to the checked address (`None` for `file`: the protocol allow-list governs it).
 pub(crate) fn check_and_pin(
     url: &str,
     protocol: &str,
@@ -131,8 +139,21 @@ pub(crate) fn check_and_pin(
             IpAddr::V4(ip) => format!("{host}:{port}:{ip}"),
         })),
         "ssh" => Some(Pin::Ssh(ssh_command(&host, port, ip)?)),
+        "git" => Some(git_rewrite(url, ip, port)),
         _ => None,
     })
+}
+
+/// The [`Pin::Rewrite`] of a `git://` URL whose host was checked to be `ip`.
+fn git_rewrite(url: &str, ip: IpAddr, port: u16) -> Pin {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i + 1);
+    let from = &url[..end];
+    let slash = if from.ends_with('/') { "/" } else { "" };
+    Pin::Rewrite {
+        from: from.to_owned(),
+        to: format!("git://{}{slash}", SocketAddr::new(ip, port)),
+    }
 }
 
 /// Resolves the host of a network repository URL and refuses it when any address is not a
@@ -287,6 +308,33 @@ mod tests {
             url_parts("https://Git.Example.COM/r", "https"),
             Ok(Some((None, "git.example.com".into(), 443)))
         );
+    }
+
+    #[test]
+    fn git_protocol_urls_are_rewritten_to_the_checked_address() {
+        let pin = |u: &str| check_and_pin(u, "git", true);
+        assert_eq!(
+            pin("git://127.0.0.1/o/r.git"),
+            Ok(Some(Pin::Rewrite {
+                from: "git://127.0.0.1/".into(),
+                to: "git://127.0.0.1:9418/".into()
+            }))
+        );
+        assert_eq!(
+            git_rewrite(
+                "GIT://Host.example:9000/r",
+                "::1".parse().expect("ip"),
+                9000
+            ),
+            Pin::Rewrite {
+                from: "GIT://Host.example:9000/".into(),
+                to: "git://[::1]:9000/".into()
+            }
+        );
+        assert!(matches!(
+            check_and_pin("git://127.0.0.1/r", "git", false),
+            Err(SourceError::Refused(_))
+        ));
     }
 
     #[test]

@@ -60,6 +60,49 @@ impl GitMirror {
         Ok(mirror)
     }
 
+    /// Opens the mirror of `url` kept in `dir` from earlier events, so a fetch brings only
+    /// what is new; creates it when `dir` is missing, and re-creates it when `dir` is not a
+    /// bare repository whose `origin` is `url`. The caller holds a lock on `dir` (one user
+    /// at a time: a fetch moves its refs). Same checks and deadline as [`GitMirror::init`].
+    pub fn open(url: &str, dir: &Path, policy: &SourcePolicy) -> Result<GitMirror, SourceError> {
+        let protocol = check_git_url(url, &policy.git_protocols)?;
+        let pin = check_and_pin(url, &protocol, policy.allow_private_hosts)?;
+        let mirror = GitMirror {
+            policy: policy.clone(),
+            dir: dir.to_path_buf(),
+            deadline: Instant::now() + policy.git_timeout,
+            url: url.to_owned(),
+            pin,
+        };
+        let kept = dir.join("HEAD").is_file()
+            && mirror
+                .git()
+                .run(&["config", "--get", "remote.origin.url"])
+                .is_ok_and(|origin| origin == url);
+        if !kept {
+            mirror.recreate()?;
+        }
+        Ok(mirror)
+    }
+
+    /// Empties the directory and initialises it again (a kept mirror that is damaged or
+    /// belongs to another URL).
+    pub fn recreate(&self) -> Result<(), SourceError> {
+        let io = |what: &str, e: std::io::Error| {
+            SourceError::Failed(format!("{what} {}: {e}", self.dir.display()))
+        };
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("removing", e)),
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| io("creating", e))?;
+        self.git().run(&["init", "-q", "--bare"])?;
+        self.git()
+            .run(&["remote", "add", "origin", "--", &self.url])?;
+        Ok(())
+    }
+
     fn git(&self) -> Git<'_> {
         Git {
             policy: &self.policy,
@@ -71,7 +114,9 @@ impl GitMirror {
     }
 
     /// Fetches refspecs from `origin` (each checked: no option, no revision syntax beyond
-    /// `+src:dst` and `*`); the repository is then measured against the policy's caps.
+    /// `+src:dst` and `*`); local refs the remote no longer has are pruned (a kept mirror
+    /// must not see deleted branches). The repository is then measured against the
+    /// policy's caps.
     pub fn fetch(&self, refspecs: &[&str]) -> Result<(), SourceError> {
         for spec in refspecs {
             let plain = spec.trim_start_matches('+');
@@ -83,6 +128,7 @@ impl GitMirror {
             "fetch",
             "-q",
             "--no-tags",
+            "--prune",
             "--no-recurse-submodules",
             "origin",
             "--",
