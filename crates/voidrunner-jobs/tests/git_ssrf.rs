@@ -336,6 +336,28 @@ fn urls_curl_reads_with_another_host_are_refused() {
 }
 
 #[test]
+fn too_many_submodules_are_refused_before_any_is_fetched() {
+    let area = tempfile::tempdir().expect("tempdir");
+    let sub = area.path().join("sub");
+    let commit = repo(&sub, &[("lib.c", "int lib;\n")]);
+    let sup = area.path().join("super");
+    repo(&sup, &[("main.c", "int main;\n")]);
+    let url = file_url(&sub);
+    let paths: Vec<String> = (0..257).map(|i| format!("m{i}")).collect();
+    let subs: Vec<(&str, &str, &str)> = paths
+        .iter()
+        .map(|p| (p.as_str(), url.as_str(), commit.as_str()))
+        .collect();
+    add_submodules(&sup, &subs);
+    let (dest, result) = clone(area.path(), &file_url(&sup), &policy(&["file"], false));
+    assert!(
+        matches!(&result, Err(SourceError::TooLarge(m)) if m.contains("256 submodules")),
+        "{result:?}"
+    );
+    assert_empty(&dest.join("m0"));
+}
+
+#[test]
 fn ssh_sources_connect_to_the_checked_address_only() {
     let area = tempfile::tempdir().expect("tempdir");
     let trap = Trap::new();

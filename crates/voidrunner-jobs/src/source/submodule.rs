@@ -15,6 +15,10 @@ use super::{SourceError, SourcePolicy};
 /// Deepest nesting of submodules followed (the top repository's are level 1).
 pub(super) const MAX_LEVELS: usize = 8;
 
+/// Most submodules of one source, all levels together: each is a clone, and the size cap is
+/// only measured once they are all fetched.
+pub(super) const MAX_SUBMODULES: usize = 256;
+
 /// A repository whose submodules are to be updated: its worktree, where it sits under the
 /// top one (for messages) and its URL (redacted from git's messages).
 struct Level {
@@ -40,6 +44,7 @@ pub(super) fn update(top: &Git<'_>, depth: Option<&str>) -> Result<(), SourceErr
         .dir
         .canonicalize()
         .map_err(|e| SourceError::Failed(format!("repository {}: {e}", top.dir.display())))?;
+    let mut total = 0usize;
     let mut todo = vec![Level {
         dir: root.clone(),
         prefix: String::new(),
@@ -57,6 +62,12 @@ pub(super) fn update(top: &Git<'_>, depth: Option<&str>) -> Result<(), SourceErr
         let found = list(&git)?;
         if found.is_empty() {
             continue;
+        }
+        total += found.len();
+        if total > MAX_SUBMODULES {
+            return Err(SourceError::TooLarge(format!(
+                "more than {MAX_SUBMODULES} submodules"
+            )));
         }
         if level.depth >= MAX_LEVELS {
             return Err(SourceError::Refused(format!(
