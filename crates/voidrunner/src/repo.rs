@@ -189,6 +189,10 @@ fn print(json: bool, answer: &Value, human: impl FnOnce(&Value) -> String) -> an
 }
 
 async fn add(args: AddArgs) -> anyhow::Result<u8> {
+    let stdin = |f: &Option<PathBuf>| f.as_deref() == Some(std::path::Path::new("-"));
+    if stdin(&args.webhook.webhook_secret_file) && stdin(&args.status_token_file) {
+        anyhow::bail!("only one secret can come from stdin: give the status token as a file");
+    }
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let webhook = secrets::webhook_secret(&args.webhook, &env, true)?
         .ok_or_else(|| anyhow::anyhow!("no webhook secret"))?;

@@ -3,7 +3,8 @@
 //! A repository registered with its secrets read from stdin, a file and the environment is
 //! listed and shown with its secrets only as "set"; a push event's delivery is listed with
 //! its ref, outcome and the workflow it started; rotating the webhook secret makes the old
-//! one refused; delete asks for `--yes` and then removes it. No secret value is ever printed.
+//! one refused; status reporting's token comes from a file; delete asks for `--yes` and then
+//! removes it. No secret value is ever printed.
 
 #[expect(
     dead_code,
@@ -277,6 +278,46 @@ fn repo_commands_register_show_rotate_and_delete_with_deliveries() {
     assert_eq!(s, 401, "the old secret is refused: {body}");
     let (s, body) = hook(&node.url, NEW_HOOK_SECRET, "push-1", &push);
     assert_eq!((s, body["duplicate"].clone()), (200, json!(true)), "{body}");
+
+    // Status reporting: the token from a file, shown only as set; one stdin secret at most.
+    let token_file = dir.path().join("status-token");
+    std::fs::write(&token_file, format!("{DEPLOY_TOKEN}\n")).expect("write");
+    let token_file = token_file.to_str().expect("utf-8 path");
+    let base = ["add", "github", "acme/other", &url, "--status-api-url"];
+    let err = failed(&repo(
+        &api,
+        &[
+            &base[..],
+            &[
+                "https://api.example.com",
+                "--webhook-secret-file",
+                "-",
+                "--status-token-file",
+                "-",
+            ],
+        ]
+        .concat(),
+        &[],
+        "",
+    ));
+    assert!(err.contains("only one secret can come from stdin"), "{err}");
+    let out = ok(&repo(
+        &api,
+        &[
+            &base[..],
+            &["https://api.example.com", "--status-token-file", token_file],
+        ]
+        .concat(),
+        &[("VOIDRUNNER_WEBHOOK_SECRET", HOOK_SECRET)],
+        "",
+    ));
+    assert!(out.starts_with("registered acme/other\n"), "{out}");
+    assert!(
+        out.contains("status reporting: https://api.example.com (token set)\n"),
+        "{out}"
+    );
+    assert!(out.contains("job secrets:      none\n"), "{out}");
+    ok(&repo(&api, &["delete", "acme/other", "--yes"], &[], ""));
 
     // Delete: refused without a terminal or --yes, then done.
     let err = failed(&repo(&api, &["delete", "grp/app"], &[], ""));
