@@ -94,8 +94,9 @@ pub(super) fn update(top: &Git<'_>, depth: Option<&str>) -> Result<(), SourceErr
             let mut args = vec!["submodule", "update", "-q", "--init"];
             args.extend(depth);
             args.extend(["--", spec.as_str()]);
-            fetch.run(&args).map_err(|e| named(e, &shown, &sub.url))?;
+            // Checked before the fetch writes there (the checkout made the directory).
             let dir = inside(&root, &level.dir.join(&sub.path))?;
+            fetch.run(&args).map_err(|e| named(e, &shown, &sub.url))?;
             // `update = none` (or an unpopulated path) leaves no checkout to descend into.
             if dir.join(".git").exists() {
                 todo.push(Level {
