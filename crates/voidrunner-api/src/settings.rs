@@ -113,6 +113,10 @@ pub struct HookSettings {
     pub concurrency: usize,
     /// Where temporary clones go (default: the system temporary directory).
     pub work_dir: Option<std::path::PathBuf>,
+    /// Where the bare mirror of each repository is kept between events, so an event
+    /// fetches only what is new (`serve` sets `<data_dir>/git-mirrors` when unset); `None`:
+    /// every event fetches the whole repository into a temporary directory.
+    pub mirror_dir: Option<std::path::PathBuf>,
     /// A repository's host may resolve to loopback/private/link-local addresses (a
     /// self-hosted git server on the internal network); off by default.
     pub git_allow_private: bool,
@@ -135,6 +139,7 @@ impl Default for HookSettings {
             max_changed_files: 10_000,
             concurrency: 4,
             work_dir: None,
+            mirror_dir: None,
             git_allow_private: false,
             status_allow_private: false,
             delivery_retention_secs: 30 * 24 * 3600,

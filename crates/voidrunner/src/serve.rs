@@ -136,6 +136,10 @@ pub async fn serve(
         crate::engine::start_retention(&cfg.jobs, &cfg.hooks, store.clone(), Some(metrics.clone()));
     let mut settings = cfg.api;
     settings.hooks = cfg.hooks;
+    settings
+        .hooks
+        .mirror_dir
+        .get_or_insert_with(|| cfg.server.data_dir.join("git-mirrors"));
     let names = available.iter().map(|l| l.name.clone()).collect();
     settings.allowed_languages = resolve_languages(&settings.allowed_languages, names)?;
     for lang in available {

@@ -1,6 +1,9 @@
 //! The git side of an event (blocking: run it on a blocking thread). Only the registered
-//! clone URL is fetched, into a temporary bare repository, with the source-preparation
-//! safety rules ([`GitMirror`]). Then:
+//! clone URL is fetched, with the source-preparation safety rules ([`GitMirror`]): into the
+//! mirror of that URL kept under `[hooks] mirror_dir` (so an event fetches only what is new;
+//! one event at a time per mirror, under a file lock that also holds across processes; a
+//! mirror that fails to fetch is rebuilt once), or without `mirror_dir` into a temporary
+//! bare repository. Then:
 //! - the commits the payload names are verified: a push's commit must exist; a pull
 //!   request's base commit must exist AND be on the target branch, and its head commit must
 //!   be what the base repository's `refs/pull/<n>/head` (GitHub) /
@@ -47,6 +50,41 @@ pub(crate) struct Inspection {
     pub notes: Vec<String>,
 }
 
+/// What keeps an event's repository while it is read: the lock of a kept mirror, or the
+/// temporary directory (removed on drop).
+enum Hold {
+    Kept(#[expect(dead_code, reason = "held for its lock")] std::fs::File),
+    Temporary(#[expect(dead_code, reason = "held for its drop")] tempfile::TempDir),
+}
+
+/// The event's bare repository: the kept mirror of `clone_url` (locked), or a temporary one.
+fn mirror(
+    clone_url: &str,
+    settings: &HookSettings,
+    policy: &SourcePolicy,
+) -> Result<(GitMirror, Hold), String> {
+    let Some(root) = &settings.mirror_dir else {
+        let mut tmp = tempfile::Builder::new();
+        tmp.prefix("voidrunner-hook-");
+        let dir = match &settings.work_dir {
+            Some(d) => tmp.tempdir_in(d),
+            None => tmp.tempdir(),
+        }
+        .map_err(|e| format!("temporary directory: {e}"))?;
+        let git = GitMirror::init(clone_url, dir.path(), policy).map_err(|e| e.to_string())?;
+        return Ok((git, Hold::Temporary(dir)));
+    };
+    std::fs::create_dir_all(root).map_err(|e| format!("mirror directory: {e}"))?;
+    // Named by a digest of the URL: never a path from user input, and a changed URL (or
+    // its credentials) gets a mirror of its own.
+    let key = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(clone_url.as_bytes())[..16]);
+    let lock = std::fs::File::create(root.join(format!("{key}.lock")))
+        .map_err(|e| format!("mirror lock: {e}"))?;
+    lock.lock().map_err(|e| format!("mirror lock: {e}"))?;
+    let git = GitMirror::open(clone_url, &root.join(&key), policy).map_err(|e| e.to_string())?;
+    Ok((git, Hold::Kept(lock)))
+}
+
 fn is_ci_file(path: &str) -> bool {
     [".yaml", ".yml", ".json"].iter().any(|e| path.ends_with(e))
 }
@@ -60,13 +98,6 @@ pub(crate) fn inspect(
     ev: &EventInfo,
     settings: &HookSettings,
 ) -> Result<Inspection, String> {
-    let mut tmp = tempfile::Builder::new();
-    tmp.prefix("voidrunner-hook-");
-    let dir = match &settings.work_dir {
-        Some(d) => tmp.tempdir_in(d),
-        None => tmp.tempdir(),
-    }
-    .map_err(|e| format!("temporary directory: {e}"))?;
     let policy = SourcePolicy {
         git_protocols: settings.git_protocols.clone(),
         git_timeout: Duration::from_secs(settings.git_timeout_secs.max(1)),
@@ -74,7 +105,7 @@ pub(crate) fn inspect(
         allow_private_hosts: settings.git_allow_private,
         ..SourcePolicy::default()
     };
-    let git = GitMirror::init(clone_url, dir.path(), &policy).map_err(|e| e.to_string())?;
+    let (git, _hold) = mirror(clone_url, settings, &policy)?;
     let pr_ref = ev.pr.as_ref().map(|pr| match provider {
         "github" => format!("+refs/pull/{}/head:refs/voidrunner/head", pr.number),
         _ => format!(
@@ -86,8 +117,16 @@ pub(crate) fn inspect(
     if let Some(r) = &pr_ref {
         specs.push(r);
     }
-    git.fetch(&specs)
-        .map_err(|e| format!("fetching the repository: {e}"))?;
+    let fetched = git.fetch(&specs);
+    if let (Err(e), Hold::Kept(_)) = (&fetched, &_hold) {
+        // A kept mirror may be damaged (a crash mid-fetch, a full disk): rebuild it once.
+        tracing::warn!(error = %e, "fetching into the kept mirror failed, rebuilding it: {e}");
+        git.recreate()
+            .and_then(|()| git.fetch(&specs))
+            .map_err(|e| format!("fetching the repository: {e}"))?;
+    } else {
+        fetched.map_err(|e| format!("fetching the repository: {e}"))?;
+    }
     let max = settings.max_changed_files;
     let (code_sha, ci_sha, changed) = match &ev.pr {
         None => {

@@ -8,7 +8,7 @@
 
 //!
 //! `registration`: the repositories API; `events`: which workflows an event starts, 401s,
-//! duplicates; `trust`: fork pull requests; `status`: commit-status reporting.
+//! duplicates; `trust`: fork pull requests; `status`: commit-status reporting; `mirror`: the kept mirror.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,6 +23,7 @@ use voidrunner_store::{Scope, WorkflowId};
 use crate::helpers::{Backend, TestApp, TestUser};
 
 mod events;
+mod mirror;
 mod registration;
 mod status;
 mod trust;
