@@ -63,6 +63,17 @@ fn transition(
     }
 }
 
+/// The due rows with their workflow's current `(status, run)` (binds: now, now, limit).
+const DUE: &str = "SELECT c.workflow_id, c.repository_id, c.sha, c.context, w.status, \
+        w.run, c.attempts \
+    FROM commit_statuses c JOIN workflows w ON w.id = c.workflow_id \
+    WHERE c.workflow_id IN (SELECT workflow_id FROM commit_statuses WHERE open = 1 \
+            UNION SELECT id FROM workflows WHERE status = 'running') \
+      AND (COALESCE(c.posted_state, '') <> w.status OR COALESCE(c.posted_run, 0) <> w.run) \
+      AND (COALESCE(c.gave_up_state, '') <> w.status OR COALESCE(c.gave_up_run, 0) <> w.run) \
+      AND c.next_attempt_at <= ? AND (c.claimed_until IS NULL OR c.claimed_until <= ?) \
+    ORDER BY c.next_attempt_at, c.workflow_id LIMIT ?";
+
 /// A due row with its workflow's current `(status, run)`.
 type DueRow = (Hyphenated, Hyphenated, String, String, String, i64, i64);
 
@@ -78,26 +89,26 @@ impl SqliteStore {
         let lease = chrono::Duration::from_std(lease)
             .map_err(|_| StoreError::Conflict("status claim lease out of range".into()))?;
         let until = micros(now + lease);
+        // Most passes find nothing: look on a reader first, so an idle reconciler does not
+        // take the write lock every second.
+        let any: Option<i64> = sqlx::query_scalar(&format!("SELECT 1 FROM ({DUE}) LIMIT 1"))
+            .bind(micros(now))
+            .bind(micros(now))
+            .bind(i64::from(limit))
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_sqlx)?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_immediate().await?;
-        let rows: Vec<DueRow> = sqlx::query_as(
-            "SELECT c.workflow_id, c.repository_id, c.sha, c.context, w.status, w.run, \
-                 c.attempts \
-             FROM commit_statuses c JOIN workflows w ON w.id = c.workflow_id \
-             WHERE c.workflow_id IN (SELECT workflow_id FROM commit_statuses WHERE open = 1 \
-                     UNION SELECT id FROM workflows WHERE status = 'running') \
-               AND (COALESCE(c.posted_state, '') <> w.status OR COALESCE(c.posted_run, 0) <> w.run) \
-               AND (COALESCE(c.gave_up_state, '') <> w.status \
-                    OR COALESCE(c.gave_up_run, 0) <> w.run) \
-               AND c.next_attempt_at <= ? \
-               AND (c.claimed_until IS NULL OR c.claimed_until <= ?) \
-             ORDER BY c.next_attempt_at, c.workflow_id LIMIT ?",
-        )
-        .bind(micros(now))
-        .bind(micros(now))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
+        let rows: Vec<DueRow> = sqlx::query_as(DUE)
+            .bind(micros(now))
+            .bind(micros(now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
         let mut out = Vec::with_capacity(rows.len());
         for (wf, repo, sha, context, status, run, attempts) in rows {
             let claim = Uuid::new_v4();
