@@ -33,6 +33,15 @@ pub(super) async fn fake_host() -> (String, tokio::sync::mpsc::UnboundedReceiver
 pub(super) async fn fake_host_answering(
     first: Vec<u16>,
 ) -> (String, tokio::sync::mpsc::UnboundedReceiver<Seen>) {
+    fake_host_with(first, std::time::Duration::ZERO).await
+}
+
+/// Like [`fake_host_answering`], each answer given after `delay` (a slow host keeps a post
+/// in flight while other nodes look for work).
+pub(super) async fn fake_host_with(
+    first: Vec<u16>,
+    delay: std::time::Duration,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<Seen>) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Seen>();
     let plan = Arc::new(Mutex::new(first.into_iter()));
     let app = axum::Router::new().fallback(
@@ -47,6 +56,7 @@ pub(super) async fn fake_host_answering(
                 let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 let code = plan.lock().expect("plan").next().unwrap_or(201);
                 let _ = tx.send((uri.path().to_owned(), auth, json, code));
+                tokio::time::sleep(delay).await;
                 axum::http::StatusCode::from_u16(code).expect("status code")
             }
         },
@@ -249,12 +259,15 @@ async fn commit_statuses_to_a_private_address_are_refused_by_default(b: Backend)
 }
 
 /// Two API nodes (two reconcilers) on one database: `pending` then `success`, each posted
-/// exactly once; afterwards nothing is due.
+/// exactly once; afterwards nothing is due. The host answers each post after 1.5 s, so the
+/// other node's once-a-second pass always runs while a post is in flight (and must find the
+/// row claimed).
 async fn each_transition_is_posted_once_by_two_nodes(b: Backend) {
     let app = b.spawn_with(allow_loopback).await;
     let second = restart::Node::start(app.store.clone(), app.settings.clone()).await;
     let repo = Repo::new();
-    let (api_url, mut seen) = fake_host().await;
+    let slow = std::time::Duration::from_millis(1500);
+    let (api_url, mut seen) = fake_host_with(Vec::new(), slow).await;
     let (id, after) = push_with_statuses(&app, &repo, &api_url).await;
     let (path, _, body, _) = next(&mut seen).await;
     assert_eq!(path, format!("/api/repos/acme/app/statuses/{after}"));
