@@ -10,6 +10,7 @@
 //! set of metrics is small and fixed, and this keeps the output exactly the 0.0.4 text format.
 
 mod family;
+mod hooks;
 mod logs;
 mod process;
 mod retention;
@@ -86,6 +87,8 @@ struct Inner {
     logs: logs::LogCounters,
     /// CI retention counter (see `retention.rs`).
     retention: retention::RetentionCounters,
+    /// Commit-status reconciler and git mirror cleaner (see `hooks.rs`).
+    hooks: hooks::HookCounters,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -117,6 +120,7 @@ impl Metrics {
                 workers: Mutex::new(Vec::new()),
                 logs: logs::LogCounters::new(),
                 retention: retention::RetentionCounters::new(),
+                hooks: hooks::HookCounters::new(),
             }),
         }
     }
@@ -242,6 +246,7 @@ impl Metrics {
         );
         i.logs.write(&mut w);
         i.retention.write(&mut w);
+        i.hooks.write(&mut w);
         write_queue(&mut w, queue);
         write_process(&mut w, i.started.elapsed());
         w.finish()
