@@ -9,14 +9,18 @@
 //! job is ever created twice (the job queue's lease rules then run it once).
 //!
 //! [`WorkflowScheduler`] runs passes in the background: for the workflow of every job that
-//! finishes (job signals, cluster-wide on PostgreSQL) and in a periodic sweep over every
-//! running workflow, so a restart, a killed node or a lost signal never stalls a workflow.
+//! finishes (job signals, cluster-wide on PostgreSQL) and in a periodic sweep over the
+//! running workflows, so a restart, a killed node or a lost signal never stalls a workflow.
+//! Signals (and the API's own passes after each write) are the fast path; the sweep is the
+//! safety net, so it passes a workflow again only when this node has not passed it for
+//! [`SchedulerConfig::revisit_after`] (or has never passed it, or its last pass failed).
+//! That keeps a sweep of many long-running workflows to one listing query per interval.
 
 mod link;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use voidrunner_store::{
@@ -266,6 +270,10 @@ pub struct SchedulerConfig {
     pub sweep_interval: Duration,
     /// Most workflows one sweep looks at.
     pub sweep_batch: u32,
+    /// A sweep passes a workflow this node passed successfully less than this long ago only
+    /// if its signals were lost (a lagging receiver): the longest a lost signal can delay a
+    /// workflow.
+    pub revisit_after: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -273,6 +281,7 @@ impl Default for SchedulerConfig {
         Self {
             sweep_interval: Duration::from_secs(1),
             sweep_batch: 1000,
+            revisit_after: Duration::from_secs(15),
         }
     }
 }
@@ -301,11 +310,13 @@ impl WorkflowScheduler {
     }
 }
 
-/// Remembers the last error per workflow so a persistent one is logged once, not per sweep.
+/// Remembers the last error per workflow so a persistent one is logged once, not per sweep,
+/// and when this node last passed each workflow successfully (for the sweep's revisit rule).
 #[derive(Default)]
 struct ErrorLog {
     workflows: HashMap<WorkflowId, String>,
     listing: Option<String>,
+    passed: HashMap<WorkflowId, Instant>,
 }
 
 impl ErrorLog {
@@ -313,8 +324,10 @@ impl ErrorLog {
         match result {
             Ok(_) => {
                 self.workflows.remove(&id);
+                self.passed.insert(id, Instant::now());
             }
             Err(e) => {
+                self.passed.remove(&id);
                 let msg = e.to_string();
                 if self.workflows.len() >= 10_000 {
                     // Workflows finished elsewhere leave entries behind: forget them all.
@@ -345,13 +358,15 @@ async fn run(store: Arc<dyn Store>, cfg: SchedulerConfig, stop: CancellationToke
                 }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    sweep_all(&*store, cfg.sweep_batch, &mut errors, &stop).await;
+                    // Signals were lost: every running workflow gets a pass now.
+                    errors.passed.clear();
+                    sweep_all(&*store, &cfg, &mut errors, &stop).await;
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                     signals = store.queue_signals().subscribe_jobs();
                 }
             },
-            _ = sweep.tick() => sweep_all(&*store, cfg.sweep_batch, &mut errors, &stop).await,
+            _ = sweep.tick() => sweep_all(&*store, &cfg, &mut errors, &stop).await,
         }
     }
 }
@@ -366,8 +381,13 @@ async fn workflow_of(store: &dyn Store, job: JobId) -> Option<WorkflowId> {
     }
 }
 
-async fn sweep_all(store: &dyn Store, batch: u32, errors: &mut ErrorLog, stop: &CancellationToken) {
-    let ids = match store.running_workflows(batch).await {
+async fn sweep_all(
+    store: &dyn Store,
+    cfg: &SchedulerConfig,
+    errors: &mut ErrorLog,
+    stop: &CancellationToken,
+) {
+    let ids = match store.running_workflows(cfg.sweep_batch).await {
         Ok(ids) => ids,
         Err(e) => {
             let msg = e.to_string();
@@ -379,9 +399,19 @@ async fn sweep_all(store: &dyn Store, batch: u32, errors: &mut ErrorLog, stop: &
         }
     };
     errors.listing = None;
+    // Finished workflows (or ones beyond this listing) are forgotten.
+    let listed: std::collections::HashSet<WorkflowId> = ids.iter().copied().collect();
+    errors.passed.retain(|id, _| listed.contains(id));
     for id in ids {
         if stop.is_cancelled() {
             return;
+        }
+        if errors
+            .passed
+            .get(&id)
+            .is_some_and(|at| at.elapsed() < cfg.revisit_after)
+        {
+            continue;
         }
         errors.record(id, advance(store, id).await);
     }
