@@ -4,7 +4,7 @@
 // JSON API 404s, CSP without violations) and transparent token refresh.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { launchBrowser, startProxy, startServer } from './server.mjs';
+import { openSession, setEditorText } from './server.mjs';
 
 const EMAIL = `e2e-${Date.now()}@example.com`;
 const PASSWORD = 'correct horse battery';
@@ -14,49 +14,29 @@ let server;
 let proxy;
 let browser;
 let page;
+let pageErrors;
+let close;
 const cspViolations = [];
-const pageErrors = [];
 let refreshes = 0;
 
 before(async () => {
-	server = await startServer();
 	// The browser talks to the server through a proxy that can cut its connections.
-	proxy = await startProxy(server.url);
-	browser = await launchBrowser();
-	const context = await browser.newContext({ baseURL: proxy.url, viewport: { width: 1280, height: 900 } });
-	page = await context.newPage();
-	page.setDefaultTimeout(T.timeout);
+	({ server, proxy, browser, page, pageErrors, close } = await openSession({ proxy: true, timeout: T.timeout }));
 	page.on('console', (m) => {
 		if (/Content Security Policy|Content-Security-Policy/i.test(m.text())) cspViolations.push(m.text());
 	});
-	page.on('pageerror', (e) => pageErrors.push(String(e)));
 	page.on('request', (r) => {
 		if (r.url().endsWith('/api/v1/auth/refresh')) refreshes++;
 	});
 });
 
-after(async () => {
-	await browser?.close();
-	await proxy?.close();
-	if (server) {
-		if (process.exitCode) console.error(server.log());
-		await server.stop();
-	}
-});
-
-async function setCode(code) {
-	const editor = page.locator('.cm-content');
-	await editor.click();
-	await page.keyboard.press('Control+A');
-	await page.keyboard.press('Delete');
-	await page.keyboard.insertText(code);
-}
+after(() => close?.());
 
 async function createTask(name, code) {
 	await page.goto('/tasks/new');
 	await page.getByLabel('Name', { exact: true }).fill(name);
 	await page.getByLabel('Language').selectOption('python');
-	await setCode(code);
+	await setEditorText(page, code);
 	await page.getByRole('button', { name: 'Create and run' }).click();
 	await page.waitForURL(/\/executions\/[0-9a-f-]{36}$/);
 }
@@ -142,7 +122,7 @@ describe('voidrunner web UI', { concurrency: false }, () => {
 	it('runs an interactive program: input typed in the page reaches its stdin', async () => {
 		await page.goto('/tasks/new');
 		await page.getByLabel('Name', { exact: true }).fill('interactive-e2e');
-		await setCode('print("name?", flush=True)\nname = input()\nprint(f"hello {name}", flush=True)\n');
+		await setEditorText(page, 'print("name?", flush=True)\nname = input()\nprint(f"hello {name}", flush=True)\n');
 		await page.getByLabel('Interactive (type input while it runs)').check();
 		await page.getByRole('button', { name: 'Create and run' }).click();
 		await page.waitForURL(/\/executions\//);
@@ -156,7 +136,7 @@ describe('voidrunner web UI', { concurrency: false }, () => {
 	it('passes env and write-only secrets to the run, with the secret masked in the output', async () => {
 		await page.goto('/tasks/new');
 		await page.getByLabel('Name', { exact: true }).fill('secret-e2e');
-		await setCode('import os\nprint("greeting", os.environ["GREETING"])\nprint("token", os.environ["API_TOKEN"])\n');
+		await setEditorText(page, 'import os\nprint("greeting", os.environ["GREETING"])\nprint("token", os.environ["API_TOKEN"])\n');
 		await page.getByText('Environment variables (0)').click();
 		await page.getByRole('button', { name: '+ Add variable' }).click();
 		await page.getByLabel('variable 1 name').fill('GREETING');

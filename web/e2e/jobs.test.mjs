@@ -4,45 +4,21 @@
 // and downloadable; a definition with a duplicate step name shows every problem with its path.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { launchBrowser, startServer } from './server.mjs';
+import { openSession, setEditorText } from './server.mjs';
 
 const EMAIL = `jobs-${Date.now()}@example.com`;
 const PASSWORD = 'correct horse battery';
 
 let server;
-let browser;
 let page;
-const pageErrors = [];
+let pageErrors;
+let close;
 
 before(async () => {
-	server = await startServer();
-	browser = await launchBrowser();
-	const context = await browser.newContext({ baseURL: server.url, viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-	page = await context.newPage();
-	page.setDefaultTimeout(30_000);
-	page.on('pageerror', (e) => pageErrors.push(String(e)));
-	const res = await fetch(`${server.url}/api/v1/auth/register`, {
-		method: 'POST',
-		headers: { 'content-type': 'application/json' },
-		body: JSON.stringify({ email: EMAIL, password: PASSWORD })
-	});
-	assert.equal(res.status, 201);
+	({ server, page, pageErrors, close } = await openSession({ email: EMAIL, password: PASSWORD, contextOptions: { acceptDownloads: true } }));
 });
 
-after(async () => {
-	await browser?.close();
-	if (server) {
-		if (process.exitCode) console.error(server.log());
-		await server.stop();
-	}
-});
-
-async function setDefinition(text) {
-	await page.locator('.cm-content').click();
-	await page.keyboard.press('Control+A');
-	await page.keyboard.press('Delete');
-	await page.keyboard.insertText(text);
-}
+after(() => close?.());
 
 const TWO_STEPS = `name: e2e-two-steps
 steps:
@@ -68,7 +44,7 @@ describe('job pages', { concurrency: false }, () => {
 
 	it('shows every problem of an invalid definition with its path', async () => {
 		await page.getByRole('button', { name: 'New job' }).click();
-		await setDefinition('name: dup\nsteps:\n  - {name: a, command: "true"}\n  - {name: a, command: "true"}\n  - {name: c, command: "true", depends_on: [ghost]}\n');
+		await setEditorText(page, 'name: dup\nsteps:\n  - {name: a, command: "true"}\n  - {name: a, command: "true"}\n  - {name: c, command: "true", depends_on: [ghost]}\n');
 		await page.getByRole('button', { name: 'Submit job' }).click();
 		const alert = page.getByTestId('submit-error');
 		await alert.waitFor();
@@ -81,7 +57,7 @@ describe('job pages', { concurrency: false }, () => {
 	});
 
 	it('submits a two-step job, streams the log live, shows both steps succeeded and the artifact', async () => {
-		await setDefinition(TWO_STEPS);
+		await setEditorText(page, TWO_STEPS);
 		await page.getByRole('button', { name: 'Submit job' }).click();
 		await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
 		await page.getByTestId('job-log').getByText('hello-from-a').waitFor();
@@ -111,7 +87,7 @@ describe('job pages', { concurrency: false }, () => {
 
 	it('cancels a running job from its page', async () => {
 		await page.goto('/jobs?new');
-		await setDefinition('name: e2e-cancel\nsteps:\n  - {name: long, command: "echo started && sleep 60"}\n');
+		await setEditorText(page, 'name: e2e-cancel\nsteps:\n  - {name: long, command: "echo started && sleep 60"}\n');
 		await page.getByRole('button', { name: 'Submit job' }).click();
 		await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
 		await page.getByTestId('job-log').getByText('started').waitFor();

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FILE_GIT_ENV, gitlabPush, makeRepository } from './git.mjs';
-import { launchBrowser, startServer } from './server.mjs';
+import { openSession } from './server.mjs';
 
 const EMAIL = `repositories-${Date.now()}@example.com`;
 const PASSWORD = 'correct horse battery';
@@ -17,34 +17,19 @@ const DEPLOY_TOKEN = 'e2e-deploy-token-value-42';
 const OTHER_TOKEN = 'e2e-other-token-value-77';
 
 let server;
-let browser;
 let page;
+let pageErrors;
+let close;
 let repo;
 let repoPath;
-const pageErrors = [];
 
 before(async () => {
 	repo = makeRepository();
-	server = await startServer(FILE_GIT_ENV);
-	browser = await launchBrowser();
-	const context = await browser.newContext({ baseURL: server.url, viewport: { width: 1280, height: 900 } });
-	page = await context.newPage();
-	page.setDefaultTimeout(60_000);
-	page.on('pageerror', (e) => pageErrors.push(String(e)));
-	const res = await fetch(`${server.url}/api/v1/auth/register`, {
-		method: 'POST',
-		headers: { 'content-type': 'application/json' },
-		body: JSON.stringify({ email: EMAIL, password: PASSWORD })
-	});
-	assert.equal(res.status, 201);
+	({ server, page, pageErrors, close } = await openSession({ env: FILE_GIT_ENV, email: EMAIL, password: PASSWORD, timeout: 60_000 }));
 });
 
 after(async () => {
-	await browser?.close();
-	if (server) {
-		if (process.exitCode) console.error(server.log());
-		await server.stop();
-	}
+	await close?.();
 	repo?.cleanup();
 });
 

@@ -1,6 +1,7 @@
 // Starts a real `voidrunner serve` (embedded workers, temp data dir, random port) and a
-// headless Debian Chromium driven by playwright-core. Shared by the e2e tests, the
-// screenshots and the budget measurement.
+// headless Debian Chromium driven by playwright-core (shared by the e2e tests, the screenshots
+// and the budget measurement); `openSession` is the setup every e2e test file shares.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,4 +115,56 @@ export async function startProxy(target) {
 		},
 		close: () => new Promise((ok) => server.close(ok))
 	};
+}
+
+/**
+ * What every e2e test file starts with: a server (`env` added to its environment), Chromium,
+ * one page at 1280×900 with a default timeout and its page errors collected and, given an
+ * `email`, that user registered through the API. With `proxy`, the page reaches the server
+ * through `startProxy` (its connections can be cut). `contextOptions` are added to the
+ * browser context's. `close()` is the file's `after`: closes the browser and the proxy,
+ * prints the server log when the run failed, stops the server. When the start fails, what did
+ * start is closed before the error is thrown.
+ */
+export async function openSession({ env = {}, email, password, timeout = 30_000, proxy: viaProxy = false, contextOptions = {} } = {}) {
+	const session = { server: undefined, proxy: undefined, browser: undefined, page: undefined, pageErrors: [] };
+	session.close = async () => {
+		await session.browser?.close();
+		await session.proxy?.close();
+		if (session.server) {
+			if (process.exitCode) console.error(session.server.log());
+			await session.server.stop();
+		}
+	};
+	try {
+		session.server = await startServer(env);
+		if (viaProxy) session.proxy = await startProxy(session.server.url);
+		session.browser = await launchBrowser();
+		const baseURL = (session.proxy ?? session.server).url;
+		const context = await session.browser.newContext({ baseURL, viewport: { width: 1280, height: 900 }, ...contextOptions });
+		session.page = await context.newPage();
+		session.page.setDefaultTimeout(timeout);
+		session.page.on('pageerror', (e) => session.pageErrors.push(String(e)));
+		if (email) {
+			const res = await fetch(`${session.server.url}/api/v1/auth/register`, {
+				method: 'POST',
+				headers: { 'content-type': 'application/json' },
+				body: JSON.stringify({ email, password })
+			});
+			assert.equal(res.status, 201);
+		}
+	} catch (err) {
+		// The file's `after` has no session to close: stop what started.
+		await session.close();
+		throw err;
+	}
+	return session;
+}
+
+/** Replaces the text of the page's CodeMirror editor as a user would: select all, delete, type. */
+export async function setEditorText(page, text) {
+	await page.locator('.cm-content').click();
+	await page.keyboard.press('Control+A');
+	await page.keyboard.press('Delete');
+	await page.keyboard.insertText(text);
 }

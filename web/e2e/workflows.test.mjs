@@ -4,49 +4,24 @@
 // of an invalid definition with its path, cancel a running workflow and re-run a failed one.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { launchBrowser, startServer } from './server.mjs';
+import { openSession, setEditorText } from './server.mjs';
 
 const EMAIL = `workflows-${Date.now()}@example.com`;
 const PASSWORD = 'correct horse battery';
 
-let server;
-let browser;
 let page;
-const pageErrors = [];
+let pageErrors;
+let close;
 
 before(async () => {
-	server = await startServer();
-	browser = await launchBrowser();
-	const context = await browser.newContext({ baseURL: server.url, viewport: { width: 1280, height: 900 } });
-	page = await context.newPage();
-	page.setDefaultTimeout(60_000);
-	page.on('pageerror', (e) => pageErrors.push(String(e)));
-	const res = await fetch(`${server.url}/api/v1/auth/register`, {
-		method: 'POST',
-		headers: { 'content-type': 'application/json' },
-		body: JSON.stringify({ email: EMAIL, password: PASSWORD })
-	});
-	assert.equal(res.status, 201);
+	({ page, pageErrors, close } = await openSession({ email: EMAIL, password: PASSWORD, timeout: 60_000 }));
 });
 
-after(async () => {
-	await browser?.close();
-	if (server) {
-		if (process.exitCode) console.error(server.log());
-		await server.stop();
-	}
-});
-
-async function setDefinition(text) {
-	await page.locator('.cm-content').click();
-	await page.keyboard.press('Control+A');
-	await page.keyboard.press('Delete');
-	await page.keyboard.insertText(text);
-}
+after(() => close?.());
 
 async function submit(text) {
 	await page.goto('/workflows?new');
-	await setDefinition(text);
+	await setEditorText(page, text);
 	await page.getByRole('button', { name: 'Submit workflow' }).click();
 	await page.waitForURL(/\/workflows\/[0-9a-f-]{36}$/);
 }
@@ -80,7 +55,8 @@ describe('workflow pages', { concurrency: false }, () => {
 
 	it('shows every problem of an invalid definition with its path', async () => {
 		await page.getByRole('button', { name: 'New workflow' }).click();
-		await setDefinition(
+		await setEditorText(
+			page,
 			'name: bad\njobs:\n  a: {job: {name: a, steps: [{name: s, command: "true"}]}, depends_on: [c]}\n  c: {job: {name: c, steps: [{name: s, command: "true"}]}, depends_on: [a]}\n  d: {job: {name: d, steps: [{name: s, command: "true"}]}, depends_on: [ghost]}\n'
 		);
 		await page.getByRole('button', { name: 'Submit workflow' }).click();
@@ -138,7 +114,7 @@ describe('workflow pages', { concurrency: false }, () => {
 
 	it('sends the job files a definition names, picked in the browser', async () => {
 		await page.goto('/workflows?new');
-		await setDefinition('name: e2e-files\njobs:\n  hello: {job_file: jobs/hello.yaml}\n');
+		await setEditorText(page, 'name: e2e-files\njobs:\n  hello: {job_file: jobs/hello.yaml}\n');
 		await page.getByText('Job files (0)').click();
 		await page.getByLabel('Add files').setInputFiles({
 			name: 'hello.yaml',
