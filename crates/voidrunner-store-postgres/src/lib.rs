@@ -12,6 +12,7 @@ mod error;
 mod execution_row;
 mod executions;
 mod input;
+mod job_blobs;
 mod jobs;
 mod jobs_queue;
 mod logs;

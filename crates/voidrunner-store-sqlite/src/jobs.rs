@@ -273,7 +273,8 @@ impl JobStore for SqliteStore {
         sqlx::query(
             "INSERT INTO job_blobs (job_id, name, data, created_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT (job_id, name) DO UPDATE SET data = excluded.data, \
-             created_at = excluded.created_at",
+             created_at = excluded.created_at, object_key = NULL, size_bytes = NULL, \
+             sha256 = NULL, archived_at = NULL",
         )
         .bind(text(id.as_uuid()))
         .bind(name)
@@ -287,13 +288,15 @@ impl JobStore for SqliteStore {
 
     async fn job_blob(&self, scope: Scope, id: JobId, name: &str) -> StoreResult<Vec<u8>> {
         self.job_in_scope(scope, id).await?;
-        sqlx::query_scalar("SELECT data FROM job_blobs WHERE job_id = ? AND name = ?")
-            .bind(text(id.as_uuid()))
-            .bind(name)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_sqlx)?
-            .ok_or(StoreError::NotFound)
+        sqlx::query_scalar(
+            "SELECT data FROM job_blobs WHERE job_id = ? AND name = ? AND object_key IS NULL",
+        )
+        .bind(text(id.as_uuid()))
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or(StoreError::NotFound)
     }
 
     async fn job_artifacts(&self, scope: Scope, id: JobId) -> StoreResult<Vec<JobArtifact>> {

@@ -357,7 +357,10 @@ pub trait JobStore {
         data: &[u8],
         now: Timestamp,
     ) -> StoreResult<()>;
-    /// The bytes stored under `name`; `NotFound` when the job is out of scope or has none.
+    /// The bytes stored under `name`; `NotFound` when the job is out of scope or has none,
+    /// or when they moved to object storage (see
+    /// [`JobBlobArchiveStore::job_blob_location`](crate::JobBlobArchiveStore::job_blob_location),
+    /// which only happens once the job is finished for good).
     async fn job_blob(&self, scope: Scope, id: JobId, name: &str) -> StoreResult<Vec<u8>>;
     /// Releases every `running` job whose lease expired before `now` as a failure
     /// (`retry_at(attempt)` = earliest retry); at most a batch per call.

@@ -17,6 +17,7 @@ mod auth;
 mod error;
 mod execution;
 mod input;
+mod job_blobs;
 mod jobs;
 mod logs;
 mod release;
@@ -46,6 +47,9 @@ pub use execution::{
 };
 pub use input::{
     InputChunk, InputState, InputStore, MAX_INPUT_BYTES, MAX_INPUT_CHUNKS, input_conflict,
+};
+pub use job_blobs::{
+    ArchivedJobBlob, JobBlobArchiveOutcome, JobBlobArchiveStore, JobBlobCandidate, JobBlobLocation,
 };
 pub use jobs::{
     Job, JobArtifact, JobCompleteOutcome, JobCursor, JobEventRecord, JobFailure, JobId, JobLease,
@@ -86,6 +90,7 @@ pub trait Store:
     + LogArchiveStore
     + StatsStore
     + JobStore
+    + JobBlobArchiveStore
     + WorkflowStore
     + RepositoryStore
     + RetentionStore
