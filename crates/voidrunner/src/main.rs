@@ -142,7 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Job(_) | Command::Workflow(_) | Command::Repo(_) => Ok(()),
-        Command::Doctor => runtime()?.block_on(doctor::run(&registry, &cfg.docker)),
+        Command::Doctor => runtime()?.block_on(doctor::run(&registry, &cfg)),
         Command::Migrate(_) => runtime()?.block_on(serve::migrate(&cfg)),
         Command::Serve(_) => {
             serve::ensure_data_dir(&cfg.server.data_dir)?;
