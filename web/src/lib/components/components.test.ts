@@ -1,6 +1,9 @@
 import { fireEvent, render, screen } from '@testing-library/svelte';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import KeyValueRows from './KeyValueRows.svelte';
+import Pager from './Pager.svelte';
+import ListHeadHost from './test/ListHeadHost.svelte';
+import StatusFilter from './StatusFilter.svelte';
 import StatusBadge from './StatusBadge.svelte';
 
 describe('StatusBadge', () => {
@@ -23,5 +26,67 @@ describe('KeyValueRows', () => {
 		await fireEvent.input(name, { target: { value: 'TOKEN' } });
 		await fireEvent.click(screen.getByRole('button', { name: 'Remove secret TOKEN' }));
 		expect(screen.queryByLabelText('secret 1 name')).toBeNull();
+	});
+});
+
+describe('Pager', () => {
+	it('shows the page number and offers only the moves there are', async () => {
+		const list = { page: 1, hasPrevious: false, hasNext: true, loading: false, next: vi.fn(), prev: vi.fn() };
+		const { rerender } = render(Pager, { list });
+		expect(screen.getByRole('navigation', { name: 'Pagination' }).textContent).toContain('Page 1');
+		expect(screen.getByRole('button', { name: '← Previous' })).toBeDisabled();
+		await fireEvent.click(screen.getByRole('button', { name: 'Next →' }));
+		expect(list.next).toHaveBeenCalledOnce();
+		await rerender({ list: { ...list, page: 2, hasPrevious: true, hasNext: false } });
+		expect(screen.getByRole('button', { name: 'Next →' })).toBeDisabled();
+		await fireEvent.click(screen.getByRole('button', { name: '← Previous' }));
+		expect(list.prev).toHaveBeenCalledOnce();
+		await rerender({ list: { ...list, hasPrevious: true, loading: true } });
+		expect(screen.getByRole('button', { name: '← Previous' })).toBeDisabled();
+		expect(screen.getByRole('button', { name: 'Next →' })).toBeDisabled();
+	});
+});
+
+describe('StatusFilter', () => {
+	it('is a named search landmark with a labelled select of "Any" and the statuses', async () => {
+		let changedTo: string | undefined;
+		const onchange = vi.fn(() => (changedTo = (screen.getByLabelText('Status') as HTMLSelectElement).value));
+		render(StatusFilter, { id: 'job-status', label: 'Filter jobs', statuses: ['queued', 'failed'], value: '', onchange });
+		const search = screen.getByRole('search', { name: 'Filter jobs' });
+		const select = screen.getByLabelText('Status') as HTMLSelectElement;
+		expect(search.contains(select)).toBe(true);
+		expect(select.id).toBe('job-status');
+		expect([...select.options].map((o) => [o.value, o.text])).toEqual([['', 'Any'], ['queued', 'queued'], ['failed', 'failed']]);
+		await fireEvent.change(select, { target: { value: 'failed' } });
+		expect(onchange).toHaveBeenCalledOnce();
+		expect(changedTo).toBe('failed');
+	});
+});
+
+describe('ListHead', () => {
+	it('opens and closes its form with a button that says whether it is expanded', async () => {
+		const seen: boolean[] = [];
+		render(ListHeadHost, { onopen: (o: boolean) => seen.push(o) });
+		expect(screen.getByRole('heading', { level: 1, name: 'Things' })).toBeInTheDocument();
+		expect(screen.getByText('About things.')).toBeInTheDocument();
+		const button = screen.getByRole('button', { name: 'New thing' });
+		expect(button).toHaveAttribute('aria-expanded', 'false');
+		expect(button).toHaveAttribute('aria-controls', 'new-thing');
+		expect(screen.queryByRole('form', { name: 'Thing form' })).toBeNull();
+		await fireEvent.click(button);
+		expect(button).toHaveAttribute('aria-expanded', 'true');
+		expect(button).toHaveTextContent('Close form');
+		const section = screen.getByRole('region', { name: 'Make a thing' });
+		expect(section.id).toBe('new-thing');
+		expect(section).toContainElement(screen.getByRole('form', { name: 'Thing form' }));
+		await fireEvent.click(button);
+		expect(screen.queryByRole('region', { name: 'Make a thing' })).toBeNull();
+		expect(seen).toEqual([false, true, false]);
+	});
+
+	it('starts open when the page asks for it (`?new`)', () => {
+		render(ListHeadHost, { open: true });
+		expect(screen.getByRole('button', { name: 'Close form' })).toHaveAttribute('aria-expanded', 'true');
+		expect(screen.getByRole('form', { name: 'Thing form' })).toBeInTheDocument();
 	});
 });
