@@ -117,6 +117,10 @@ pub struct HookSettings {
     /// fetches only what is new (`serve` sets `<data_dir>/git-mirrors` when unset); `None`:
     /// every event fetches the whole repository into a temporary directory.
     pub mirror_dir: Option<std::path::PathBuf>,
+    /// A kept mirror not used for this long is removed by the node's mirror cleaner
+    /// (default 14 days; 0 = never), so the mirror of a URL no repository uses any more
+    /// does not stay forever; one still in use is just fetched afresh.
+    pub mirror_max_idle_secs: u64,
     /// A repository's host may resolve to loopback/private/link-local addresses (a
     /// self-hosted git server on the internal network); off by default.
     pub git_allow_private: bool,
@@ -140,6 +144,7 @@ impl Default for HookSettings {
             concurrency: 4,
             work_dir: None,
             mirror_dir: None,
+            mirror_max_idle_secs: 14 * 24 * 3600,
             git_allow_private: false,
             status_allow_private: false,
             delivery_retention_secs: 30 * 24 * 3600,

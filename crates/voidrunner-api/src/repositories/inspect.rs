@@ -2,7 +2,7 @@
 //! clone URL is fetched, with the source-preparation safety rules ([`GitMirror`]): into the
 //! mirror of that URL kept under `[hooks] mirror_dir` (so an event fetches only what is new;
 //! one event at a time per mirror, under a file lock that also holds across processes; a
-//! mirror that fails to fetch is rebuilt once), or without `mirror_dir` into a temporary
+//! mirror that fails to fetch is rebuilt once; an idle one is removed, see `mirror_gc`), or without `mirror_dir` into a temporary
 //! bare repository. Then:
 //! - the commits the payload names are verified: a push's commit must exist; a pull
 //!   request's base commit must exist AND be on the target branch, and its head commit must
@@ -22,6 +22,7 @@ use voidrunner_jobs::workflow::{WorkflowDefinition, bare_job_workflow, parse_wor
 use voidrunner_jobs::{Format, Problems};
 
 use super::event::EventInfo;
+use super::mirror_gc::lock_mirror;
 use crate::settings::HookSettings;
 use crate::workflows::create::{FILE_MAX_BYTES, FILES_MAX, FILES_TOTAL_MAX_BYTES};
 
@@ -78,9 +79,8 @@ fn mirror(
     // Named by a digest of the URL: never a path from user input, and a changed URL (or
     // its credentials) gets a mirror of its own.
     let key = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(clone_url.as_bytes())[..16]);
-    let lock = std::fs::File::create(root.join(format!("{key}.lock")))
-        .map_err(|e| format!("mirror lock: {e}"))?;
-    lock.lock().map_err(|e| format!("mirror lock: {e}"))?;
+    // Locked for this event and marked used now (see `mirror_gc`: idle ones are removed).
+    let lock = lock_mirror(root, &key).map_err(|e| format!("mirror lock: {e}"))?;
     let git = GitMirror::open(clone_url, &root.join(&key), policy).map_err(|e| e.to_string())?;
     Ok((git, Hold::Kept(lock)))
 }

@@ -16,6 +16,7 @@ mod handlers;
 mod hook;
 mod input;
 mod inspect;
+mod mirror_gc;
 mod reconcile;
 mod start;
 mod status;

@@ -6,7 +6,9 @@
 //! the claim. So a restart loses nothing (the next pass of any node picks the row up), two
 //! nodes never post the same transition at once (the claim is compare-and-set), and a
 //! failed post is retried with exponential backoff — except a refusal for good (a 4xx other
-//! than 429, a refused address), which gives the transition up and keeps the row.
+//! than 429, a refused address), which gives the transition up and keeps the row. Each post
+//! is counted in `voidrunner_commit_status_posts_total{outcome}` and timed in
+//! `voidrunner_commit_status_post_duration_seconds`.
 
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use voidrunner_store::{Scope, StatusReport, StatusReportOutcome, StoreError};
 
+use super::mirror_gc::MirrorCleaner;
 use super::status::{PostError, reporter};
 use crate::context::ApiContext;
 
@@ -32,17 +35,21 @@ const BACKOFF_BASE: Duration = Duration::from_secs(1);
 /// Longest retry delay.
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
-/// The running reconciler of this node; [`StatusReconciler::stop`] ends it.
+/// The running reconciler of this node; [`StatusReconciler::stop`] ends it. It also runs
+/// the node's cleaner of idle git mirrors (`[hooks] mirror_max_idle_secs`), so whoever
+/// serves the API runs both.
 #[derive(Debug)]
 pub struct StatusReconciler {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    mirrors: Option<MirrorCleaner>,
 }
 
 impl StatusReconciler {
     /// Starts the loop for `ctx` (every API node runs one; they share the work through
     /// claims). A hook handled by this node wakes it at once.
     pub fn start(ctx: ApiContext) -> Self {
+        let mirrors = MirrorCleaner::start(&ctx);
         let (stop, mut stopped) = watch::channel(false);
         let node = format!("api-{}", uuid::Uuid::new_v4().simple());
         let task = tokio::spawn(async move {
@@ -59,7 +66,11 @@ impl StatusReconciler {
                 }
             }
         });
-        Self { stop, task }
+        Self {
+            stop,
+            task,
+            mirrors,
+        }
     }
 
     /// Stops the loop after the current pass (its claims are finished or, if cut short by
@@ -68,6 +79,9 @@ impl StatusReconciler {
         let _ = self.stop.send(true);
         if let Err(e) = self.task.await {
             tracing::warn!("commit-status reconciler ended badly: {e}");
+        }
+        if let Some(mirrors) = self.mirrors {
+            mirrors.stop().await;
         }
     }
 }
@@ -104,7 +118,9 @@ async fn pass(ctx: &ApiContext, node: &str) -> usize {
 
 /// Posts one claimed transition and records the outcome.
 async fn report(ctx: &ApiContext, r: StatusReport) {
+    let started = std::time::Instant::now();
     let result = post(ctx, &r).await;
+    let elapsed = started.elapsed();
     let now = voidrunner_store::now();
     let outcome = match result {
         Ok(()) => StatusReportOutcome::Posted {
@@ -130,6 +146,12 @@ async fn report(ctx: &ApiContext, r: StatusReport) {
             }
         }
     };
+    let label = match &outcome {
+        StatusReportOutcome::Posted { .. } => "posted",
+        StatusReportOutcome::Retry { .. } => "retry",
+        StatusReportOutcome::GiveUp { .. } => "given_up",
+    };
+    ctx.metrics().record_commit_status(label, elapsed);
     match ctx
         .store()
         .finish_status_report(r.workflow_id, r.claim, outcome, now)

@@ -8,7 +8,8 @@
 
 //!
 //! `registration`: the repositories API; `events`: which workflows an event starts, 401s,
-//! duplicates; `trust`: fork pull requests; `status`: commit-status reporting; `mirror`: the kept mirror.
+//! duplicates; `trust`: fork pull requests; `status`: commit-status reporting; `mirror`: the
+//! kept mirror; `mirror_gc`: its removal once idle.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +25,7 @@ use crate::helpers::{Backend, TestApp, TestUser};
 
 mod events;
 mod mirror;
+mod mirror_gc;
 mod registration;
 mod status;
 mod trust;

@@ -1,7 +1,7 @@
 //! Commit-status reporting against a local HTTP listener standing in for the git host: the
 //! durable reconciler posts each transition once (also with two API nodes on one database),
 //! retries a failing host with backoff, gives up (and keeps the row) on a refusal for good,
-//! and a restart of the node loses nothing (`restart`).
+//! and a restart of the node loses nothing (`restart`); `/metrics` counts each post by outcome.
 
 use std::sync::{Arc, Mutex};
 
@@ -100,6 +100,31 @@ pub(super) async fn settled(
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// The node's `voidrunner_commit_status_posts_total{outcome}` as `/metrics` shows it (0 when
+/// the series does not exist yet). Recorded before the outcome is stored, so after
+/// [`settled`] it counts that post.
+pub(super) async fn status_posts(app: &TestApp, outcome: &str) -> f64 {
+    let res = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(res.status().as_u16(), 200);
+    let text = res.text().await.expect("body");
+    let s = voidrunner_metrics::testing::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let posts = s.value(
+        "voidrunner_commit_status_posts_total",
+        &[("outcome", outcome)],
+    );
+    let timed = s.value("voidrunner_commit_status_post_duration_seconds", &[]);
+    // Every counted post is timed once.
+    if posts.is_some() {
+        assert!(timed.is_some_and(|n| n >= 1.0), "{text}");
+    }
+    posts.unwrap_or(0.0)
 }
 
 /// Nothing is due: a probe claim (far in the future, so no backoff hides a row) gets none.
@@ -298,10 +323,14 @@ async fn a_failing_status_host_still_gets_the_final_status(b: Backend) {
     }
     let row = settled(&*app.store, id, (WorkflowState::Running, 1), false).await;
     assert_eq!((row.attempts, row.last_error), (0, None));
+    assert_eq!(status_posts(&app, "retry").await, 2.0);
+    assert_eq!(status_posts(&app, "posted").await, 1.0);
     finish_job(&app, id, voidrunner_store::JobStatus::Failed).await;
     let (_, _, body, answered) = next(&mut seen).await;
     assert_eq!((body["state"].as_str(), answered), (Some("failure"), 201));
     settled(&*app.store, id, (WorkflowState::Failed, 1), false).await;
+    assert_eq!(status_posts(&app, "posted").await, 2.0);
+    assert_eq!(status_posts(&app, "given_up").await, 0.0);
     assert!(seen.try_recv().is_err(), "a status was posted again");
 }
 
@@ -316,6 +345,7 @@ async fn a_status_refused_for_good_is_given_up_and_kept(b: Backend) {
     assert_eq!((body["state"].as_str(), answered), (Some("pending"), 422));
     let row = settled(&*app.store, id, (WorkflowState::Running, 1), true).await;
     assert_eq!(row.posted, None);
+    assert_eq!(status_posts(&app, "given_up").await, 1.0);
     assert!(
         row.last_error.as_deref().is_some_and(|e| e.contains("422")),
         "{row:?}"
@@ -327,4 +357,7 @@ async fn a_status_refused_for_good_is_given_up_and_kept(b: Backend) {
     settled(&*app.store, id, (WorkflowState::Succeeded, 1), true).await;
     assert_eq!(nothing_due(&*app.store).await, Vec::new());
     assert!(seen.try_recv().is_err(), "a refused status was retried");
+    assert_eq!(status_posts(&app, "given_up").await, 2.0);
+    assert_eq!(status_posts(&app, "retry").await, 0.0);
+    assert_eq!(status_posts(&app, "posted").await, 0.0);
 }
