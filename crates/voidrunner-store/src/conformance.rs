@@ -19,6 +19,7 @@ pub mod bench;
 mod executions;
 mod filters;
 mod input;
+mod job_blobs;
 mod jobs;
 mod leases;
 mod load;
@@ -40,6 +41,7 @@ pub use auth::*;
 pub use executions::*;
 pub use filters::*;
 pub use input::*;
+pub use job_blobs::*;
 pub use jobs::*;
 pub use leases::*;
 pub use load::*;
@@ -91,6 +93,7 @@ macro_rules! conformance_tests {
         $crate::__conformance_cases!($fixture;
             ping_and_backend_name,
             job_round_trip_with_steps, jobs_scoped_to_owner, job_claim_order_priority_then_fifo, job_complete_exactly_once, concurrent_job_claimers_never_share, per_user_job_limit_holds_under_concurrent_claimers, job_cancel_queued_and_running, job_release_retry_and_dead_letter, job_events_in_seq_order_and_need_lease, job_artifacts_recorded_under_lease, job_signals_work_events_cancel_and_finish, job_blobs_round_trip_and_scope,
+            job_blob_archive_takes_finished_jobs_only, job_blob_archive_mark_has_one_winner, deleted_archived_blobs_leave_their_keys,
             input_appends_in_order_until_eof, input_refused_outside_the_rules, input_appends_are_signalled,
             log_records_status_and_chunks_in_order,
             log_append_needs_the_lease,
