@@ -9,8 +9,8 @@ use voidrunner_metrics::Metrics;
 use voidrunner_store::Store;
 
 use crate::{
-    Archiver, ArchiverSettings, ConfigError, LogReader, LogsConfig, RetentionCleaner,
-    RetentionSettings,
+    Archiver, ArchiverSettings, ConfigError, JobBlobArchiver, JobBlobSettings, LogReader,
+    LogsConfig, RetentionCleaner, RetentionSettings,
 };
 
 /// Retention candidates listed per round trip.
@@ -35,8 +35,9 @@ impl LogTasks {
 }
 
 /// Builds the object store from `config`, the [`LogReader`] over it, and (when `background`)
-/// starts the archiver (if `archive_enabled`) and the cleaner (if a retention rule is set) on
-/// the current runtime.
+/// starts the archiver (if `archive_enabled`), the cleaner (if a retention rule is set) and
+/// the job blob archiver (always: with `job_blobs_archive_enabled` off it only deletes the
+/// objects of deleted jobs) on the current runtime.
 pub fn start(
     config: &LogsConfig,
     data_dir: &Path,
@@ -60,6 +61,19 @@ pub fn start(
             metrics.clone(),
         );
         handles.push(archiver.spawn(stop.clone()));
+    }
+    if background {
+        let blobs = JobBlobArchiver::new(
+            Arc::clone(&store),
+            Arc::clone(&objects),
+            JobBlobSettings {
+                archive: config.job_blobs_archive_enabled,
+                min_bytes: config.job_blobs_threshold_bytes.max(1),
+                batch: config.job_blobs_batch.max(1),
+                interval: config.job_blobs_interval(),
+            },
+        );
+        handles.push(blobs.spawn(stop.clone()));
     }
     if background && config.retention_enabled() {
         let cleaner = RetentionCleaner::new(

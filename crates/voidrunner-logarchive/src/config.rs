@@ -31,6 +31,16 @@ pub struct LogsConfig {
     pub retention_max_total_bytes: u64,
     /// Pause between retention passes.
     pub retention_interval_secs: u64,
+    /// Move the blobs of finished CI jobs (uploaded `source.tar`, artifacts) to the object
+    /// store. Whatever this says, a node running background tasks deletes the objects of
+    /// jobs that retention deleted.
+    pub job_blobs_archive_enabled: bool,
+    /// Job blobs with at least this many bytes move to object storage.
+    pub job_blobs_threshold_bytes: u64,
+    /// Job blobs archived per pass at most.
+    pub job_blobs_batch: u32,
+    /// Pause between job blob passes.
+    pub job_blobs_interval_secs: u64,
     /// Where archived logs are stored.
     pub object_store: ObjectStoreConfig,
 }
@@ -45,6 +55,10 @@ impl Default for LogsConfig {
             retention_max_age_secs: 0,
             retention_max_total_bytes: 0,
             retention_interval_secs: 300,
+            job_blobs_archive_enabled: true,
+            job_blobs_threshold_bytes: 64 << 10,
+            job_blobs_batch: 32,
+            job_blobs_interval_secs: 60,
             object_store: ObjectStoreConfig::default(),
         }
     }
@@ -59,6 +73,11 @@ impl LogsConfig {
     /// Pause between retention passes (at least 100 ms).
     pub fn retention_interval(&self) -> Duration {
         Duration::from_secs(self.retention_interval_secs).max(Duration::from_millis(100))
+    }
+
+    /// Pause between job blob passes (at least 100 ms).
+    pub fn job_blobs_interval(&self) -> Duration {
+        Duration::from_secs(self.job_blobs_interval_secs).max(Duration::from_millis(100))
     }
 
     /// Whether any retention rule is on.
@@ -239,6 +258,8 @@ mod tests {
         assert!(c.archive_enabled);
         assert_eq!(c.archive_threshold_bytes, 1 << 20);
         assert!(!c.retention_enabled());
+        assert!(c.job_blobs_archive_enabled);
+        assert_eq!(c.job_blobs_threshold_bytes, 64 << 10);
         assert_eq!(
             c.object_store.target(Path::new("/d")).expect("target"),
             Target::Local(PathBuf::from("/d/logs"))

@@ -8,6 +8,11 @@
 //! the archived total. Readers (the HTTP logs endpoint, SSE replay) go through the
 //! [`LogReader`], which serves the same events from either place, so clients cannot tell.
 //!
+//! Job blobs (a CI job's uploaded `source.tar` and collected artifacts) follow the same path
+//! once their job is finished for good: the [`JobBlobArchiver`] moves them to
+//! `jobs/<job id>/<name>` in the same object store and deletes the objects of jobs that
+//! retention deleted; the [`JobBlobReader`] serves them from either place.
+//!
 //! Objects live in the local filesystem (`<data_dir>/logs`) by default or an S3-compatible
 //! bucket ([`ObjectStoreConfig`]), through the `object_store` crate. Every step is safe with
 //! several processes: the database transaction decides who archives or expires a log.
@@ -16,6 +21,7 @@ mod archiver;
 mod background;
 mod config;
 pub mod format;
+mod jobs;
 mod reader;
 mod retention;
 
@@ -24,6 +30,10 @@ pub use archiver::{
 };
 pub use background::{LogTasks, start};
 pub use config::{ConfigError, LogsConfig, ObjectStoreConfig, SecretString, Target};
+pub use jobs::{
+    BlobArchived, JobBlobArchiver, JobBlobBody, JobBlobError, JobBlobPass, JobBlobReader,
+    JobBlobSettings, job_blob_key,
+};
 pub use object_store::ObjectStore;
 pub use reader::{LogCursor, LogReader, ReadError};
 pub use retention::{RetentionCleaner, RetentionReport, RetentionSettings};

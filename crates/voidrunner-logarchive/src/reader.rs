@@ -94,6 +94,12 @@ impl LogReader {
         Self { store, objects }
     }
 
+    /// The job blob reader over the same database and object store (CI job artifacts
+    /// archived by the [`JobBlobArchiver`](crate::JobBlobArchiver)).
+    pub fn job_blobs(&self) -> crate::JobBlobReader {
+        crate::JobBlobReader::new(Arc::clone(&self.store), self.objects.clone())
+    }
+
     /// Events with `seq > after`, in order, at most `limit` (fewer at the end of what is
     /// stored now). Each call locates the log anew; to read many pages use [`Self::cursor`].
     pub async fn read(
