@@ -40,7 +40,8 @@ pub use system::OPENAPI_PATH;
 /// The complete application router (routes, fallbacks, edge layers), with state applied.
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so per-IP limits see
 /// the peer address; [`serve`] does that. A binary serving it another way also runs a
-/// [`StatusReconciler`] (commit statuses are posted by it, not by the handlers).
+/// [`StatusReconciler`] (commit statuses are posted by it, not by the handlers; it also
+/// removes idle git mirrors).
 pub fn router(ctx: ApiContext) -> axum::Router {
     routes::build(ctx)
 }
