@@ -1,6 +1,7 @@
 // Maps API errors onto form fields: the envelope's `field` (`name`, `limits.memory_mb`,
 // `env.MY_VAR`, `tags[2]`, `secrets.TOKEN`) decides where the message is shown.
 import { ApiError } from './api/client';
+import type { Problem } from './api/types';
 
 export interface FormErrors {
 	/** Message per form field key (the API's `field`, or its section: `env`, `tags`, `secrets`). */
@@ -35,3 +36,12 @@ export function toFormErrors(err: unknown, known: readonly string[]): FormErrors
 }
 
 export const noErrors = (): FormErrors => ({ fields: {}, form: null });
+
+/**
+ * Like `toFormErrors`, for a definition's submit form: a `422` that lists every problem of the
+ * definition (each with its path) keeps them all, its message above the form.
+ */
+export function toSubmitErrors(err: unknown, known: readonly string[]): { errors: FormErrors; problems: Problem[] } {
+	if (err instanceof ApiError && err.problems.length > 0) return { errors: { fields: {}, form: err.message }, problems: err.problems };
+	return { errors: toFormErrors(err, known), problems: [] };
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from './api/client';
-import { fieldKey, toFormErrors } from './errors';
+import { fieldKey, toFormErrors, toSubmitErrors } from './errors';
 import { emptyForm, parseTags, rowsToObject, toCreate, toUpdate } from './forms';
 
 describe('task form', () => {
@@ -54,5 +54,20 @@ describe('form errors', () => {
 		expect(toFormErrors(new ApiError(422, 'validation_failed', 'nope', 'metadata'), known).form).toBe('metadata: nope');
 		expect(toFormErrors(new ApiError(409, 'conflict', 'already registered'), known)).toEqual({ fields: {}, form: 'already registered' });
 		expect(toFormErrors(new TypeError('fetch failed'), known).form).toBe('Cannot reach the server.');
+	});
+
+	it('keeps every problem of a definition above a submit form, else maps like toFormErrors', () => {
+		const problems = [
+			{ path: 'definition.steps[1].name', message: 'duplicate step name a' },
+			{ path: 'definition.steps[2].depends_on[0]', message: 'unknown dependency ghost' }
+		];
+		expect(toSubmitErrors(new ApiError(422, 'validation_failed', 'invalid definition', 'definition', problems), ['definition'])).toEqual({
+			errors: { fields: {}, form: 'invalid definition' },
+			problems
+		});
+		expect(toSubmitErrors(new ApiError(422, 'validation_failed', 'not 0–10', 'priority'), ['priority'])).toEqual({
+			errors: { fields: { priority: 'not 0–10' }, form: null },
+			problems: []
+		});
 	});
 });

@@ -1,9 +1,11 @@
 import { fireEvent, render, screen } from '@testing-library/svelte';
 import { describe, expect, it, vi } from 'vitest';
+import JobStatusBadge from './JobStatusBadge.svelte';
 import KeyValueRows from './KeyValueRows.svelte';
 import Pager from './Pager.svelte';
 import ListHeadHost from './test/ListHeadHost.svelte';
 import StatusFilter from './StatusFilter.svelte';
+import SubmitError from './SubmitError.svelte';
 import StatusBadge from './StatusBadge.svelte';
 
 describe('StatusBadge', () => {
@@ -13,6 +15,17 @@ describe('StatusBadge', () => {
 		expect(container.querySelector('.badge.running')).not.toBeNull();
 		rerender({ status: null });
 		expect(container.textContent).toContain('never run');
+	});
+});
+
+describe('JobStatusBadge', () => {
+	it('shows a job status as its word in its tone, and … while unknown', () => {
+		const { container, rerender } = render(JobStatusBadge, { status: 'failed', testid: 'job-status' });
+		expect(screen.getByTestId('job-status')).toHaveTextContent('failed');
+		expect(container.querySelector('.job-badge.failed')).not.toBeNull();
+		rerender({ status: null, testid: 'job-status' });
+		expect(screen.getByTestId('job-status')).toHaveTextContent('…');
+		expect(container.querySelector('.job-badge.none')).not.toBeNull();
 	});
 });
 
@@ -88,5 +101,18 @@ describe('ListHead', () => {
 		render(ListHeadHost, { open: true });
 		expect(screen.getByRole('button', { name: 'Close form' })).toHaveAttribute('aria-expanded', 'true');
 		expect(screen.getByRole('form', { name: 'Thing form' })).toBeInTheDocument();
+	});
+});
+
+describe('SubmitError', () => {
+	it('is an alert with the message and, when listed, every problem with its path', async () => {
+		const { rerender, container } = render(SubmitError, { message: null, problems: [] });
+		expect(container.querySelector('[role="alert"]')).toBeNull();
+		await rerender({ message: 'invalid definition', problems: [] });
+		expect(screen.getByRole('alert')).toHaveTextContent('invalid definition');
+		expect(screen.queryByRole('list', { name: 'Problems' })).toBeNull();
+		await rerender({ message: 'invalid definition', problems: [{ path: 'definition.jobs.d.depends_on[0]', message: 'unknown dependency ghost' }, { path: 'definition.jobs', message: 'cycle a → c → a' }] });
+		const items = screen.getByRole('list', { name: 'Problems' }).querySelectorAll('li');
+		expect([...items].map((li) => li.textContent)).toEqual(['definition.jobs.d.depends_on[0]: unknown dependency ghost', 'definition.jobs: cycle a → c → a']);
 	});
 });
