@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use voidrunner_api_types::{ErrorBody, ErrorCode, JobArtifactResponse};
+use voidrunner_logarchive::{JobBlobBody, JobBlobError};
 use voidrunner_store::{Job, JobArtifact};
 
 use crate::auth::AuthUser;
@@ -60,7 +61,8 @@ fn artifact_path(raw: &str) -> ApiResult<&str> {
     Ok(raw)
 }
 
-/// Downloads an artifact's bytes (`application/octet-stream`, as an attachment).
+/// Downloads an artifact's bytes (`application/octet-stream`, as an attachment), from the
+/// database or, once the job's blobs were archived, streamed from the object store.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/artifacts/{*path}", tag = "jobs",
     security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Job id"),
@@ -81,10 +83,18 @@ pub(crate) async fn download_job_artifact(
     if !known.iter().any(|a| a.path == rel) {
         return Err(ApiError::not_found());
     }
-    let bytes = ctx
-        .store()
-        .job_blob(scope, path.id, &format!("artifacts/{rel}"))
-        .await?;
+    let blob = ctx
+        .log_reader()
+        .job_blobs()
+        .open(scope, path.id, &format!("artifacts/{rel}"))
+        .await
+        .map_err(|e| match e {
+            JobBlobError::Store(e) => ApiError::from(e),
+            other => ApiError::internal(format!(
+                "reading artifact {rel} of job {}: {other}",
+                path.id
+            )),
+        })?;
     let file = rel.rsplit('/').next().unwrap_or("artifact");
     let safe: String = file
         .chars()
@@ -96,8 +106,17 @@ pub(crate) async fn download_job_artifact(
             }
         })
         .collect();
-    let mut res = Response::new(Body::from(bytes));
+    // Same headers either way: an archived artifact streams with its recorded length.
+    let (body, length) = match blob {
+        JobBlobBody::Bytes(b) => {
+            let n = b.len() as u64;
+            (Body::from(b), n)
+        }
+        JobBlobBody::Stream { size, stream } => (Body::from_stream(stream), size),
+    };
+    let mut res = Response::new(body);
     let h = res.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),

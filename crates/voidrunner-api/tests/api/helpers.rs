@@ -79,6 +79,15 @@ impl Backend {
         )
         .expect("valid test settings")
         .with_secret_box(test_secret_box());
+        // A local object store, so archived logs and job blobs are served as in production.
+        let objects_dir = tempfile::tempdir().expect("object store dir");
+        let objects = voidrunner_logarchive::ObjectStoreConfig::default()
+            .build(objects_dir.path())
+            .expect("local object store");
+        let ctx = ctx.with_log_reader(voidrunner_logarchive::LogReader::new(
+            store.clone(),
+            Some(objects.clone()),
+        ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
@@ -98,6 +107,8 @@ impl Backend {
             closer: Some(closer),
             _shutdown: tx,
             _dir: dir,
+            objects,
+            _objects_dir: objects_dir,
         }
     }
 }
@@ -166,6 +177,10 @@ pub struct TestApp {
     closer: Option<Closer>,
     _shutdown: oneshot::Sender<()>,
     _dir: Option<TempDir>,
+    /// The server's object store (a local directory): what the log and job blob archivers
+    /// write to.
+    pub objects: Arc<dyn voidrunner_logarchive::ObjectStore>,
+    _objects_dir: TempDir,
 }
 
 /// A signed-in user.

@@ -249,8 +249,52 @@ async fn artifact_download_is_byte_identical(b: Backend) {
         res.headers()["content-disposition"],
         "attachment; filename=\"app.bin\""
     );
+    let headers = res.headers().clone();
     let got = res.bytes().await.expect("body");
     assert!(got[..] == bytes[..], "byte-identical");
+
+    // Once archived, the same request streams the object: same headers, same bytes.
+    let archiver = voidrunner_logarchive::JobBlobArchiver::new(
+        app.store.clone(),
+        app.objects.clone(),
+        voidrunner_logarchive::JobBlobSettings {
+            archive: true,
+            min_bytes: 1,
+            batch: 10,
+            interval: std::time::Duration::from_secs(1),
+        },
+    );
+    assert!(archiver.run_pass().await.archived >= 1);
+    assert!(matches!(
+        app.store
+            .job_blob_location(
+                voidrunner_store::Scope::All,
+                lease.job_id,
+                &format!("artifacts/{path}")
+            )
+            .await
+            .expect("location"),
+        voidrunner_store::JobBlobLocation::Archived(a) if a.sha256 == sha
+    ));
+    let res = app
+        .http
+        .get(app.url(url))
+        .bearer_auth(user.token())
+        .send()
+        .await
+        .expect("download archived");
+    assert_eq!(res.status(), 200);
+    for h in [
+        "content-type",
+        "content-disposition",
+        "content-length",
+        "x-content-type-options",
+    ] {
+        assert_eq!(res.headers().get(h), headers.get(h), "{h}");
+    }
+    let archived = res.bytes().await.expect("archived body");
+    assert!(archived[..] == bytes[..], "byte-identical from the archive");
+    assert_eq!(hex::encode(sha2::Sha256::digest(&archived)), sha);
 
     let missing = app
         .call(
