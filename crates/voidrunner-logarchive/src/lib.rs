@@ -21,6 +21,7 @@ mod archiver;
 mod background;
 mod config;
 pub mod format;
+mod job_reader;
 mod jobs;
 mod reader;
 mod retention;
@@ -30,9 +31,9 @@ pub use archiver::{
 };
 pub use background::{LogTasks, start};
 pub use config::{ConfigError, LogsConfig, ObjectStoreConfig, SecretString, Target};
+pub use job_reader::{JobBlobBody, JobBlobReader};
 pub use jobs::{
-    BlobArchived, JobBlobArchiver, JobBlobBody, JobBlobError, JobBlobPass, JobBlobReader,
-    JobBlobSettings, job_blob_key,
+    BlobArchived, JobBlobArchiver, JobBlobError, JobBlobPass, JobBlobSettings, job_blob_key,
 };
 pub use object_store::ObjectStore;
 pub use reader::{LogCursor, LogReader, ReadError};
