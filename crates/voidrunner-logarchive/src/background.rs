@@ -93,3 +93,23 @@ pub fn start(
     }
     Ok((reader, LogTasks { stop, handles }))
 }
+
+/// Runs `pass` now and then every `interval` after the previous one ended, until `stop` is
+/// cancelled (at once, also in the middle of a pass: every pass of this crate leaves the
+/// database consistent and the next pass, here or on another node, finishes its work).
+pub(crate) async fn every<F, Fut>(interval: std::time::Duration, stop: &CancellationToken, pass: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future,
+{
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = pass() => {}
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}

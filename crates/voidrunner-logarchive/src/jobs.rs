@@ -170,16 +170,7 @@ impl JobBlobArchiver {
                 self.settings.min_bytes,
                 self.objects
             );
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    _ = self.run_pass() => {}
-                }
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    () = tokio::time::sleep(self.settings.interval) => {}
-                }
-            }
+            crate::background::every(self.settings.interval, &stop, || self.run_pass()).await;
         })
     }
 

@@ -100,16 +100,7 @@ impl RetentionCleaner {
                 logs.max_total_bytes = self.settings.max_total_bytes,
                 "log retention cleaner started"
             );
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    _ = self.run_pass() => {}
-                }
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    () = tokio::time::sleep(self.settings.interval) => {}
-                }
-            }
+            crate::background::every(self.settings.interval, &stop, || self.run_pass()).await;
         })
     }
 
