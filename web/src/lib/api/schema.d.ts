@@ -406,7 +406,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Downloads an artifact's bytes (`application/octet-stream`, as an attachment). */
+        /**
+         * Downloads an artifact's bytes (`application/octet-stream`, as an attachment), from the
+         *     database or, once the job's blobs were archived, streamed from the object store.
+         */
         get: operations["download_job_artifact"];
         put?: never;
         post?: never;
