@@ -212,6 +212,21 @@ pub(crate) async fn github(
     (s, res.json().await.unwrap_or(Value::Null))
 }
 
+/// Posts a correctly signed GitHub push of `git_ref` (`before` → `after`) of `acme/app` and
+/// asserts it was accepted (202); answers the body.
+pub(crate) async fn github_push(
+    app: &TestApp,
+    delivery: &str,
+    git_ref: &str,
+    before: &str,
+    after: &str,
+) -> Value {
+    let body = push_body("acme/app", git_ref, before, after);
+    let (s, v) = github(app, "push", delivery, &body, SECRET).await;
+    assert_eq!(s, 202, "{v}");
+    v
+}
+
 pub(crate) async fn gitlab(
     app: &TestApp,
     kind: &str,

@@ -19,15 +19,7 @@ async fn github_push_starts_exactly_the_matching_workflows(b: Backend) {
     register(&app, &user, "github", "acme/app", &repo.url, false).await;
     let before = repo.head();
     let after = repo.commit_push(&[("src/app.txt", "v2\n")], "refs/heads/main");
-    let (s, v) = github(
-        &app,
-        "push",
-        "gh-push-1",
-        &push_body("acme/app", "refs/heads/main", &before, &after),
-        SECRET,
-    )
-    .await;
-    assert_eq!(s, 202, "{v}");
+    let v = github_push(&app, "gh-push-1", "refs/heads/main", &before, &after).await;
     assert_eq!(v["event"], "push");
     assert_eq!(v["duplicate"], false);
     // dev.yaml: branch filter; docs.yaml: path filter; pr.yaml: event; broken.yaml: invalid.
@@ -82,15 +74,7 @@ async fn github_push_starts_exactly_the_matching_workflows(b: Backend) {
 
     // A push to main touching docs/ also starts docs.yaml; a push to dev starts dev.yaml only.
     let b2 = repo.commit_push(&[("docs/index.md", "hi\n")], "refs/heads/main");
-    let (s, v) = github(
-        &app,
-        "push",
-        "gh-push-2",
-        &push_body("acme/app", "refs/heads/main", &after, &b2),
-        SECRET,
-    )
-    .await;
-    assert_eq!(s, 202, "{v}");
+    let v = github_push(&app, "gh-push-2", "refs/heads/main", &after, &b2).await;
     assert_eq!(names(&started(&app, &v).await), ["docs", "main-build"]);
     let dev = repo.commit_push(&[("src/app.txt", "dev\n")], "refs/heads/dev");
     let (s, v) = github(
@@ -346,15 +330,7 @@ async fn a_bare_job_file_with_its_own_filter_runs_as_a_one_node_workflow(b: Back
         ],
         "refs/heads/main",
     );
-    let (s, v) = github(
-        &app,
-        "push",
-        "gh-bare-1",
-        &push_body("acme/app", "refs/heads/main", &before, &after),
-        SECRET,
-    )
-    .await;
-    assert_eq!(s, 202, "{v}");
+    let v = github_push(&app, "gh-bare-1", "refs/heads/main", &before, &after).await;
     let ws = started(&app, &v).await;
     let mut started_names = names(&ws);
     started_names.sort_unstable();
@@ -374,15 +350,7 @@ async fn a_bare_job_file_with_its_own_filter_runs_as_a_one_node_workflow(b: Back
     );
     // Its path filter: a push touching only docs does not start it.
     let docs = repo.commit_push(&[("docs/index.md", "hi\n")], "refs/heads/main");
-    let (s, v) = github(
-        &app,
-        "push",
-        "gh-bare-2",
-        &push_body("acme/app", "refs/heads/main", &after, &docs),
-        SECRET,
-    )
-    .await;
-    assert_eq!(s, 202, "{v}");
+    let v = github_push(&app, "gh-bare-2", "refs/heads/main", &after, &docs).await;
     let ws = started(&app, &v).await;
     let mut started_names = names(&ws);
     started_names.sort_unstable();

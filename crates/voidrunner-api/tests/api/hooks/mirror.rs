@@ -25,19 +25,6 @@ fn branches(mirror: &Path) -> String {
     )
 }
 
-async fn push(app: &TestApp, delivery: &str, branch: &str, before: &str, after: &str) -> Value {
-    let (s, v) = github(
-        app,
-        "push",
-        delivery,
-        &push_body("acme/app", &format!("refs/heads/{branch}"), before, after),
-        SECRET,
-    )
-    .await;
-    assert_eq!(s, 202, "{v}");
-    v
-}
-
 async fn a_kept_mirror_is_reused_pruned_and_rebuilt_when_damaged(b: Backend) {
     let mirrors = tempfile::tempdir().expect("tempdir");
     let root = mirrors.path().to_path_buf();
@@ -54,14 +41,14 @@ async fn a_kept_mirror_is_reused_pruned_and_rebuilt_when_damaged(b: Backend) {
     // First event: the mirror is created and the event reads it.
     let before = repo.head();
     let after = repo.commit_push(&[("src/app.txt", "v2\n")], "refs/heads/main");
-    let v = push(&app, "m-1", "main", &before, &after).await;
+    let v = github_push(&app, "m-1", "refs/heads/main", &before, &after).await;
     assert_eq!(names(&started(&app, &v).await), ["main-build"], "{v}");
     let mirror = only_mirror(&root);
     std::fs::write(mirror.join("kept-marker"), "x").expect("marker");
 
     // A new branch: the same mirror is fetched into (the marker stays) and sees it.
     let dev = repo.commit_push(&[("src/dev.txt", "d\n")], "refs/heads/dev");
-    let v = push(&app, "m-2", "dev", &"0".repeat(40), &dev).await;
+    let v = github_push(&app, "m-2", "refs/heads/dev", &"0".repeat(40), &dev).await;
     assert_eq!(names(&started(&app, &v).await), ["dev-build"], "{v}");
     assert_eq!(only_mirror(&root), mirror);
     assert!(mirror.join("kept-marker").exists(), "the mirror was reused");
@@ -71,7 +58,7 @@ async fn a_kept_mirror_is_reused_pruned_and_rebuilt_when_damaged(b: Backend) {
     git(&repo.work, &["push", "-q", "origin", ":refs/heads/dev"]);
     let before = after;
     let after = repo.commit_push(&[("src/app.txt", "v3\n")], "refs/heads/main");
-    let v = push(&app, "m-3", "main", &before, &after).await;
+    let v = github_push(&app, "m-3", "refs/heads/main", &before, &after).await;
     assert_eq!(names(&started(&app, &v).await), ["main-build"], "{v}");
     assert!(
         !branches(&mirror).contains("refs/heads/dev"),
@@ -83,7 +70,7 @@ async fn a_kept_mirror_is_reused_pruned_and_rebuilt_when_damaged(b: Backend) {
     std::fs::remove_dir_all(mirror.join("objects")).expect("damage");
     let before = after;
     let after = repo.commit_push(&[("src/app.txt", "v4\n")], "refs/heads/main");
-    let v = push(&app, "m-4", "main", &before, &after).await;
+    let v = github_push(&app, "m-4", "refs/heads/main", &before, &after).await;
     let ws = started(&app, &v).await;
     assert_eq!(names(&ws), ["main-build"], "{v}");
     assert_eq!(ws[0].origin["sha"], after.as_str());

@@ -88,15 +88,7 @@ async fn idle_mirrors_are_removed_and_used_or_locked_ones_stay(b: Backend) {
     register(&app, &user, "github", "acme/app", &repo.url, false).await;
     let before = repo.head();
     let after = repo.commit_push(&[("src/app.txt", "v2\n")], "refs/heads/main");
-    let (s, v) = github(
-        &app,
-        "push",
-        "gc-1",
-        &push_body("acme/app", "refs/heads/main", &before, &after),
-        SECRET,
-    )
-    .await;
-    assert_eq!(s, 202, "{v}");
+    let v = github_push(&app, "gc-1", "refs/heads/main", &before, &after).await;
     assert_eq!(names(&started(&app, &v).await), ["main-build"], "{v}");
     let age = SystemTime::now()
         .duration_since(modified(&busy_lock))
