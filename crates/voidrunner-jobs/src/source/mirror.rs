@@ -46,17 +46,8 @@ impl GitMirror {
     /// Creates an empty bare repository in `dir` (an existing empty directory) whose
     /// `origin` is `url`; every later command must finish before `policy.git_timeout` from now.
     pub fn init(url: &str, dir: &Path, policy: &SourcePolicy) -> Result<GitMirror, SourceError> {
-        let protocol = check_git_url(url, &policy.git_protocols)?;
-        let pin = check_and_pin(url, &protocol, policy.allow_private_hosts)?;
-        let mirror = GitMirror {
-            policy: policy.clone(),
-            dir: dir.to_path_buf(),
-            deadline: Instant::now() + policy.git_timeout,
-            url: url.to_owned(),
-            pin,
-        };
-        mirror.git().run(&["init", "-q", "--bare"])?;
-        mirror.git().run(&["remote", "add", "origin", "--", url])?;
+        let mirror = GitMirror::checked(url, dir, policy)?;
+        mirror.init_bare()?;
         Ok(mirror)
     }
 
@@ -65,15 +56,7 @@ impl GitMirror {
     /// bare repository whose `origin` is `url`. The caller holds a lock on `dir` (one user
     /// at a time: a fetch moves its refs). Same checks and deadline as [`GitMirror::init`].
     pub fn open(url: &str, dir: &Path, policy: &SourcePolicy) -> Result<GitMirror, SourceError> {
-        let protocol = check_git_url(url, &policy.git_protocols)?;
-        let pin = check_and_pin(url, &protocol, policy.allow_private_hosts)?;
-        let mirror = GitMirror {
-            policy: policy.clone(),
-            dir: dir.to_path_buf(),
-            deadline: Instant::now() + policy.git_timeout,
-            url: url.to_owned(),
-            pin,
-        };
+        let mirror = GitMirror::checked(url, dir, policy)?;
         let kept = dir.join("HEAD").is_file()
             && mirror
                 .git()
@@ -97,6 +80,25 @@ impl GitMirror {
             Err(e) => return Err(io("removing", e)),
         }
         std::fs::create_dir_all(&self.dir).map_err(|e| io("creating", e))?;
+        self.init_bare()
+    }
+
+    /// The mirror of `url` in `dir` once the URL passed the policy (protocol, host, pin);
+    /// nothing is written yet. The deadline starts now.
+    fn checked(url: &str, dir: &Path, policy: &SourcePolicy) -> Result<GitMirror, SourceError> {
+        let protocol = check_git_url(url, &policy.git_protocols)?;
+        let pin = check_and_pin(url, &protocol, policy.allow_private_hosts)?;
+        Ok(GitMirror {
+            policy: policy.clone(),
+            dir: dir.to_path_buf(),
+            deadline: Instant::now() + policy.git_timeout,
+            url: url.to_owned(),
+            pin,
+        })
+    }
+
+    /// `git init --bare` with `origin` set to the URL.
+    fn init_bare(&self) -> Result<(), SourceError> {
         self.git().run(&["init", "-q", "--bare"])?;
         self.git()
             .run(&["remote", "add", "origin", "--", &self.url])?;
