@@ -85,7 +85,7 @@ fn ci_report(cfg: &Config) -> String {
     let git = std::process::Command::new("git")
         .arg("--version")
         .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("PATH", voidrunner_jobs::source::GIT_PATH)
         .output();
     out.push(match git {
         Ok(o) if o.status.success() => {

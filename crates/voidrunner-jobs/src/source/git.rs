@@ -134,7 +134,7 @@ impl Git<'_> {
     pub(super) fn run_raw(&self, args: &[&str]) -> Result<Vec<u8>, SourceError> {
         let mut cmd = Command::new(&self.policy.git_program);
         cmd.env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("PATH", super::GIT_PATH)
             .env("LANG", "C")
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_CONFIG_NOSYSTEM", "1")

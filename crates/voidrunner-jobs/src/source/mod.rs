@@ -18,6 +18,10 @@ use std::time::Duration;
 use crate::definition::Source;
 
 pub use git::{check_git_ref, check_git_url};
+
+/// The `PATH` every git command of the service runs with (its environment is cleared), so a
+/// `git_program` of `git` is found the same way everywhere (`voidrunner doctor` included).
+pub const GIT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 pub use host::check_git_host;
 pub use mirror::{GitMirror, TreeFile};
 
